@@ -1,0 +1,1 @@
+//! YAML schemas for prometheus.yml, rule files and alertmanager.yml, with validation.

@@ -1,0 +1,1 @@
+//! Service discovery: the Discoverer trait, the manager and one module per provider.

@@ -1,0 +1,1 @@
+//! PromQL parser, engine, functions and the promqltest runner.

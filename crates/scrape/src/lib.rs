@@ -1,0 +1,1 @@
+//! Scrape manager and per-target scrape loops.

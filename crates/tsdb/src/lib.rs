@@ -1,0 +1,1 @@
+//! Koban's time-series database: head, WAL, chunks, index, blocks, compaction, retention.

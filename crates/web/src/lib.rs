@@ -1,0 +1,1 @@
+//! HTTP API, federation and the embedded UI.
