@@ -6,7 +6,9 @@ use std::fmt;
 pub const METRIC_NAME: &str = "__name__";
 
 /// One label pair.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Label {
     pub name: String,
     pub value: String,
@@ -14,7 +16,10 @@ pub struct Label {
 
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Label { name: name.into(), value: value.into() }
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -33,7 +38,9 @@ impl Labels {
 
     /// Builds a label set from pairs in any order. Later duplicates of a name
     /// win; empty values are dropped (Prometheus treats them as absent).
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect();
         Self::normalize(&mut v);
         Labels(v)
@@ -48,7 +55,10 @@ impl Labels {
     /// Builds from a vector the caller guarantees is sorted by name, unique and
     /// without empty values (checked in debug builds).
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {
-        debug_assert!(v.windows(2).all(|w| w[0].name < w[1].name), "BUG: labels not sorted");
+        debug_assert!(
+            v.windows(2).all(|w| w[0].name < w[1].name),
+            "BUG: labels not sorted"
+        );
         Labels(v)
     }
 
@@ -95,7 +105,9 @@ impl Labels {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).is_ok()
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .is_ok()
     }
 
     /// The metric name, or "" when absent.
@@ -145,12 +157,20 @@ impl Labels {
 
     /// A builder seeded with this set.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.clone() }
+        LabelsBuilder {
+            labels: self.0.clone(),
+        }
     }
 
     /// Copy without the metric name.
     pub fn without_metric_name(&self) -> Labels {
-        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -206,7 +226,8 @@ pub fn is_valid_metric_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
 }
 
 /// Mutable label set used while relabelling or building results.
@@ -240,7 +261,11 @@ impl LabelsBuilder {
     }
 
     pub fn get(&self, name: &str) -> &str {
-        self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str()).unwrap_or("")
+        self.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
+            .unwrap_or("")
     }
 
     /// Keeps only labels for which `f` is true.

@@ -2,8 +2,10 @@
 //! format parser and relabelling. This crate does no I/O; every other crate
 //! builds on it.
 
+pub mod exposition;
 pub mod labels;
 pub mod matcher;
+pub mod relabel;
 pub mod sample;
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

@@ -50,22 +50,44 @@ impl PartialEq for Matcher {
 
 impl Matcher {
     /// Builds a matcher; fails only on a regex that does not compile.
-    pub fn new(kind: MatchType, name: impl Into<String>, value: impl Into<String>) -> Result<Self, ModelError> {
+    pub fn new(
+        kind: MatchType,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, ModelError> {
         let name = name.into();
         let value = value.into();
         let (re, set, prefix) = match kind {
             MatchType::Regex | MatchType::NotRegex => {
                 let re = compile_anchored(&value)?;
-                (Some(re), literal_alternation(&value), literal_prefix(&value))
+                (
+                    Some(re),
+                    literal_alternation(&value),
+                    literal_prefix(&value),
+                )
             }
             _ => (None, None, None),
         };
-        Ok(Matcher { kind, name, value, re, set, prefix })
+        Ok(Matcher {
+            kind,
+            name,
+            value,
+            re,
+            set,
+            prefix,
+        })
     }
 
     /// Shorthand for an equality matcher (cannot fail).
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Matcher { kind: MatchType::Equal, name: name.into(), value: value.into(), re: None, set: None, prefix: None }
+        Matcher {
+            kind: MatchType::Equal,
+            name: name.into(),
+            value: value.into(),
+            re: None,
+            set: None,
+            prefix: None,
+        }
     }
 
     /// True if `v` (the label's value, "" when absent) matches.
@@ -116,7 +138,13 @@ impl Matcher {
 
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}\"{}\"", self.name, self.kind, crate::labels::escape_label_value(&self.value))
+        write!(
+            f,
+            "{}{}\"{}\"",
+            self.name,
+            self.kind,
+            crate::labels::escape_label_value(&self.value)
+        )
     }
 }
 
@@ -125,11 +153,17 @@ pub fn compile_anchored(re: &str) -> Result<Regex, ModelError> {
     regex::RegexBuilder::new(&format!("^(?s:{re})$"))
         .size_limit(64 << 20)
         .build()
-        .map_err(|e| ModelError::InvalidRegex { regex: re.to_string(), reason: e.to_string() })
+        .map_err(|e| ModelError::InvalidRegex {
+            regex: re.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn is_meta(c: char) -> bool {
-    matches!(c, '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$')
+    matches!(
+        c,
+        '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'
+    )
 }
 
 /// `a|b|c` of plain literals (no metacharacters) gives the list.

@@ -1,0 +1,263 @@
+//! Float parsing and formatting as Prometheus does it (Go's `strconv`).
+
+use std::fmt::Write as _;
+
+/// The NaN bit pattern Prometheus stores for a NaN written by a target, so a
+/// scraped NaN can never be mistaken for the staleness marker.
+pub const NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
+
+/// Parses a sample value as Go's `strconv.ParseFloat` restricted as
+/// Prometheus does (no hex floats, no `_` digit separators): decimal numbers
+/// with optional sign and exponent, `NaN`, `Inf`, `Infinity` (any case, the
+/// infinities optionally signed). Out-of-range values are rejected as Go
+/// rejects them. NaN is normalised to [`NORMAL_NAN_BITS`].
+#[inline]
+pub fn parse_float(tok: &[u8]) -> Option<f64> {
+    // Fast path: short integers are exact in f64 (< 2^53).
+    let (neg, digits) = match tok.first() {
+        Some(b'-') => (true, &tok[1..]),
+        _ => (false, tok),
+    };
+    if !digits.is_empty() && digits.len() <= 15 {
+        let mut n: u64 = 0;
+        let mut all = true;
+        for &d in digits {
+            let x = d.wrapping_sub(b'0');
+            if x > 9 {
+                all = false;
+                break;
+            }
+            n = n * 10 + u64::from(x);
+        }
+        if all {
+            let v = n as f64;
+            return Some(if neg { -v } else { v });
+        }
+    }
+    parse_float_slow(tok)
+}
+
+#[cold]
+fn parse_float_slow(tok: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(tok).ok()?;
+    let v: f64 = s.parse().ok()?;
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if v.is_nan() {
+        // Go accepts only an unsigned "NaN".
+        if unsigned.len() != s.len() {
+            return None;
+        }
+        return Some(f64::from_bits(NORMAL_NAN_BITS));
+    }
+    if v.is_infinite()
+        && !unsigned.eq_ignore_ascii_case("inf")
+        && !unsigned.eq_ignore_ascii_case("infinity")
+    {
+        // A finite literal that overflowed: Go reports a range error.
+        return None;
+    }
+    Some(v)
+}
+
+/// A fixed stack buffer for `{:e}` output (at most 24 bytes for any f64).
+struct StackBuf {
+    b: [u8; 48],
+    n: usize,
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        if end > self.b.len() {
+            return Err(std::fmt::Error);
+        }
+        self.b[self.n..end].copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
+/// Appends `v` formatted as the Prometheus text format writes values:
+/// `NaN`, `+Inf`, `-Inf`, `0` for both zeros, otherwise Go's
+/// `strconv.FormatFloat(v, 'g', -1, 64)`: the shortest digits that
+/// round-trip, in exponent form when the decimal exponent is < -4 or >= 6
+/// (e.g. `123456`, `1e+06`, `1.5e-05`, `0.0001`). Does not allocate.
+pub fn format_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
+    if v == 0.0 {
+        out.push('0');
+        return;
+    }
+    // Integers below 1e6 print as plain integers in %g shortest form.
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        // Exact: |v| < 1e6 fits i64.
+        let _ = write!(out, "{}", v as i64);
+        return;
+    }
+    let mut sb = StackBuf { b: [0; 48], n: 0 };
+    if write!(sb, "{v:e}").is_err() {
+        // BUG guard: `{:e}` of an f64 never exceeds 48 bytes; fall back to Display.
+        let _ = write!(out, "{v}");
+        return;
+    }
+    let s = &sb.b[..sb.n];
+    let (neg, s) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let epos = s.iter().position(|&c| c == b'e').unwrap_or(s.len());
+    let (mant, exp_part) = (&s[..epos], s.get(epos + 1..).unwrap_or(&[]));
+    let mut digits = [0u8; 32];
+    let mut nd = 0;
+    for &c in mant {
+        if c != b'.' && nd < digits.len() {
+            digits[nd] = c;
+            nd += 1;
+        }
+    }
+    let exp: i32 = std::str::from_utf8(exp_part)
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let digits = &digits[..nd];
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        // d.ddde±XX
+        out.push(digits[0] as char);
+        if nd > 1 {
+            out.push('.');
+            for &d in &digits[1..] {
+                out.push(d as char);
+            }
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        let _ = write!(out, "{a}");
+    } else {
+        let dp = exp + 1; // digits before the decimal point
+        if dp > 0 {
+            for k in 0..dp as usize {
+                out.push(digits.get(k).map_or('0', |&d| d as char));
+            }
+        } else {
+            out.push('0');
+        }
+        let frac = nd as i32 - dp;
+        if frac > 0 {
+            out.push('.');
+            for k in 0..frac {
+                let idx = dp + k;
+                out.push(if idx < 0 {
+                    '0'
+                } else {
+                    digits[idx as usize] as char
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(v: f64) -> String {
+        let mut s = String::new();
+        format_float(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn formats_like_go_g_shortest() {
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (856000.0, "856000"),
+            (999999.0, "999999"),
+            (1e6, "1e+06"),
+            (1445449.0, "1.445449e+06"),
+            (1.23456789e8, "1.23456789e+08"),
+            (0.25, "0.25"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (0.001234, "0.001234"),
+            (-1.5e-7, "-1.5e-07"),
+            (123.45, "123.45"),
+            (1e21, "1e+21"),
+            (1e100, "1e+100"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1234567.5, "1.2345675e+06"),
+            (100.5, "100.5"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(fmt(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn parses_like_prometheus() {
+        for (s, want) in [
+            ("0", Some(0.0)),
+            ("-12", Some(-12.0)),
+            ("1.5", Some(1.5)),
+            ("1e3", Some(1000.0)),
+            ("1.445449e+06", Some(1445449.0)),
+            ("+Inf", Some(f64::INFINITY)),
+            ("-Inf", Some(f64::NEG_INFINITY)),
+            ("inf", Some(f64::INFINITY)),
+            ("+infinity", Some(f64::INFINITY)),
+            (".5", Some(0.5)),
+            ("1.", Some(1.0)),
+            ("1e400", None),
+            ("1_000", None),
+            ("0x1p3", None),
+            ("1z", None),
+            ("", None),
+            ("-", None),
+            ("+NaN", None),
+            ("true", None),
+            ("9999999999999999999999", Some(1e22)),
+        ] {
+            let got = parse_float(s.as_bytes());
+            assert_eq!(got, want, "{s}");
+        }
+        let n = parse_float(b"NaN").unwrap();
+        assert_eq!(n.to_bits(), NORMAL_NAN_BITS);
+        let n = parse_float(b"nan").unwrap();
+        assert_eq!(n.to_bits(), NORMAL_NAN_BITS);
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for v in [
+            1.0 / 3.0,
+            2.0f64.powi(60),
+            1e-300,
+            123456789012345680.0,
+            0.1,
+            7e22,
+        ] {
+            let s = fmt(v);
+            assert_eq!(parse_float(s.as_bytes()), Some(v), "{s}");
+        }
+    }
+}

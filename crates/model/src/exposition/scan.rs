@@ -1,0 +1,215 @@
+//! Byte classes, escapes and the lenient re-scan of an already validated
+//! label block (used when labels are materialised lazily).
+
+use std::borrow::Cow;
+
+const MS: u8 = 1; // metric name start [a-zA-Z_:]
+const MC: u8 = 2; // metric name continue [a-zA-Z0-9_:]
+const LS: u8 = 4; // label name start [a-zA-Z_]
+const LC: u8 = 8; // label name continue [a-zA-Z0-9_]
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let alpha = c.is_ascii_alphabetic() || c == b'_';
+        let digit = c.is_ascii_digit();
+        let mut v = 0;
+        if alpha || c == b':' {
+            v |= MS | MC;
+        }
+        if digit {
+            v |= MC | LC;
+        }
+        if alpha {
+            v |= LS | LC;
+        }
+        t[i] = v;
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+pub(super) fn is_metric_start(c: u8) -> bool {
+    CLASS[c as usize] & MS != 0
+}
+
+#[inline]
+pub(super) fn is_label_start(c: u8) -> bool {
+    CLASS[c as usize] & LS != 0
+}
+
+/// End of the metric-name run starting at `i`.
+#[inline]
+pub(super) fn metric_name_end(buf: &[u8], mut i: usize) -> usize {
+    while i < buf.len() && CLASS[buf[i] as usize] & MC != 0 {
+        i += 1;
+    }
+    i
+}
+
+/// End of the label-name run starting at `i`.
+#[inline]
+pub(super) fn label_name_end(buf: &[u8], mut i: usize) -> usize {
+    while i < buf.len() && CLASS[buf[i] as usize] & LC != 0 {
+        i += 1;
+    }
+    i
+}
+
+/// Skips spaces and tabs.
+#[inline]
+pub(super) fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+    while i < buf.len() && (buf[i] == b' ' || buf[i] == b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// Result of scanning a quoted string.
+pub(super) enum Quoted {
+    /// Content is `buf[start..end]`; `end` is the closing quote.
+    Ok {
+        start: usize,
+        end: usize,
+        escaped: bool,
+    },
+    Unterminated,
+    BadUtf8,
+}
+
+/// Scans the quoted string whose opening quote is at `i`. Raw newlines are
+/// not allowed inside; the content must be valid UTF-8.
+#[inline]
+pub(super) fn quoted(buf: &[u8], i: usize) -> Quoted {
+    let start = i + 1;
+    let mut j = start;
+    let mut escaped = false;
+    loop {
+        match buf.get(j) {
+            Some(b'"') => break,
+            Some(b'\\') => {
+                escaped = true;
+                match buf.get(j + 1) {
+                    None | Some(b'\n') => return Quoted::Unterminated,
+                    Some(_) => j += 2,
+                }
+            }
+            None | Some(b'\n') => return Quoted::Unterminated,
+            Some(_) => j += 1,
+        }
+    }
+    let s = &buf[start..j];
+    if !s.is_ascii() && std::str::from_utf8(s).is_err() {
+        return Quoted::BadUtf8;
+    }
+    Quoted::Ok {
+        start,
+        end: j,
+        escaped,
+    }
+}
+
+/// Which escapes a string decodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Escapes {
+    /// `\\`, `\"`, `\n` (label values, quoted names, OpenMetrics HELP).
+    Full,
+    /// `\\`, `\n` only (text-format HELP).
+    TextHelp,
+}
+
+/// Decodes escapes in `raw` (valid UTF-8 by contract; invalid bytes are
+/// replaced, which cannot happen for parser-validated input). Unknown escape
+/// sequences are kept verbatim, as Prometheus does. Borrows when `escaped`
+/// is false.
+pub(super) fn unescape(raw: &[u8], escaped: bool, mode: Escapes) -> Cow<'_, str> {
+    let s = String::from_utf8_lossy(raw);
+    if !escaped {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.peek() {
+            Some('\\') => {
+                out.push('\\');
+                it.next();
+            }
+            Some('n') => {
+                out.push('\n');
+                it.next();
+            }
+            Some('"') if mode == Escapes::Full => {
+                out.push('"');
+                it.next();
+            }
+            _ => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Calls `f(name, value)` for each `name="value"` pair of the label block
+/// `block` (starting at `{`), skipping a bare quoted metric name. The block
+/// must have been validated by the parser; malformed input ends the walk
+/// early without panicking.
+pub(super) fn for_each_pair(block: &[u8], mut f: impl FnMut(Cow<'_, str>, Cow<'_, str>)) {
+    let mut i = 1;
+    loop {
+        i = skip_ws(block, i);
+        let (ns, ne, nesc, q) = match block.get(i) {
+            Some(b'"') => match quoted(block, i) {
+                Quoted::Ok {
+                    start,
+                    end,
+                    escaped,
+                } => {
+                    i = end + 1;
+                    (start, end, escaped, true)
+                }
+                _ => return,
+            },
+            Some(&c) if is_label_start(c) => {
+                let e = label_name_end(block, i);
+                let r = (i, e, false, false);
+                i = e;
+                r
+            }
+            _ => return,
+        };
+        i = skip_ws(block, i);
+        match block.get(i) {
+            Some(b',') if q => {
+                i += 1;
+                continue;
+            }
+            Some(b'=') => i += 1,
+            _ => return,
+        }
+        i = skip_ws(block, i);
+        let (vs, ve, vesc) = match quoted(block, i) {
+            Quoted::Ok {
+                start,
+                end,
+                escaped,
+            } => (start, end, escaped),
+            _ => return,
+        };
+        i = ve + 1;
+        f(
+            unescape(&block[ns..ne], nesc, Escapes::Full),
+            unescape(&block[vs..ve], vesc, Escapes::Full),
+        );
+        i = skip_ws(block, i);
+        if block.get(i) == Some(&b',') {
+            i += 1;
+        }
+    }
+}
