@@ -1,0 +1,62 @@
+//! XOR chunk append and decode throughput (per-sample figures: divide the
+//! reported time by the element count, or read the "thrpt" line).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use koban_storage::SampleIterator;
+use koban_tsdb::chunkenc::{XorChunk, XorIterator};
+
+fn samples(n: usize) -> Vec<(i64, f64)> {
+    // A realistic scrape series: 15s interval with a little jitter, a
+    // slowly increasing counter-like value with occasional changes.
+    let mut x: u64 = 42;
+    let mut t = 1_700_000_000_000i64;
+    let mut v = 1000.0;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t += 15_000 + (x % 5) as i64 - 2;
+            if x.is_multiple_of(3) {
+                v += (x % 100) as f64;
+            }
+            (t, v)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let s = samples(120);
+    let mut g = c.benchmark_group("xor_chunk_120");
+    g.throughput(Throughput::Elements(s.len() as u64));
+    g.bench_function("append", |b| {
+        b.iter(|| {
+            let mut ch = XorChunk::with_capacity(256);
+            for &(t, v) in &s {
+                ch.append(t, v);
+            }
+            black_box(ch.bytes().len())
+        })
+    });
+    let mut ch = XorChunk::new();
+    for &(t, v) in &s {
+        ch.append(t, v);
+    }
+    let bytes = ch.bytes().to_vec();
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            let mut it = XorIterator::new(black_box(&bytes[..]));
+            let mut acc = 0.0;
+            let mut n = 0i64;
+            while let Some((t, v)) = it.next() {
+                acc += v;
+                n ^= t;
+            }
+            black_box((acc, n))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,570 @@
+//! Gorilla-style XOR chunk encoding for float samples.
+//!
+//! Timestamps are delta-of-delta encoded, values XOR-ed with the previous
+//! value; see `docs/format/chunks-xor.md` for the byte format. The encoding
+//! is self-contained: a 2-byte big-endian sample count followed by the
+//! bitstream. Values round-trip bit for bit (every NaN payload, including
+//! the staleness marker).
+
+mod bstream;
+
+use bstream::{BitReader, BitWriter};
+use koban_storage::SampleIterator;
+
+/// Encoding id of the XOR chunk, for containers (block chunk files) that
+/// store an encoding byte beside the chunk bytes.
+pub const ENCODING_XOR: u8 = 1;
+
+/// Maximum number of samples one chunk can hold (the header is a u16).
+pub const MAX_SAMPLES: usize = u16::MAX as usize;
+
+/// Number of samples after which the head cuts a new chunk (as Prometheus).
+pub const TARGET_SAMPLES: usize = 120;
+
+/// Size of the sample-count header.
+const HEADER_LEN: usize = 2;
+
+/// Errors decoding a chunk.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ChunkError {
+    #[error("chunk too short: {len} bytes")]
+    TooShort { len: usize },
+    #[error("chunk truncated: header says {want} samples, decoded {got}")]
+    Truncated { want: usize, got: usize },
+    #[error("chunk has {extra} trailing bytes after {samples} samples")]
+    TrailingBytes { samples: usize, extra: usize },
+}
+
+/// An appendable XOR chunk.
+///
+/// Samples must be appended in strictly increasing timestamp order for
+/// queries to make sense; the encoding itself round-trips any i64 sequence.
+#[derive(Debug, Clone)]
+pub struct XorChunk {
+    /// Header (2 bytes) followed by the bitstream.
+    buf: Vec<u8>,
+    w: BitWriter,
+    // Appender state.
+    first_t: i64,
+    t: i64,
+    v: u64,
+    t_delta: i64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Sentinel for "no leading/trailing window yet".
+const NO_WINDOW: u8 = 0xff;
+
+impl XorChunk {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        Self::with_capacity(HEADER_LEN)
+    }
+
+    /// An empty chunk with `cap` bytes reserved (a 120-sample scrape chunk
+    /// typically needs 100..200 bytes).
+    pub fn with_capacity(cap: usize) -> Self {
+        let mut buf = Vec::with_capacity(cap.max(HEADER_LEN));
+        buf.extend_from_slice(&[0, 0]);
+        XorChunk { buf, w: BitWriter::default(), first_t: 0, t: 0, v: 0, t_delta: 0, leading: NO_WINDOW, trailing: 0 }
+    }
+
+    /// Number of samples in the chunk.
+    #[inline]
+    pub fn num_samples(&self) -> usize {
+        u16::from_be_bytes([self.buf[0], self.buf[1]]) as usize
+    }
+
+    /// True if the chunk cannot take another sample.
+    pub fn is_full(&self) -> bool {
+        self.num_samples() >= MAX_SAMPLES
+    }
+
+    /// The encoded chunk: header + bitstream. Valid input to
+    /// [`XorChunk::from_bytes`] and [`XorIterator::new`] at any time.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Consumes the chunk, returning its encoding.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Trims spare capacity (call when a chunk is closed).
+    pub fn shrink_to_fit(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
+    /// Timestamp of the first sample (0 when empty).
+    pub fn min_time(&self) -> i64 {
+        self.first_t
+    }
+
+    /// Timestamp of the last sample (0 when empty).
+    pub fn max_time(&self) -> i64 {
+        self.t
+    }
+
+    /// Value of the last sample, if any.
+    pub fn last_value(&self) -> Option<f64> {
+        (self.num_samples() > 0).then(|| f64::from_bits(self.v))
+    }
+
+    /// An iterator over the samples.
+    pub fn iter(&self) -> XorIterator<'_> {
+        XorIterator::new(&self.buf)
+    }
+
+    /// Appends a sample.
+    ///
+    /// The caller must not append to a full chunk ([`XorChunk::is_full`];
+    /// the head cuts at [`TARGET_SAMPLES`]): doing so is a `BUG:` panic.
+    pub fn append(&mut self, t: i64, v: f64) {
+        let n = self.num_samples();
+        assert!(n < MAX_SAMPLES, "BUG: append to a full XOR chunk");
+        let vb = v.to_bits();
+        let buf = &mut self.buf;
+        match n {
+            0 => {
+                write_varint(&mut self.w, buf, t);
+                self.w.write_bits(buf, vb, 64);
+                self.first_t = t;
+            }
+            1 => {
+                let d = t.wrapping_sub(self.t);
+                write_varint(&mut self.w, buf, d);
+                self.write_value(vb);
+                self.t_delta = d;
+            }
+            _ => {
+                let d = t.wrapping_sub(self.t);
+                let dod = d.wrapping_sub(self.t_delta);
+                let w = &mut self.w;
+                if dod == 0 {
+                    w.write_bit(buf, false);
+                } else if fits(dod, 14) {
+                    w.write_bits(buf, 0b10, 2);
+                    w.write_bits(buf, dod as u64, 14);
+                } else if fits(dod, 17) {
+                    w.write_bits(buf, 0b110, 3);
+                    w.write_bits(buf, dod as u64, 17);
+                } else if fits(dod, 20) {
+                    w.write_bits(buf, 0b1110, 4);
+                    w.write_bits(buf, dod as u64, 20);
+                } else {
+                    w.write_bits(buf, 0b1111, 4);
+                    w.write_bits(buf, dod as u64, 64);
+                }
+                self.write_value(vb);
+                self.t_delta = d;
+            }
+        }
+        self.t = t;
+        self.v = vb;
+        let c = (n as u16 + 1).to_be_bytes();
+        self.buf[0] = c[0];
+        self.buf[1] = c[1];
+    }
+
+    fn write_value(&mut self, vb: u64) {
+        let buf = &mut self.buf;
+        let w = &mut self.w;
+        let x = vb ^ self.v;
+        if x == 0 {
+            w.write_bit(buf, false);
+            return;
+        }
+        w.write_bit(buf, true);
+        let leading = (x.leading_zeros() as u8).min(31);
+        let trailing = x.trailing_zeros() as u8;
+        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
+            w.write_bit(buf, false);
+            let sig = 64 - self.leading - self.trailing;
+            w.write_bits(buf, x >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            w.write_bit(buf, true);
+            w.write_bits(buf, leading as u64, 5);
+            let sig = 64 - leading - trailing;
+            // 64 significant bits do not fit in 6 bits; encoded as 0.
+            w.write_bits(buf, (sig & 63) as u64, 6);
+            w.write_bits(buf, x >> trailing, sig);
+        }
+    }
+
+    /// Rebuilds an appendable chunk from its encoding, validating it
+    /// (every sample decodes and no bytes trail the last one).
+    pub fn from_bytes(buf: Vec<u8>) -> Result<XorChunk, ChunkError> {
+        if buf.len() < HEADER_LEN {
+            return Err(ChunkError::TooShort { len: buf.len() });
+        }
+        let n = u16::from_be_bytes([buf[0], buf[1]]) as usize;
+        let mut it = XorIterator::new(&buf[..]);
+        let mut got = 0;
+        let mut first_t = 0;
+        while let Some((t, _)) = it.next() {
+            if got == 0 {
+                first_t = t;
+            }
+            got += 1;
+        }
+        if got != n {
+            return Err(ChunkError::Truncated { want: n, got });
+        }
+        let bits = if n == 0 { HEADER_LEN * 8 } else { it.r.bits_consumed() };
+        let used = bits.div_ceil(8);
+        if used != buf.len() {
+            return Err(ChunkError::TrailingBytes { samples: n, extra: buf.len().saturating_sub(used) });
+        }
+        let free = (used * 8 - bits) as u8;
+        Ok(XorChunk {
+            w: BitWriter { free },
+            first_t,
+            t: it.t,
+            v: it.v,
+            t_delta: it.t_delta,
+            leading: it.leading,
+            trailing: it.trailing,
+            buf,
+        })
+    }
+}
+
+/// True if `v` fits in an `n`-bit two's complement integer.
+#[inline]
+fn fits(v: i64, n: u32) -> bool {
+    let lim = 1i64 << (n - 1);
+    (-lim..lim).contains(&v)
+}
+
+/// Sign-extends the low `n` bits of `v`.
+#[inline(always)]
+fn sign_extend(v: u64, n: u32) -> i64 {
+    let s = 64 - n;
+    ((v << s) as i64) >> s
+}
+
+fn write_varint(w: &mut BitWriter, buf: &mut Vec<u8>, v: i64) {
+    let mut u = ((v << 1) ^ (v >> 63)) as u64; // zigzag
+    loop {
+        let b = (u & 0x7f) as u8;
+        u >>= 7;
+        if u == 0 {
+            w.write_bits(buf, b as u64, 8);
+            return;
+        }
+        w.write_bits(buf, (b | 0x80) as u64, 8);
+    }
+}
+
+fn read_varint(r: &mut BitReader, data: &[u8]) -> Option<i64> {
+    let mut u: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let b = r.read_bits(data, 8)? as u8;
+        if shift >= 64 {
+            return None;
+        }
+        u |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+}
+
+/// A borrowed or owned byte buffer holding one encoded XOR chunk.
+pub trait ChunkBytes: AsRef<[u8]> + Send {}
+impl<T: AsRef<[u8]> + Send> ChunkBytes for T {}
+
+/// Decodes an XOR chunk. `B` is any byte container (`&[u8]`, `Vec<u8>`,
+/// `Arc<[u8]>`); [`XorIterator`] is the borrowed form.
+///
+/// On a malformed chunk iteration stops early and [`XorIter::is_corrupt`]
+/// reports it; it never panics.
+#[derive(Debug, Clone)]
+pub struct XorIter<B> {
+    data: B,
+    r: BitReader,
+    n: usize,
+    i: usize,
+    t: i64,
+    v: u64,
+    t_delta: i64,
+    leading: u8,
+    trailing: u8,
+    corrupt: bool,
+}
+
+/// Borrowed XOR chunk iterator.
+pub type XorIterator<'a> = XorIter<&'a [u8]>;
+
+impl<B: AsRef<[u8]>> XorIter<B> {
+    /// Starts iterating an encoded chunk (header + bitstream).
+    pub fn new(data: B) -> Self {
+        let d = data.as_ref();
+        let (n, corrupt) = match d {
+            [a, b, ..] => (u16::from_be_bytes([*a, *b]) as usize, false),
+            _ => (0, !d.is_empty()),
+        };
+        XorIter {
+            data,
+            r: BitReader::new(HEADER_LEN),
+            n,
+            i: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            leading: NO_WINDOW,
+            trailing: 0,
+            corrupt,
+        }
+    }
+
+    /// Number of samples the header announces.
+    pub fn num_samples(&self) -> usize {
+        self.n
+    }
+
+    /// True if decoding stopped because the chunk was malformed.
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+
+    /// The next sample as (timestamp, raw value bits).
+    #[inline]
+    pub fn next_bits(&mut self) -> Option<(i64, u64)> {
+        if self.i >= self.n {
+            return None;
+        }
+        match self.decode() {
+            Some(()) => {
+                self.i += 1;
+                Some((self.t, self.v))
+            }
+            None => {
+                self.corrupt = true;
+                self.n = 0;
+                None
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn decode(&mut self) -> Option<()> {
+        let data = self.data.as_ref();
+        let r = &mut self.r;
+        match self.i {
+            0 => {
+                self.t = read_varint(r, data)?;
+                self.v = r.read_bits(data, 64)?;
+                return Some(());
+            }
+            1 => {
+                self.t_delta = read_varint(r, data)?;
+            }
+            _ => {
+                let dod = match r.read_dod_prefix(data)? {
+                    0 => 0,
+                    1 => sign_extend(r.read_bits(data, 14)?, 14),
+                    2 => sign_extend(r.read_bits(data, 17)?, 17),
+                    3 => sign_extend(r.read_bits(data, 20)?, 20),
+                    _ => r.read_bits(data, 64)? as i64,
+                };
+                self.t_delta = self.t_delta.wrapping_add(dod);
+            }
+        }
+        self.t = self.t.wrapping_add(self.t_delta);
+        // Value.
+        if r.read_bit(data)? {
+            if r.read_bit(data)? {
+                let leading = r.read_bits(data, 5)? as u8;
+                let mut sig = r.read_bits(data, 6)? as u8;
+                if sig == 0 {
+                    sig = 64;
+                }
+                if leading as u16 + sig as u16 > 64 {
+                    return None;
+                }
+                self.leading = leading;
+                self.trailing = 64 - leading - sig;
+            } else if self.leading == NO_WINDOW {
+                return None;
+            }
+            let sig = 64 - self.leading - self.trailing;
+            let bits = r.read_bits(data, sig)?;
+            self.v ^= bits << self.trailing;
+        }
+        Some(())
+    }
+}
+
+impl<B: ChunkBytes> SampleIterator for XorIter<B> {
+    #[inline]
+    fn next(&mut self) -> Option<(i64, f64)> {
+        self.next_bits().map(|(t, v)| (t, f64::from_bits(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use koban_model::STALE_NAN_BITS;
+
+    fn round_trip(samples: &[(i64, u64)]) {
+        let mut c = XorChunk::new();
+        for &(t, v) in samples {
+            c.append(t, f64::from_bits(v));
+        }
+        assert_eq!(c.num_samples(), samples.len());
+        let mut it = c.iter();
+        let mut got = Vec::new();
+        while let Some(s) = it.next_bits() {
+            got.push(s);
+        }
+        assert!(!it.is_corrupt());
+        assert_eq!(got, samples);
+        // from_bytes and continued appends.
+        let mut c2 = XorChunk::from_bytes(c.bytes().to_vec()).unwrap();
+        let mut c1 = c.clone();
+        let t = samples.last().map_or(0, |s| s.0) + 15_000;
+        c1.append(t, 1.5);
+        c2.append(t, 1.5);
+        assert_eq!(c1.bytes(), c2.bytes());
+        if !samples.is_empty() {
+            assert_eq!(c.min_time(), samples[0].0);
+            assert_eq!(c.max_time(), samples.last().unwrap().0);
+        }
+    }
+
+    #[test]
+    fn empty_and_single() {
+        round_trip(&[]);
+        round_trip(&[(1_700_000_000_000, 1.0f64.to_bits())]);
+        round_trip(&[(-5, 0)]);
+    }
+
+    #[test]
+    fn regular_scrape() {
+        let s: Vec<_> =
+            (0..120).map(|i| (1_700_000_000_000 + i * 15_000, ((i * 3) as f64).to_bits())).collect();
+        round_trip(&s);
+        let mut c = XorChunk::new();
+        for &(t, v) in &s {
+            c.append(t, f64::from_bits(v));
+        }
+        assert!(c.bytes().len() < 120 * 3, "{} bytes", c.bytes().len());
+    }
+
+    #[test]
+    fn special_values_bit_exact() {
+        let vals = [
+            STALE_NAN_BITS,
+            f64::NAN.to_bits(),
+            0x7ff8_0000_0000_0001,
+            0xfff8_0000_dead_beef,
+            f64::INFINITY.to_bits(),
+            f64::NEG_INFINITY.to_bits(),
+            0,
+            (-0.0f64).to_bits(),
+            1,
+            u64::MAX,
+            f64::MAX.to_bits(),
+            f64::MIN_POSITIVE.to_bits(),
+            STALE_NAN_BITS,
+            STALE_NAN_BITS,
+        ];
+        let s: Vec<_> = vals.iter().enumerate().map(|(i, &v)| (i as i64 * 1000, v)).collect();
+        round_trip(&s);
+    }
+
+    #[test]
+    fn irregular_timestamps_all_buckets() {
+        let deltas = [1i64, 1, 2, 8191, -8000, 8192, 65535, 65536, 524287, 524288, 1 << 40, 3, 1 << 62, 7];
+        let mut t = i64::MIN / 4;
+        let mut s = Vec::new();
+        for (i, d) in deltas.iter().enumerate() {
+            t = t.wrapping_add(*d);
+            s.push((t, (i as f64 * 0.1).to_bits()));
+        }
+        round_trip(&s);
+        // Extremes wrap consistently.
+        round_trip(&[(i64::MIN, 0), (i64::MAX, 1), (i64::MIN, 2), (0, 3)]);
+    }
+
+    #[test]
+    fn pseudo_random_values() {
+        let mut x: u64 = 0x1234_5678;
+        let mut s = Vec::new();
+        let mut t = 0i64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t += (x % 30_000) as i64 + 1;
+            let v = match x % 4 {
+                0 => x,
+                1 => ((x >> 40) as f64).to_bits(),
+                2 => ((x % 100) as f64 / 7.0).to_bits(),
+                _ => s.last().map_or(0, |p: &(i64, u64)| p.1),
+            };
+            s.push((t, v));
+        }
+        round_trip(&s);
+    }
+
+    #[test]
+    fn corrupt_input_does_not_panic() {
+        let mut c = XorChunk::new();
+        for i in 0..50 {
+            c.append(i * 1000, i as f64 * 1.7);
+        }
+        let b = c.bytes();
+        for cut in 0..b.len() {
+            let mut it = XorIterator::new(&b[..cut]);
+            while it.next().is_some() {}
+            assert!(it.is_corrupt() || cut == 0, "cut {cut}");
+            assert!(XorChunk::from_bytes(b[..cut].to_vec()).is_err());
+        }
+        let mut extra = b.to_vec();
+        extra.push(0);
+        assert!(matches!(XorChunk::from_bytes(extra), Err(ChunkError::TrailingBytes { .. })));
+        // Garbage never panics.
+        let mut x: u32 = 7;
+        for _ in 0..200 {
+            let g: Vec<u8> = (0..40)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            let mut it = XorIterator::new(&g[..]);
+            while it.next().is_some() {}
+            let _ = XorChunk::from_bytes(g);
+        }
+    }
+
+    #[test]
+    fn owned_iterator_and_seek() {
+        let mut c = XorChunk::new();
+        for i in 0..10 {
+            c.append(i * 10, i as f64);
+        }
+        let owned: std::sync::Arc<[u8]> = c.bytes().into();
+        let mut it = XorIter::new(owned);
+        assert_eq!(it.seek(35), Some((40, 4.0)));
+        assert_eq!(it.seek(0), Some((50, 5.0)));
+        assert_eq!(it.seek(1000), None);
+        assert_eq!(it.next(), None);
+    }
+}
