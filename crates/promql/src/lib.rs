@@ -1,1 +1,71 @@
 //! PromQL parser, engine, functions and the promqltest runner.
+//!
+//! Entry points: [`parse`] for the syntax tree, [`Engine`] for evaluation
+//! over any [`koban_storage::Queryable`], [`promqltest`] for Prometheus's
+//! test-script format.
+
+// Style lints that fight the evaluator's explicit match-heavy code.
+#![allow(
+    clippy::collapsible_match,
+    clippy::type_complexity,
+    clippy::single_match,
+    clippy::ptr_arg,
+    clippy::while_let_loop
+)]
+
+pub mod aggregations;
+pub mod ast;
+pub mod binary;
+pub mod engine;
+pub mod functions;
+pub mod lexer;
+pub mod memstore;
+pub mod parser;
+pub mod promqltest;
+
+pub use ast::Expr;
+pub use engine::{Engine, EngineOpts, QueryError, QueryResult, RangeSeries, Sample, Value};
+pub use parser::parse;
+
+/// A parse error with the byte range it refers to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.render(None))]
+pub struct ParseError {
+    pub pos_start: usize,
+    pub pos_end: usize,
+    pub msg: String,
+    /// The query text, when known, to render `line:col`.
+    pub query: Option<String>,
+}
+
+impl ParseError {
+    pub fn new(pos_start: usize, pos_end: usize, msg: String) -> Self {
+        ParseError {
+            pos_start,
+            pos_end,
+            msg,
+            query: None,
+        }
+    }
+
+    /// `line:col: parse error: msg` (1-based; col counts bytes in the line).
+    fn render(&self, _q: Option<&str>) -> String {
+        let (line, col) = match &self.query {
+            Some(q) => line_col(q, self.pos_start),
+            None => (1, self.pos_start + 1),
+        };
+        format!("{line}:{col}: parse error: {}", self.msg)
+    }
+}
+
+/// 1-based line and column of byte offset `pos` in `q`.
+pub fn line_col(q: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(q.len());
+    let before = &q.as_bytes()[..pos];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = match before.iter().rposition(|&b| b == b'\n') {
+        Some(nl) => pos - nl,
+        None => pos + 1,
+    };
+    (line, col)
+}

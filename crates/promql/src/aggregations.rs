@@ -1,0 +1,355 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, `limitk`, ...).
+
+use crate::ast::{AggOp, Expr};
+use crate::engine::{err, Ev, QueryError, Smp, Val, Vector};
+use crate::functions::{kahan_inc, quantile};
+use koban_model::{Label, Labels, METRIC_NAME};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct Group {
+    labels: Arc<Labels>,
+    v: f64,
+    c: f64,
+    mean: f64,
+    count: f64,
+    incremental: bool,
+    vals: Vec<usize>,
+}
+
+fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool) -> Labels {
+    if without {
+        Labels::from_sorted_unchecked(
+            l.iter()
+                .filter(|x| x.name != METRIC_NAME && !grouping.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
+    } else {
+        Labels::from_sorted_unchecked(
+            l.iter()
+                .filter(|x| grouping.contains(&x.name) && !(drop_name && x.name == METRIC_NAME))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+fn group_key(l: &Labels, drop_name: bool, grouping: &[String], without: bool) -> u64 {
+    if without {
+        l.hash_without_labels(grouping)
+    } else if drop_name && grouping.iter().any(|g| g == METRIC_NAME) {
+        group_labels(l, drop_name, grouping, without).hash()
+    } else {
+        l.hash_for_labels(grouping)
+    }
+}
+
+/// Prometheus's `labels.Hash` (xxhash64 of name\xffvalue\xff...), used by `limit_ratio`.
+fn prom_hash(l: &Labels) -> u64 {
+    let mut buf = Vec::with_capacity(128);
+    for x in l.iter() {
+        buf.extend_from_slice(x.name.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(x.value.as_bytes());
+        buf.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
+}
+
+pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, QueryError> {
+    let Expr::Aggregate {
+        op,
+        expr,
+        param,
+        grouping,
+        without,
+        ..
+    } = e
+    else {
+        return err("BUG: not an aggregation");
+    };
+    let op = *op;
+    let mut pnum = f64::NAN;
+    let mut pstr = String::new();
+    if let Some(p) = param {
+        match ev.eval(p, t)? {
+            Val::Scalar(v) => pnum = v,
+            Val::Str(s) => pstr = s,
+            _ => return err("BUG: bad aggregation parameter"),
+        }
+    }
+    let input = ev.eval_vector(expr, t)?;
+    match op {
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
+            if pnum.is_nan() {
+                return err("Parameter value is NaN");
+            }
+        }
+        AggOp::LimitRatio => {
+            if pnum.is_nan() {
+                return err("Ratio value is NaN");
+            }
+        }
+        AggOp::Quantile => {
+            if !(0.0..=1.0).contains(&pnum) {
+                let pp = param.as_ref().map(|p| p.pos()).unwrap_or_default();
+                ev.warn(
+                    &format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        crate::functions::fmt_g(pnum)
+                    ),
+                    pp,
+                );
+            }
+        }
+        AggOp::CountValues => {
+            if pstr.is_empty() || pstr.contains('\0') {
+                return err(format!("invalid label name {}", crate::ast::quote(&pstr)));
+            }
+        }
+        _ => {}
+    }
+    if input.is_empty() {
+        return Ok(Val::Vector(Vec::new()));
+    }
+    match op {
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
+            return Ok(Val::Vector(select_k(
+                ev, op, pnum, input, grouping, *without, e,
+            )?));
+        }
+        AggOp::CountValues => {
+            return Ok(Val::Vector(count_values(&pstr, input, grouping, *without)))
+        }
+        _ => {}
+    }
+    let mut idx: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for (si, s) in input.iter().enumerate() {
+        let k = group_key(&s.l, s.drop_name, grouping, *without);
+        let gi = match idx.get(&k) {
+            Some(&g) => g,
+            None => {
+                let labels = Arc::new(group_labels(&s.l, s.drop_name, grouping, *without));
+                groups.push(Group {
+                    labels,
+                    v: s.v,
+                    c: 0.0,
+                    mean: s.v,
+                    count: 1.0,
+                    incremental: false,
+                    vals: vec![si],
+                });
+                idx.insert(k, groups.len() - 1);
+                if op == AggOp::Group {
+                    if let Some(g) = groups.last_mut() {
+                        g.v = 1.0;
+                    }
+                }
+                if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+                    if let Some(g) = groups.last_mut() {
+                        g.v = 0.0;
+                    }
+                }
+                continue;
+            }
+        };
+        let g = &mut groups[gi];
+        let v = s.v;
+        g.count += 1.0;
+        match op {
+            AggOp::Sum => {
+                let (a, b) = kahan_inc(v, g.v, g.c);
+                g.v = a;
+                g.c = b;
+            }
+            AggOp::Avg => {
+                if !g.incremental {
+                    let (ns, nc) = kahan_inc(v, g.v, g.c);
+                    if !ns.is_infinite() {
+                        g.v = ns;
+                        g.c = nc;
+                        continue;
+                    }
+                    g.incremental = true;
+                    g.mean = g.v / (g.count - 1.0);
+                    g.c /= g.count - 1.0;
+                }
+                let q = (g.count - 1.0) / g.count;
+                let (m, c) = kahan_inc(v / g.count, q * g.mean, q * g.c);
+                g.mean = m;
+                g.c = c;
+            }
+            AggOp::Count => {}
+            AggOp::Min => {
+                if g.v > v || g.v.is_nan() {
+                    g.v = v;
+                }
+            }
+            AggOp::Max => {
+                if g.v < v || g.v.is_nan() {
+                    g.v = v;
+                }
+            }
+            AggOp::Group => {}
+            AggOp::Stddev | AggOp::Stdvar => {
+                let delta = v - g.mean;
+                g.mean += delta / g.count;
+                g.v += delta * (v - g.mean);
+            }
+            AggOp::Quantile => g.vals.push(si),
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        let v = match op {
+            AggOp::Sum => g.v + g.c,
+            AggOp::Avg => {
+                if g.incremental {
+                    g.mean + g.c
+                } else {
+                    g.v / g.count + g.c / g.count
+                }
+            }
+            AggOp::Count => g.count,
+            AggOp::Min | AggOp::Max | AggOp::Group => g.v,
+            AggOp::Stdvar => g.v / g.count,
+            AggOp::Stddev => (g.v / g.count).sqrt(),
+            AggOp::Quantile => {
+                let mut vals: Vec<f64> = g.vals.iter().map(|&i| input[i].v).collect();
+                quantile(pnum, &mut vals)
+            }
+            _ => f64::NAN,
+        };
+        out.push(Smp {
+            l: g.labels,
+            v,
+            t,
+            drop_name: false,
+        });
+    }
+    Ok(Val::Vector(out))
+}
+
+fn count_values(label: &str, input: Vector, grouping: &[String], without: bool) -> Vector {
+    let mut idx: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vector = Vec::new();
+    for s in input {
+        let base = group_labels(&s.l, s.drop_name, grouping, without);
+        let mut v: Vec<Label> = base.into_vec();
+        v.retain(|x| x.name != label);
+        v.push(Label::new(label, crate::ast::format_number(s.v)));
+        let l = Labels::from_vec(v);
+        match idx.get(&l) {
+            Some(&i) => out[i].v += 1.0,
+            None => {
+                idx.insert(l.clone(), out.len());
+                out.push(Smp {
+                    l: Arc::new(l),
+                    v: 1.0,
+                    t: s.t,
+                    drop_name: false,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn select_k(
+    ev: &mut Ev<'_>,
+    op: AggOp,
+    p: f64,
+    input: Vector,
+    grouping: &[String],
+    without: bool,
+    e: &Expr,
+) -> Result<Vector, QueryError> {
+    let mut idx: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        let k = group_key(&s.l, s.drop_name, grouping, without);
+        match idx.get(&k) {
+            Some(&g) => groups[g].push(i),
+            None => {
+                idx.insert(k, groups.len());
+                groups.push(vec![i]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match op {
+        AggOp::LimitRatio => {
+            let mut r = p;
+            if !(-1.0..=1.0).contains(&r) {
+                let capped = r.clamp(-1.0, 1.0);
+                let pp = match e {
+                    Expr::Aggregate { param: Some(p), .. } => p.pos(),
+                    _ => e.pos(),
+                };
+                ev.warn(
+                    &format!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        crate::functions::fmt_g(r),
+                        crate::functions::fmt_g(capped)
+                    ),
+                    pp,
+                );
+                r = capped;
+            }
+            for g in groups {
+                for i in g {
+                    let off = prom_hash(&input[i].l) as f64 / u64::MAX as f64;
+                    let keep = if r >= 0.0 { off < r } else { off >= 1.0 + r };
+                    if keep {
+                        out.push(input[i].clone());
+                    }
+                }
+            }
+        }
+        _ => {
+            if p < 1.0 {
+                return Ok(Vec::new());
+            }
+            let k = if p >= input.len() as f64 {
+                input.len()
+            } else {
+                p as usize
+            };
+            for mut g in groups {
+                match op {
+                    AggOp::Topk => {
+                        g.sort_by(|&a, &b| {
+                            let (x, y) = (input[a].v, input[b].v);
+                            // Larger first; NaN last.
+                            match (x.is_nan(), y.is_nan()) {
+                                (true, true) => std::cmp::Ordering::Equal,
+                                (true, false) => std::cmp::Ordering::Greater,
+                                (false, true) => std::cmp::Ordering::Less,
+                                _ => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
+                            }
+                        });
+                    }
+                    AggOp::Bottomk => {
+                        g.sort_by(|&a, &b| {
+                            let (x, y) = (input[a].v, input[b].v);
+                            match (x.is_nan(), y.is_nan()) {
+                                (true, true) => std::cmp::Ordering::Equal,
+                                (true, false) => std::cmp::Ordering::Greater,
+                                (false, true) => std::cmp::Ordering::Less,
+                                _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+                for &i in g.iter().take(k) {
+                    out.push(input[i].clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}

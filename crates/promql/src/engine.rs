@@ -1,0 +1,792 @@
+//! PromQL evaluation over a [`Queryable`].
+//!
+//! The evaluator works step by step: selector data is loaded once per query
+//! (one `select` per selector node, over the whole time range it needs) and
+//! every step then binary-searches into that data. Subquery inner steps are
+//! memoised per node and timestamp, so overlapping outer windows share work.
+
+use crate::ast::{AtModifier, Expr, PosRange, VectorSelector};
+use crate::ParseError;
+use koban_model::{is_stale_nan, Labels, METRIC_NAME};
+use koban_storage::{Querier, Queryable, SelectHints};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOpts {
+    /// How far back an instant selector looks for a sample (default 5m).
+    pub lookback_delta_ms: i64,
+    pub timeout: Duration,
+    /// Maximum samples held in memory by one query.
+    pub max_samples: usize,
+}
+
+impl Default for EngineOpts {
+    fn default() -> Self {
+        EngineOpts {
+            lookback_delta_ms: 5 * 60_000,
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+        }
+    }
+}
+
+/// A query result value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar { t: i64, v: f64 },
+    String { t: i64, v: String },
+    Vector(Vec<Sample>),
+    Matrix(Vec<RangeSeries>),
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One series of a range result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A result plus annotations (already rendered, with positions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub value: Value,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+/// Query failures, mapped by the API to Prometheus's error types.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Parse(ParseError),
+    #[error("{0}")]
+    Execution(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("query was canceled")]
+    Canceled,
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// Maximum number of points per series in a range query result.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Default subquery step when none is given (as Prometheus's default
+/// evaluation interval).
+pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+/// The PromQL engine. Cheap to share; holds only settings.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    opts: EngineOpts,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOpts) -> Self {
+        Engine { opts }
+    }
+
+    /// Evaluates `expr` at `t_ms`.
+    pub fn instant(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.instant_with_cancel(q, expr, t_ms, None)
+    }
+
+    /// Evaluates `expr` from `start_ms` to `end_ms` every `step_ms`.
+    pub fn range(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.range_with_cancel(q, expr, start_ms, end_ms, step_ms, None)
+    }
+
+    /// As [`Engine::instant`]; stops with [`QueryError::Canceled`] soon after `cancel` becomes true.
+    pub fn instant_with_cancel(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        t_ms: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<QueryResult, QueryError> {
+        let e = crate::parse(expr).map_err(QueryError::Parse)?;
+        self.exec(q, &e, expr, t_ms, t_ms, 0, cancel)
+    }
+
+    /// As [`Engine::range`] with a cancellation flag.
+    pub fn range_with_cancel(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<QueryResult, QueryError> {
+        if step_ms <= 0 {
+            return Err(QueryError::Execution(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(QueryError::Execution(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end_ms - start_ms) / step_ms > MAX_POINTS_PER_SERIES {
+            return Err(QueryError::Execution(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
+        let e = crate::parse(expr).map_err(QueryError::Parse)?;
+        self.exec(q, &e, expr, start_ms, end_ms, step_ms, cancel)
+    }
+
+    /// Evaluates an already parsed expression. `step_ms == 0` means an
+    /// instant query at `start_ms`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn exec(
+        &self,
+        q: &dyn Queryable,
+        e: &Expr,
+        text: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<QueryResult, QueryError> {
+        let (mint, maxt) = find_min_max(e, start_ms, end_ms, self.opts.lookback_delta_ms);
+        let querier = q
+            .querier(mint, maxt)
+            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        let mut ev = Ev {
+            querier,
+            start: start_ms,
+            end: end_ms,
+            interval: step_ms,
+            lookback: self.opts.lookback_delta_ms,
+            cache: HashMap::new(),
+            subq_cache: HashMap::new(),
+            warnings: Vec::new(),
+            infos: Vec::new(),
+            query: text,
+            max_samples: self.opts.max_samples,
+            cur_samples: 0,
+            deadline: Instant::now() + self.opts.timeout,
+            cancel,
+            checks: 0,
+            range_query: step_ms != 0,
+        };
+        let value = if step_ms == 0 {
+            ev.run_instant(e, start_ms)?
+        } else {
+            ev.run_range(e)?
+        };
+        Ok(QueryResult {
+            value,
+            warnings: ev.warnings,
+            infos: ev.infos,
+        })
+    }
+}
+
+/// Computes the closed time range `[mint, maxt]` the query reads.
+fn find_min_max(e: &Expr, start: i64, end: i64, lookback: i64) -> (i64, i64) {
+    let mut mm = (i64::MAX, i64::MIN);
+    walk_times(e, start, end, start, end, lookback, &mut mm);
+    if mm.0 > mm.1 {
+        (start, end)
+    } else {
+        mm
+    }
+}
+
+fn at_time(at: &Option<AtModifier>, qs: i64, qe: i64) -> Option<i64> {
+    match at {
+        Some(AtModifier::Timestamp(t)) => Some(*t),
+        Some(AtModifier::Start) => Some(qs),
+        Some(AtModifier::End) => Some(qe),
+        None => None,
+    }
+}
+
+fn walk_times(e: &Expr, lo: i64, hi: i64, qs: i64, qe: i64, lookback: i64, mm: &mut (i64, i64)) {
+    let sel = |vs: &VectorSelector, range: i64, mm: &mut (i64, i64)| {
+        let (a, b) = match at_time(&vs.at, qs, qe) {
+            Some(t) => (t, t),
+            None => (lo, hi),
+        };
+        let w = if range > 0 { range } else { lookback };
+        mm.0 = mm.0.min(a.saturating_sub(vs.offset).saturating_sub(w));
+        mm.1 = mm.1.max(b.saturating_sub(vs.offset));
+    };
+    match e {
+        Expr::VectorSelector(vs) => sel(vs, 0, mm),
+        Expr::MatrixSelector { vs, range, .. } => sel(vs, *range, mm),
+        Expr::Subquery {
+            expr,
+            range,
+            offset,
+            at,
+            ..
+        } => {
+            let (a, b) = match at_time(at, qs, qe) {
+                Some(t) => (t, t),
+                None => (lo, hi),
+            };
+            walk_times(
+                expr,
+                a.saturating_sub(*offset).saturating_sub(*range),
+                b.saturating_sub(*offset),
+                qs,
+                qe,
+                lookback,
+                mm,
+            )
+        }
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => {
+            walk_times(expr, lo, hi, qs, qe, lookback, mm)
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            walk_times(lhs, lo, hi, qs, qe, lookback, mm);
+            walk_times(rhs, lo, hi, qs, qe, lookback, mm);
+        }
+        Expr::Call { args, .. } => {
+            for a in args {
+                walk_times(a, lo, hi, qs, qe, lookback, mm);
+            }
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            walk_times(expr, lo, hi, qs, qe, lookback, mm);
+            if let Some(p) = param {
+                walk_times(p, lo, hi, qs, qe, lookback, mm);
+            }
+        }
+        Expr::Number { .. } | Expr::String { .. } => {}
+    }
+}
+
+/// Internal instant-vector element. `drop_name` implements Prometheus's
+/// delayed `__name__` removal: the name stays readable (e.g. for
+/// `label_replace`) and is removed when the result leaves the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Smp {
+    pub l: Arc<Labels>,
+    pub v: f64,
+    /// Sample timestamp (for `timestamp()` over a selector); otherwise the eval time.
+    pub t: i64,
+    pub drop_name: bool,
+}
+
+pub(crate) type Vector = Vec<Smp>;
+
+/// Internal range-vector series.
+#[derive(Debug, Clone)]
+pub(crate) struct MSeries {
+    pub l: Arc<Labels>,
+    pub pts: Vec<(i64, f64)>,
+    pub drop_name: bool,
+}
+
+/// Internal value of one evaluation step.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vector),
+    Matrix(Vec<MSeries>),
+}
+
+/// One loaded series of a selector.
+pub(crate) struct Loaded {
+    pub l: Arc<Labels>,
+    pub pts: Vec<(i64, f64)>,
+    pub has_stale: bool,
+}
+
+/// Per-query evaluation state.
+pub(crate) struct Ev<'a> {
+    querier: Box<dyn Querier>,
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+    pub lookback: i64,
+    cache: HashMap<usize, Arc<Vec<Loaded>>>,
+    subq_cache: HashMap<(usize, i64), Val>,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+    pub query: &'a str,
+    max_samples: usize,
+    cur_samples: usize,
+    deadline: Instant,
+    cancel: Option<&'a AtomicBool>,
+    checks: u32,
+    pub range_query: bool,
+}
+
+pub(crate) fn err<T>(m: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError::Execution(m.into()))
+}
+
+impl<'a> Ev<'a> {
+    /// Renders an annotation with the position of `pos`.
+    fn annot(&self, msg: &str, pos: PosRange) -> String {
+        let (l, c) = crate::line_col(self.query, pos.start);
+        format!("{msg} ({l}:{c})")
+    }
+
+    pub(crate) fn warn(&mut self, msg: &str, pos: PosRange) {
+        let s = self.annot(&format!("PromQL warning: {msg}"), pos);
+        if !self.warnings.contains(&s) {
+            self.warnings.push(s);
+        }
+    }
+
+    pub(crate) fn info(&mut self, msg: &str, pos: PosRange) {
+        let s = self.annot(&format!("PromQL info: {msg}"), pos);
+        if !self.infos.contains(&s) {
+            self.infos.push(s);
+        }
+    }
+
+    fn check_interrupt(&mut self) -> Result<(), QueryError> {
+        self.checks = self.checks.wrapping_add(1);
+        if let Some(c) = self.cancel {
+            if c.load(Ordering::Relaxed) {
+                return Err(QueryError::Canceled);
+            }
+        }
+        if self.checks.is_multiple_of(16) && Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(
+                "query timed out in expression evaluation".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
+        self.cur_samples += n;
+        if self.cur_samples > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn run_instant(&mut self, e: &Expr, t: i64) -> Result<Value, QueryError> {
+        self.check_interrupt()?;
+        let v = self.eval(e, t)?;
+        Ok(match v {
+            Val::Scalar(v) => Value::Scalar { t, v },
+            Val::Str(s) => Value::String { t, v: s },
+            Val::Vector(vec) => {
+                let out = finalize_vector(vec)?;
+                Value::Vector(
+                    out.into_iter()
+                        .map(|(l, s)| Sample {
+                            labels: l,
+                            t,
+                            v: s.v,
+                        })
+                        .collect(),
+                )
+            }
+            Val::Matrix(m) => {
+                let mut out: Vec<RangeSeries> = Vec::with_capacity(m.len());
+                let mut seen: HashMap<Labels, ()> = HashMap::new();
+                for s in m {
+                    let l = if s.drop_name {
+                        s.l.without_metric_name()
+                    } else {
+                        (*s.l).clone()
+                    };
+                    if seen.insert(l.clone(), ()).is_some() {
+                        return err("vector cannot contain metrics with the same labelset");
+                    }
+                    out.push(RangeSeries {
+                        labels: l,
+                        points: s.pts,
+                    });
+                }
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(out)
+            }
+        })
+    }
+
+    fn run_range(&mut self, e: &Expr) -> Result<Value, QueryError> {
+        match e.value_type() {
+            crate::ast::ValueType::Scalar | crate::ast::ValueType::Vector => {}
+            t => {
+                return err(format!("invalid expression type \"{t}\" for range query, must be Scalar or instant Vector"));
+            }
+        }
+        let mut series: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<RangeSeries> = Vec::new();
+        let mut t = self.start;
+        while t <= self.end {
+            self.check_interrupt()?;
+            let base = self.cur_samples;
+            let v = self.eval(e, t)?;
+            self.cur_samples = base;
+            match v {
+                Val::Scalar(v) => {
+                    if out.is_empty() {
+                        out.push(RangeSeries {
+                            labels: Labels::empty(),
+                            points: Vec::new(),
+                        });
+                    }
+                    out[0].points.push((t, v));
+                    self.add_samples(1)?;
+                }
+                Val::Vector(vec) => {
+                    let n = vec.len();
+                    for (l, s) in finalize_vector(vec)? {
+                        let idx = match series.get(&l) {
+                            Some(&i) => i,
+                            None => {
+                                out.push(RangeSeries {
+                                    labels: l.clone(),
+                                    points: Vec::new(),
+                                });
+                                series.insert(l, out.len() - 1);
+                                out.len() - 1
+                            }
+                        };
+                        out[idx].points.push((t, s.v));
+                    }
+                    self.add_samples(n)?;
+                }
+                _ => return err("BUG: unexpected value type in range evaluation"),
+            }
+            t += self.interval;
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Value::Matrix(out))
+    }
+
+    /// Loads (once) the series of a selector node.
+    pub(crate) fn load(
+        &mut self,
+        vs: &VectorSelector,
+        range: i64,
+    ) -> Result<Arc<Vec<Loaded>>, QueryError> {
+        let key = vs as *const VectorSelector as usize;
+        if let Some(d) = self.cache.get(&key) {
+            return Ok(d.clone());
+        }
+        let hints = SelectHints {
+            start: i64::MIN,
+            end: i64::MAX,
+            step: self.interval,
+            range,
+            func: None,
+            labels_only: false,
+        };
+        let set = self
+            .querier
+            .select(true, Some(&hints), &vs.matchers)
+            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        let mut out = Vec::new();
+        for s in set {
+            let s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
+            let mut it = s.iter();
+            let mut pts = Vec::new();
+            let mut has_stale = false;
+            while let Some(p) = it.next() {
+                has_stale |= is_stale_nan(p.1);
+                pts.push(p);
+            }
+            if pts.is_empty() {
+                continue;
+            }
+            out.push(Loaded {
+                l: Arc::new(s.labels().clone()),
+                pts,
+                has_stale,
+            });
+        }
+        out.sort_by(|a, b| a.l.cmp(&b.l));
+        let d = Arc::new(out);
+        self.cache.insert(key, d.clone());
+        Ok(d)
+    }
+
+    /// Effective evaluation time of a selector at step `t`.
+    pub(crate) fn sel_time(&self, at: &Option<AtModifier>, offset: i64, t: i64) -> i64 {
+        at_time(at, self.start, self.end).unwrap_or(t) - offset
+    }
+
+    fn eval_vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vector, QueryError> {
+        let data = self.load(vs, 0)?;
+        let te = self.sel_time(&vs.at, vs.offset, t);
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let i = s.pts.partition_point(|p| p.0 <= te);
+            if i == 0 {
+                continue;
+            }
+            let (st, v) = s.pts[i - 1];
+            if st <= te - self.lookback || is_stale_nan(v) {
+                continue;
+            }
+            out.push(Smp {
+                l: s.l.clone(),
+                v,
+                t: st,
+                drop_name: false,
+            });
+        }
+        self.add_samples(out.len())?;
+        Ok(out)
+    }
+
+    /// Calls `f` for every series of a range-vector expression at `t` with
+    /// its samples in the window `(te - range, te]` (stale markers removed).
+    /// Returns (range_start, range_end, range) of the window.
+    pub(crate) fn for_each_window(
+        &mut self,
+        e: &Expr,
+        t: i64,
+        f: &mut dyn FnMut(&mut Ev<'a>, &Arc<Labels>, bool, &[(i64, f64)]) -> Result<(), QueryError>,
+    ) -> Result<(i64, i64, i64), QueryError> {
+        match e {
+            Expr::Paren { expr, .. } => self.for_each_window(expr, t, f),
+            Expr::MatrixSelector { vs, range, .. } => {
+                let data = self.load(vs, *range)?;
+                let te = self.sel_time(&vs.at, vs.offset, t);
+                let ts = te - range;
+                let mut buf: Vec<(i64, f64)> = Vec::new();
+                let mut n = 0;
+                for s in data.iter() {
+                    let lo = s.pts.partition_point(|p| p.0 <= ts);
+                    let hi = s.pts.partition_point(|p| p.0 <= te);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let w = &s.pts[lo..hi];
+                    n += w.len();
+                    if s.has_stale && w.iter().any(|p| is_stale_nan(p.1)) {
+                        buf.clear();
+                        buf.extend(w.iter().filter(|p| !is_stale_nan(p.1)));
+                        if buf.is_empty() {
+                            continue;
+                        }
+                        f(self, &s.l, false, &buf)?;
+                    } else {
+                        f(self, &s.l, false, w)?;
+                    }
+                }
+                self.add_samples(n)?;
+                Ok((ts, te, *range))
+            }
+            Expr::Subquery {
+                range, offset, at, ..
+            } => {
+                let te = self.sel_time(at, *offset, t);
+                let m = match self.eval(e, t)? {
+                    Val::Matrix(m) => m,
+                    _ => return err("BUG: subquery did not return a matrix"),
+                };
+                for s in &m {
+                    f(self, &s.l, s.drop_name, &s.pts)?;
+                }
+                Ok((te - range, te, *range))
+            }
+            _ => err("BUG: expected a range vector expression"),
+        }
+    }
+
+    /// (range_start, range_end, range) of a range-vector expression at `t`.
+    pub(crate) fn window_bounds(&self, e: &Expr, t: i64) -> Result<(i64, i64, i64), QueryError> {
+        match e {
+            Expr::Paren { expr, .. } => self.window_bounds(expr, t),
+            Expr::MatrixSelector { vs, range, .. } => {
+                let te = self.sel_time(&vs.at, vs.offset, t);
+                Ok((te - range, te, *range))
+            }
+            Expr::Subquery {
+                range, offset, at, ..
+            } => {
+                let te = self.sel_time(at, *offset, t);
+                Ok((te - range, te, *range))
+            }
+            _ => err("BUG: expected a range vector expression"),
+        }
+    }
+
+    /// Evaluates `e` at step time `t`.
+    pub(crate) fn eval(&mut self, e: &Expr, t: i64) -> Result<Val, QueryError> {
+        match e {
+            Expr::Number { val, .. } => Ok(Val::Scalar(*val)),
+            Expr::String { val, .. } => Ok(Val::Str(val.clone())),
+            Expr::Paren { expr, .. } => self.eval(expr, t),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs, t)?)),
+            Expr::MatrixSelector { .. } => {
+                let mut out = Vec::new();
+                self.for_each_window(e, t, &mut |_, l, dn, w| {
+                    out.push(MSeries {
+                        l: l.clone(),
+                        pts: w.to_vec(),
+                        drop_name: dn,
+                    });
+                    Ok(())
+                })?;
+                Ok(Val::Matrix(out))
+            }
+            Expr::Subquery {
+                expr,
+                range,
+                step,
+                offset,
+                at,
+                ..
+            } => {
+                let te = self.sel_time(at, *offset, t);
+                let step = if *step > 0 {
+                    *step
+                } else {
+                    DEFAULT_SUBQUERY_STEP_MS
+                };
+                let lo = te - range;
+                // First step-aligned timestamp strictly after `lo` (Go truncating division).
+                let mut st = step * (lo / step);
+                if st <= lo {
+                    st += step;
+                }
+                let mut idx: HashMap<Labels, usize> = HashMap::new();
+                let mut out: Vec<MSeries> = Vec::new();
+                let key = &**expr as *const Expr as usize;
+                let mut ts = st;
+                while ts <= te {
+                    self.check_interrupt()?;
+                    let v = match self.subq_cache.get(&(key, ts)) {
+                        Some(v) => v.clone(),
+                        None => {
+                            let v = self.eval(expr, ts)?;
+                            if self.subq_cache.len() < 1_000_000 {
+                                self.subq_cache.insert((key, ts), v.clone());
+                            }
+                            v
+                        }
+                    };
+                    match v {
+                        Val::Scalar(v) => {
+                            if out.is_empty() {
+                                out.push(MSeries {
+                                    l: Arc::new(Labels::empty()),
+                                    pts: vec![],
+                                    drop_name: false,
+                                });
+                            }
+                            out[0].pts.push((ts, v));
+                        }
+                        Val::Vector(vec) => {
+                            for s in vec {
+                                let k = (*s.l).clone();
+                                let i = match idx.get(&k) {
+                                    Some(&i) => i,
+                                    None => {
+                                        out.push(MSeries {
+                                            l: s.l.clone(),
+                                            pts: vec![],
+                                            drop_name: s.drop_name,
+                                        });
+                                        idx.insert(k, out.len() - 1);
+                                        out.len() - 1
+                                    }
+                                };
+                                out[i].pts.push((ts, s.v));
+                            }
+                        }
+                        _ => return err("BUG: subquery inner expression must be a vector"),
+                    }
+                    ts += step;
+                }
+                let n: usize = out.iter().map(|s| s.pts.len()).sum();
+                self.add_samples(n)?;
+                Ok(Val::Matrix(out))
+            }
+            Expr::Unary { neg, expr, .. } => {
+                let v = self.eval(expr, t)?;
+                if !*neg {
+                    return Ok(v);
+                }
+                Ok(match v {
+                    Val::Scalar(v) => Val::Scalar(-v),
+                    Val::Vector(mut vec) => {
+                        for s in vec.iter_mut() {
+                            s.v = -s.v;
+                            s.drop_name = true;
+                        }
+                        Val::Vector(vec)
+                    }
+                    other => other,
+                })
+            }
+            Expr::Binary { .. } => crate::binary::eval_binary(self, e, t),
+            Expr::Call { .. } => crate::functions::eval_call(self, e, t),
+            Expr::Aggregate { .. } => crate::aggregations::eval_aggregate(self, e, t),
+        }
+    }
+
+    pub(crate) fn eval_vector(&mut self, e: &Expr, t: i64) -> Result<Vector, QueryError> {
+        match self.eval(e, t)? {
+            Val::Vector(v) => Ok(v),
+            _ => err("BUG: expected an instant vector"),
+        }
+    }
+
+    pub(crate) fn eval_scalar(&mut self, e: &Expr, t: i64) -> Result<f64, QueryError> {
+        match self.eval(e, t)? {
+            Val::Scalar(v) => Ok(v),
+            _ => err("BUG: expected a scalar"),
+        }
+    }
+}
+
+/// Removes names marked for dropping and rejects duplicate label sets.
+fn finalize_vector(vec: Vector) -> Result<Vec<(Labels, Smp)>, QueryError> {
+    let mut out = Vec::with_capacity(vec.len());
+    let any_drop = vec.iter().any(|s| s.drop_name);
+    for s in vec {
+        let l = if s.drop_name && s.l.has(METRIC_NAME) {
+            s.l.without_metric_name()
+        } else {
+            (*s.l).clone()
+        };
+        out.push((l, s));
+    }
+    if any_drop {
+        let mut seen: std::collections::HashSet<&Labels> =
+            std::collections::HashSet::with_capacity(out.len());
+        for (l, _) in &out {
+            if !seen.insert(l) {
+                return err("vector cannot contain metrics with the same labelset");
+            }
+        }
+    }
+    Ok(out)
+}
