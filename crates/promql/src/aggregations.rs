@@ -15,6 +15,7 @@ struct Group {
     count: f64,
     incremental: bool,
     vals: Vec<usize>,
+    drop_name: bool,
 }
 
 fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool) -> Labels {
@@ -26,9 +27,10 @@ fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool)
                 .collect(),
         )
     } else {
+        let _ = drop_name;
         Labels::from_sorted_unchecked(
             l.iter()
-                .filter(|x| grouping.contains(&x.name) && !(drop_name && x.name == METRIC_NAME))
+                .filter(|x| grouping.contains(&x.name))
                 .cloned()
                 .collect(),
         )
@@ -38,9 +40,8 @@ fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool)
 fn group_key(l: &Labels, drop_name: bool, grouping: &[String], without: bool) -> u64 {
     if without {
         l.hash_without_labels(grouping)
-    } else if drop_name && grouping.iter().any(|g| g == METRIC_NAME) {
-        group_labels(l, drop_name, grouping, without).hash()
     } else {
+        let _ = drop_name;
         l.hash_for_labels(grouping)
     }
 }
@@ -140,6 +141,7 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
                     count: 1.0,
                     incremental: false,
                     vals: vec![si],
+                    drop_name: s.drop_name,
                 });
                 idx.insert(k, groups.len() - 1);
                 if op == AggOp::Group {
@@ -149,13 +151,14 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
                 }
                 if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
                     if let Some(g) = groups.last_mut() {
-                        g.v = 0.0;
+                        g.v = if s.v.is_finite() { 0.0 } else { f64::NAN };
                     }
                 }
                 continue;
             }
         };
         let g = &mut groups[gi];
+        g.drop_name |= s.drop_name;
         let v = s.v;
         g.count += 1.0;
         match op {
@@ -223,11 +226,12 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
             }
             _ => f64::NAN,
         };
+        let dn = g.drop_name && !*without && grouping.iter().any(|x| x == METRIC_NAME);
         out.push(Smp {
             l: g.labels,
             v,
             t,
-            drop_name: false,
+            drop_name: dn,
         });
     }
     Ok(Val::Vector(out))

@@ -227,6 +227,12 @@ fn vector_vector(
         let g = sig(&ls.l, m);
         let Some(&ri) = right.get(&g) else { continue };
         let rs = &rhs[ri];
+        if m.card == Card::OneToOne {
+            if matched.contains_key(&g) {
+                return err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+            }
+            matched.insert(g, HashSet::new());
+        }
         let (vl, vr) = if m.card == Card::OneToMany {
             (rs.v, ls.v)
         } else {
@@ -239,12 +245,7 @@ fn vector_vector(
             continue;
         }
         let labels = result_labels(&ls.l, &rs.l, m);
-        if m.card == Card::OneToOne {
-            if matched.contains_key(&g) {
-                return err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
-            }
-            matched.insert(g, HashSet::new());
-        } else {
+        if m.card != Card::OneToOne {
             let h = labels.hash();
             let set = matched.entry(g).or_default();
             if !set.insert(h) {

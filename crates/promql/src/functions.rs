@@ -454,10 +454,10 @@ fn absent_labels(e: &Expr) -> Labels {
         if m.name == METRIC_NAME {
             continue;
         }
+        if ms.iter().filter(|x| x.name == m.name).count() > 1 {
+            dup.push(m.name.clone());
+        }
         if m.kind == MatchType::Equal {
-            if pairs.iter().any(|(n, _)| n == &m.name) {
-                dup.push(m.name.clone());
-            }
             pairs.push((m.name.clone(), m.value.clone()));
         }
     }
@@ -534,8 +534,9 @@ fn check_dups(v: &Vector) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// UTF-8 label names are allowed; invalid UTF-8 from escapes shows as U+FFFD.
 fn valid_label_name(s: &str) -> bool {
-    !s.is_empty()
+    !s.is_empty() && !s.contains('\u{FFFD}')
 }
 
 fn label_replace(ev: &mut Ev<'_>, args: &[Expr], t: i64) -> Result<Val, QueryError> {
@@ -935,6 +936,14 @@ fn range_fn(
                 Some(quantile(sc2[0], &mut vals))
             }
             "mad_over_time" => {
+                if w.iter().any(|p| p.1.is_nan()) {
+                    return Ok(results.push(Smp {
+                        l: l.clone(),
+                        v: f64::NAN,
+                        t,
+                        drop_name: true,
+                    }));
+                }
                 let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
                 let med = quantile(0.5, &mut vals);
                 let mut dev: Vec<f64> = vals.iter().map(|x| (x - med).abs()).collect();

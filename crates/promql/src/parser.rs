@@ -864,18 +864,19 @@ impl Parser {
                             Some(kind) => {
                                 self.next();
                                 let v = self.cur().clone();
-                                let val =
-                                    match v.tok {
-                                        Tok::Str(s) => s,
-                                        _ => return Err(ParseError::new(
+                                let val = match v.tok {
+                                    Tok::Str(s) => s,
+                                    _ => {
+                                        return Err(ParseError::new(
                                             v.start,
                                             v.end,
                                             format!(
                                                 "unexpected {} in label matching, expected string",
                                                 v.tok.describe()
                                             ),
-                                        )),
-                                    };
+                                        ))
+                                    }
+                                };
                                 self.next();
                                 let m = Matcher::new(kind, lname, val)
                                     .map_err(|e| ParseError::new(c.start, v.end, e.to_string()))?;

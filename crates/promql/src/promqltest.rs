@@ -80,9 +80,6 @@ fn parse_num(s: &str) -> Option<f64> {
         "nan" | "+nan" | "-nan" => return Some(f64::NAN),
         _ => {}
     }
-    if let Some(h) = l.strip_prefix("0x") {
-        return i64::from_str_radix(h, 16).ok().map(|v| v as f64);
-    }
     s.parse::<f64>().ok()
 }
 
@@ -198,7 +195,12 @@ fn parse_series(line: &str) -> Result<SeriesSpec, String> {
     let mut rest = rest;
     while !rest.is_empty() {
         if rest.starts_with("{{") {
+            // Native histogram values are not supported: the series is
+            // marked and its float samples are not loaded.
             histogram = true;
+            break;
+        }
+        if rest.starts_with("{{{{") {
             let end = rest.find("}}").map(|i| i + 2).unwrap_or(rest.len());
             let after = &rest[end..];
             // Histogram expansions like `{{...}}x3` or `{{...}}+{{...}}x3`.

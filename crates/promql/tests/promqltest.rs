@@ -73,3 +73,16 @@ fn prometheus_test_files() {
         fixed.len()
     );
 }
+
+/// Runs the files listed in `PROMQLTEST_FILES` (space separated); for ad-hoc debugging.
+#[test]
+#[ignore]
+fn adhoc_files() {
+    let files: Vec<PathBuf> = std::env::var("PROMQLTEST_FILES")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(PathBuf::from)
+        .collect();
+    let code = koban_promql::promqltest::run_files_cli(&files);
+    assert_eq!(code, 0);
+}
