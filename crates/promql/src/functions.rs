@@ -937,17 +937,13 @@ fn range_fn(
             }
             "mad_over_time" => {
                 if w.iter().any(|p| p.1.is_nan()) {
-                    return Ok(results.push(Smp {
-                        l: l.clone(),
-                        v: f64::NAN,
-                        t,
-                        drop_name: true,
-                    }));
+                    Some(f64::NAN)
+                } else {
+                    let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
+                    let med = quantile(0.5, &mut vals);
+                    let mut dev: Vec<f64> = vals.iter().map(|x| (x - med).abs()).collect();
+                    Some(quantile(0.5, &mut dev))
                 }
-                let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
-                let med = quantile(0.5, &mut vals);
-                let mut dev: Vec<f64> = vals.iter().map(|x| (x - med).abs()).collect();
-                Some(quantile(0.5, &mut dev))
             }
             "absent_over_time" => None,
             _ => None,
