@@ -159,7 +159,12 @@ pub trait Querier: Send + Sync {
     /// Series matching every matcher (at least one must not match the empty
     /// string for a sensible query; implementations may refuse otherwise).
     /// With `sorted`, series come in label-set order.
-    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> Result<SeriesSet>;
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet>;
 
     /// Sorted, unique values of `name` among series matching `matchers`
     /// (all series when empty) that have samples in range.
@@ -182,7 +187,7 @@ impl<T: Appendable + Queryable> Storage for T {}
 pub type DynStorage = Arc<dyn Storage>;
 
 /// Metadata of a metric family as scraped (HELP/TYPE/UNIT).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Metadata {
     pub metric_type: String,
     pub help: String,

@@ -1,0 +1,617 @@
+//! One scrape loop per target: on a stable offset within the interval it
+//! fetches the page, parses it, relabels new series, appends every sample
+//! and the synthetic `up`/`scrape_*` series in one batch, and writes stale
+//! markers for series that vanished.
+
+use crate::cache::{Entry, SeriesCache};
+use crate::metrics::ScrapeMetrics;
+use crate::target::{PoolConfig, Target};
+use crate::ScrapeError;
+use koban_model::exposition::{self, Format, Parser};
+use koban_model::{relabel, Labels, LabelsBuilder, STALE_NAN};
+use koban_storage::{Appendable, Appender, Metadata, SeriesRef, StorageError};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// Health of a target as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// What the API reads about a running loop.
+#[derive(Debug, Clone)]
+pub struct LoopStatus {
+    pub health: Health,
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_duration: Duration,
+    /// Metric family metadata from the last pages (HELP/TYPE/UNIT).
+    pub metadata: Vec<(String, Arc<Metadata>)>,
+}
+
+impl Default for LoopStatus {
+    fn default() -> Self {
+        LoopStatus {
+            health: Health::Unknown,
+            last_error: String::new(),
+            last_scrape: None,
+            last_duration: Duration::ZERO,
+            metadata: Vec::new(),
+        }
+    }
+}
+
+/// Buffers shared by all loops: scrapes are spread over the interval, so a
+/// handful of page buffers serve hundreds of targets.
+#[derive(Default)]
+pub struct BufferPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufferPool {
+    fn get(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+    fn put(&self, mut b: Vec<u8>) {
+        b.clear();
+        let mut v = self.0.lock();
+        if v.len() < 16 {
+            v.push(b);
+        }
+    }
+}
+
+/// Interns metadata so identical HELP/TYPE across targets is stored once.
+#[derive(Default)]
+pub struct MetadataInterner(Mutex<rustc_hash::FxHashSet<Arc<Metadata>>>);
+
+impl MetadataInterner {
+    fn intern(&self, m: Metadata) -> Arc<Metadata> {
+        let mut set = self.0.lock();
+        if let Some(a) = set.get(&m) {
+            return a.clone();
+        }
+        let a = Arc::new(m);
+        set.insert(a.clone());
+        a
+    }
+}
+
+/// Shared context of every loop of the manager.
+pub struct LoopContext {
+    pub storage: Arc<dyn Appendable>,
+    pub buffers: BufferPool,
+    pub interner: MetadataInterner,
+    pub metrics: ScrapeMetrics,
+}
+
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+/// The loop of one target. Owned by its task.
+pub struct ScrapeLoop {
+    target: Arc<Target>,
+    cfg: Arc<PoolConfig>,
+    client: reqwest::Client,
+    ctx: Arc<LoopContext>,
+    cache: SeriesCache,
+    report_refs: [SeriesRef; 5],
+    report_labels: Vec<Labels>,
+    status: Arc<Mutex<LoopStatus>>,
+    meta: rustc_hash::FxHashMap<String, Metadata>,
+    meta_dirty: bool,
+}
+
+/// Counts of one page.
+#[derive(Debug, Default, Clone, Copy)]
+struct PageCounts {
+    scraped: usize,
+    post_relabel: usize,
+    added: usize,
+}
+
+impl ScrapeLoop {
+    pub fn new(
+        target: Arc<Target>,
+        cfg: Arc<PoolConfig>,
+        client: reqwest::Client,
+        ctx: Arc<LoopContext>,
+        status: Arc<Mutex<LoopStatus>>,
+    ) -> Self {
+        let report_labels = REPORT_NAMES
+            .iter()
+            .map(|n| {
+                let mut b = target.labels.builder();
+                b.set(koban_model::METRIC_NAME, n);
+                b.labels()
+            })
+            .collect();
+        ScrapeLoop {
+            target,
+            cfg,
+            client,
+            ctx,
+            cache: SeriesCache::default(),
+            report_refs: [0; 5],
+            report_labels,
+            status,
+            meta: Default::default(),
+            meta_dirty: false,
+        }
+    }
+
+    /// Runs until `cancel` fires. With `stale_on_exit`, writes stale markers
+    /// for every series of the target when it stops (the target went away).
+    pub async fn run(
+        mut self,
+        cancel: CancellationToken,
+        stale_on_exit: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let interval = self.target.interval;
+        // A stable offset within the interval spreads targets evenly and keeps
+        // each target's scrapes on the same phase across restarts.
+        let now_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        let iv_ns = interval.as_nanos().max(1) as u64;
+        let offset = self.target.hash() % iv_ns;
+        let phase = now_ns % iv_ns;
+        let first = if offset >= phase {
+            offset - phase
+        } else {
+            iv_ns - phase + offset
+        };
+        let start = tokio::time::Instant::now() + Duration::from_nanos(first);
+        let mut ticker = tokio::time::interval_at(start, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = ticker.tick() => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = self.scrape_once() => {}
+                    }
+                }
+            }
+        }
+        if stale_on_exit.load(std::sync::atomic::Ordering::Relaxed) {
+            self.write_all_stale();
+        }
+    }
+
+    /// Stale markers for every series of the target, including the synthetic ones.
+    fn write_all_stale(&mut self) {
+        let ts = now_ms();
+        let mut app = self.ctx.storage.appender();
+        self.cache.begin();
+        self.cache.all_stale(|_, r| {
+            let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
+        });
+        for i in 0..REPORT_NAMES.len() {
+            if self.report_refs[i] != 0 {
+                let _ = app.append(self.report_refs[i], &self.report_labels[i], ts, STALE_NAN);
+            }
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(target = %self.target.url, error = %e, "writing stale markers failed");
+        }
+    }
+
+    /// One scrape: fetch, parse, append, report. Never fails: errors go to the target's status.
+    pub async fn scrape_once(&mut self) {
+        let started = Instant::now();
+        let ts = now_ms();
+        let mut buf = self.ctx.buffers.get();
+        let fetched = match tokio::time::timeout(self.target.timeout, self.fetch(&mut buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(ScrapeError::Timeout),
+        };
+        let pool = ScrapeMetrics::pool(&self.cfg.job_name);
+        self.ctx.metrics.scrapes.get_or_create(&pool).inc();
+        self.cache.begin();
+        let mut app = self.ctx.storage.appender();
+        let result = match fetched {
+            Ok(format) => self.append_page(&mut *app, &buf, format, ts),
+            Err(e) => Err(e),
+        };
+        self.ctx.buffers.put(buf);
+        let counts = match result {
+            Ok(c) => {
+                self.cache.end(|_, r| {
+                    let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
+                });
+                Ok(c)
+            }
+            Err(e) => {
+                let _ = app.rollback();
+                app = self.ctx.storage.appender();
+                self.cache.all_stale(|_, r| {
+                    let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
+                });
+                Err(e)
+            }
+        };
+        let duration = started.elapsed();
+        let c = counts.as_ref().copied().unwrap_or_default();
+        let up = if counts.is_ok() { 1.0 } else { 0.0 };
+        let values = [
+            up,
+            duration.as_secs_f64(),
+            c.scraped as f64,
+            c.post_relabel as f64,
+            c.added as f64,
+        ];
+        for (i, v) in values.into_iter().enumerate() {
+            match app.append(self.report_refs[i], &self.report_labels[i], ts, v) {
+                Ok(r) => self.report_refs[i] = r,
+                Err(e) => {
+                    tracing::debug!(target = %self.target.url, error = %e, "appending report series")
+                }
+            }
+        }
+        let committed = app.commit();
+        let mut st = self.status.lock();
+        st.last_scrape = Some(SystemTime::now());
+        st.last_duration = duration;
+        match (&counts, committed) {
+            (Ok(_), Ok(())) => {
+                st.health = Health::Up;
+                st.last_error.clear();
+            }
+            (Err(e), _) => {
+                self.ctx.metrics.scrape_failures.get_or_create(&pool).inc();
+                st.health = Health::Down;
+                st.last_error = e.to_string();
+                tracing::debug!(target = %self.target.url, error = %e, "scrape failed");
+            }
+            (Ok(_), Err(e)) => {
+                self.ctx.metrics.scrape_failures.get_or_create(&pool).inc();
+                st.health = Health::Down;
+                st.last_error = format!("storage: {e}");
+            }
+        }
+        if self.meta_dirty {
+            st.metadata = self
+                .meta
+                .iter()
+                .map(|(k, v)| (k.clone(), self.ctx.interner.intern(v.clone())))
+                .collect();
+            st.metadata.sort_by(|a, b| a.0.cmp(&b.0));
+            self.meta_dirty = false;
+        }
+    }
+
+    /// Fetches the page into `buf`, enforcing `body_size_limit`; returns its format.
+    async fn fetch(&self, buf: &mut Vec<u8>) -> Result<Format, ScrapeError> {
+        let url = &self.target.url;
+        let http_err = |e: reqwest::Error| ScrapeError::Http {
+            url: url.clone(),
+            reason: error_chain(&e),
+        };
+        let mut req = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, exposition::ACCEPT_HEADER)
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", self.target.timeout.as_secs_f64()),
+            );
+        if let Some((u, p)) = &self.cfg.http.basic_auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        if let Some((kind, creds)) = &self.cfg.http.authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, format!("{kind} {creds}"));
+        }
+        let mut resp = req.send().await.map_err(http_err)?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(ScrapeError::Status(format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )));
+        }
+        let format = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(exposition::format_from_content_type)
+            .unwrap_or(Format::Text);
+        let limit = self.cfg.body_size_limit;
+        buf.clear();
+        while let Some(chunk) = resp.chunk().await.map_err(http_err)? {
+            if limit > 0 && (buf.len() + chunk.len()) as u64 > limit {
+                return Err(ScrapeError::BodySizeLimit(limit));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(format)
+    }
+
+    /// Parses the page and stages every sample. Fails the whole scrape on a
+    /// parse error, a limit, or a duplicate series.
+    fn append_page(
+        &mut self,
+        app: &mut dyn Appender,
+        buf: &[u8],
+        format: Format,
+        ts: i64,
+    ) -> Result<PageCounts, ScrapeError> {
+        let mut parser = Parser::new(buf, format);
+        let mut counts = PageCounts::default();
+        let iter = self.cache.iter();
+        let empty = Labels::empty();
+        let sample_limit = self.cfg.sample_limit;
+        let pool = ScrapeMetrics::pool(&self.cfg.job_name);
+        loop {
+            let entry = match parser.next() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => return Err(ScrapeError::Parse(e.to_string())),
+            };
+            let s = match entry {
+                exposition::Entry::Sample(s) => s,
+                other => {
+                    self.note_metadata(&other);
+                    continue;
+                }
+            };
+            counts.scraped += 1;
+            let t = match s.timestamp {
+                Some(t) if self.cfg.honor_timestamps => t,
+                _ => ts,
+            };
+            let key = s.series;
+            let (r, labels_needed) = match self.cache.get_mut(key) {
+                Some(e) => {
+                    if e.last_iter == iter {
+                        return Err(ScrapeError::Duplicate {
+                            series: String::from_utf8_lossy(key).into_owned(),
+                        });
+                    }
+                    e.last_iter = iter;
+                    if e.dropped {
+                        continue;
+                    }
+                    (e.r, false)
+                }
+                None => (0, true),
+            };
+            counts.post_relabel += 1;
+            if sample_limit > 0 && counts.post_relabel > sample_limit {
+                return Err(ScrapeError::SampleLimit {
+                    got: count_remaining(&mut parser, counts.post_relabel),
+                    limit: sample_limit,
+                });
+            }
+            let res = if labels_needed {
+                let Some(labels) = self.sample_labels(page_labels(&s))? else {
+                    counts.post_relabel -= 1;
+                    self.cache.insert(
+                        key,
+                        Entry {
+                            r: 0,
+                            last_iter: iter,
+                            dropped: true,
+                            explicit_ts: false,
+                        },
+                    );
+                    continue;
+                };
+                let res = app.append(0, &labels, t, s.value);
+                if let Ok(r) = res {
+                    counts.added += 1;
+                    self.cache.insert(
+                        key,
+                        Entry {
+                            r,
+                            last_iter: iter,
+                            dropped: false,
+                            explicit_ts: s.timestamp.is_some(),
+                        },
+                    );
+                }
+                res
+            } else {
+                match app.append(r, &empty, t, s.value) {
+                    Err(StorageError::InvalidLabels) => {
+                        // The ref went stale (series collected): rebuild the labels.
+                        match self.sample_labels(page_labels(&s))? {
+                            Some(labels) => {
+                                let res = app.append(0, &labels, t, s.value);
+                                if let (Ok(r), Some(e)) = (&res, self.cache.get_mut(key)) {
+                                    e.r = *r;
+                                }
+                                res
+                            }
+                            None => continue,
+                        }
+                    }
+                    other => other,
+                }
+            };
+            match res {
+                Ok(_) => {}
+                Err(
+                    StorageError::OutOfOrder
+                    | StorageError::DuplicateSample
+                    | StorageError::OutOfBounds
+                    | StorageError::TooOld,
+                ) => {
+                    self.ctx.metrics.samples_refused.get_or_create(&pool).inc();
+                }
+                Err(e) => return Err(ScrapeError::Storage(e.to_string())),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Target labels merged into the sample's (honor_labels semantics), then
+    /// metric relabelling and label limits. None: dropped by relabelling.
+    fn sample_labels(&self, mut b: LabelsBuilder) -> Result<Option<Labels>, ScrapeError> {
+        for l in self.target.labels.iter() {
+            let existing = b.get(&l.name).to_string();
+            if self.cfg.honor_labels {
+                if existing.is_empty() {
+                    b.set(&l.name, &l.value);
+                }
+            } else {
+                if !existing.is_empty() {
+                    // Keep the page's value as exported_<name>, prefixing again on conflicts.
+                    let mut name = format!("exported_{}", l.name);
+                    while !b.get(&name).is_empty() {
+                        name = format!("exported_{name}");
+                    }
+                    b.set(&name, &existing);
+                }
+                b.set(&l.name, &l.value);
+            }
+        }
+        if !self.cfg.metric_relabel_configs.is_empty()
+            && !relabel::process_builder(&mut b, &self.cfg.metric_relabel_configs)
+        {
+            return Ok(None);
+        }
+        let labels = b.into_labels();
+        check_label_limits(&labels, &self.cfg)?;
+        Ok(Some(labels))
+    }
+
+    fn note_metadata(&mut self, e: &exposition::Entry<'_>) {
+        let changed = match e {
+            exposition::Entry::Help { name, help } => {
+                set_meta(&mut self.meta, &name.decoded(), |m| {
+                    update(&mut m.help, &help.decoded())
+                })
+            }
+            exposition::Entry::Type { name, metric_type } => {
+                set_meta(&mut self.meta, &name.decoded(), |m| {
+                    update(&mut m.metric_type, metric_type.as_str())
+                })
+            }
+            exposition::Entry::Unit { name, unit } => {
+                set_meta(&mut self.meta, &name.decoded(), |m| {
+                    update(&mut m.unit, &unit.decoded())
+                })
+            }
+            _ => false,
+        };
+        self.meta_dirty |= changed;
+    }
+}
+
+/// The labels a page line gives, `__name__` included.
+fn page_labels(s: &exposition::SampleEntry<'_>) -> LabelsBuilder {
+    let mut b = LabelsBuilder::new();
+    s.for_each_label(|n, v| {
+        b.set(n, v);
+    });
+    b
+}
+
+fn update(field: &mut String, v: &str) -> bool {
+    if field != v {
+        *field = v.to_string();
+        true
+    } else {
+        false
+    }
+}
+
+fn set_meta(
+    map: &mut rustc_hash::FxHashMap<String, Metadata>,
+    name: &str,
+    f: impl FnOnce(&mut Metadata) -> bool,
+) -> bool {
+    match map.get_mut(name) {
+        Some(m) => f(m),
+        None => {
+            let mut m = Metadata::default();
+            f(&mut m);
+            map.insert(name.to_string(), m);
+            true
+        }
+    }
+}
+
+/// Counts the samples left on the page, for the sample-limit message.
+fn count_remaining(p: &mut Parser<'_>, so_far: usize) -> usize {
+    let mut n = so_far;
+    while let Ok(Some(e)) = p.next() {
+        if matches!(e, exposition::Entry::Sample(_)) {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn check_label_limits(l: &Labels, cfg: &PoolConfig) -> Result<(), ScrapeError> {
+    let err = |reason: String| ScrapeError::LabelLimit {
+        series: l.to_string(),
+        reason,
+    };
+    if cfg.label_limit > 0 && l.len() > cfg.label_limit {
+        return Err(err(format!(
+            "{} labels, limit is {}",
+            l.len(),
+            cfg.label_limit
+        )));
+    }
+    for x in l.iter() {
+        if cfg.label_name_length_limit > 0 && x.name.len() > cfg.label_name_length_limit {
+            return Err(err(format!(
+                "label name {:?} is longer than {}",
+                x.name, cfg.label_name_length_limit
+            )));
+        }
+        if cfg.label_value_length_limit > 0 && x.value.len() > cfg.label_value_length_limit {
+            return Err(err(format!(
+                "value of label {:?} is longer than {}",
+                x.name, cfg.label_value_length_limit
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The error and its causes, joined, e.g. "error sending request: connection refused".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = c.source();
+    }
+    s
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
