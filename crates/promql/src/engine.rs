@@ -11,6 +11,7 @@ use koban_model::{is_stale_nan, Labels, METRIC_NAME};
 use koban_storage::{Querier, Queryable, SelectHints};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -324,6 +325,34 @@ pub(crate) struct Loaded {
     pub l: Arc<Labels>,
     pub pts: Vec<(i64, f64)>,
     pub has_stale: bool,
+    /// Cursors remembered between steps so forward-moving lookups scan a
+    /// few neighbouring samples instead of binary searching cold memory.
+    cur: std::cell::Cell<usize>,
+    lo: std::cell::Cell<usize>,
+}
+
+impl Loaded {
+    /// Number of samples with timestamp <= `t`, starting from `cursor`.
+    #[inline]
+    fn seek(&self, cursor: &std::cell::Cell<usize>, t: i64) -> usize {
+        let pts = &self.pts;
+        let mut c = cursor.get().min(pts.len());
+        if c > 0 && pts[c - 1].0 > t {
+            c = pts.partition_point(|p| p.0 <= t);
+        } else {
+            let mut n = 0;
+            while c < pts.len() && pts[c].0 <= t {
+                c += 1;
+                n += 1;
+                if n == 8 {
+                    c += pts[c..].partition_point(|p| p.0 <= t);
+                    break;
+                }
+            }
+        }
+        cursor.set(c);
+        c
+    }
 }
 
 /// Per-query evaluation state.
@@ -333,7 +362,7 @@ pub(crate) struct Ev<'a> {
     pub end: i64,
     pub interval: i64,
     pub lookback: i64,
-    cache: HashMap<usize, Arc<Vec<Loaded>>>,
+    cache: HashMap<usize, Rc<Vec<Loaded>>>,
     subq_cache: HashMap<(usize, i64), Val>,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
@@ -443,6 +472,8 @@ impl<'a> Ev<'a> {
             }
         }
         let mut series: HashMap<Labels, usize> = HashMap::new();
+        let mut by_ptr: HashMap<(usize, bool), usize> = HashMap::new();
+        let mut keep_alive: Vec<Arc<Labels>> = Vec::new();
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut t = self.start;
         while t <= self.end {
@@ -463,21 +494,46 @@ impl<'a> Ev<'a> {
                 }
                 Val::Vector(vec) => {
                     let n = vec.len();
-                    for (l, s) in finalize_vector(vec)? {
-                        let idx = match series.get(&l) {
+                    for s in vec {
+                        // Output series are found by label-set pointer first
+                        // (selector and aggregation label sets are shared
+                        // between steps), by value otherwise.
+                        let pk = (Arc::as_ptr(&s.l) as usize, s.drop_name);
+                        let idx = match by_ptr.get(&pk) {
                             Some(&i) => i,
                             None => {
-                                out.push(RangeSeries {
-                                    labels: l.clone(),
-                                    points: Vec::new(),
-                                });
-                                series.insert(l, out.len() - 1);
-                                out.len() - 1
+                                let l = if s.drop_name && s.l.has(METRIC_NAME) {
+                                    s.l.without_metric_name()
+                                } else {
+                                    (*s.l).clone()
+                                };
+                                let i = match series.get(&l) {
+                                    Some(&i) => i,
+                                    None => {
+                                        out.push(RangeSeries {
+                                            labels: l.clone(),
+                                            points: Vec::new(),
+                                        });
+                                        series.insert(l, out.len() - 1);
+                                        out.len() - 1
+                                    }
+                                };
+                                by_ptr.insert(pk, i);
+                                keep_alive.push(s.l.clone());
+                                i
                             }
                         };
+                        if out[idx].points.last().is_some_and(|p| p.0 == t) {
+                            return err("vector cannot contain metrics with the same labelset");
+                        }
                         out[idx].points.push((t, s.v));
                     }
                     self.add_samples(n)?;
+                    if keep_alive.len() > 1_000_000 {
+                        // Label sets are not shared between steps: stop caching.
+                        by_ptr.clear();
+                        keep_alive.clear();
+                    }
                 }
                 _ => return err("BUG: unexpected value type in range evaluation"),
             }
@@ -492,7 +548,7 @@ impl<'a> Ev<'a> {
         &mut self,
         vs: &VectorSelector,
         range: i64,
-    ) -> Result<Arc<Vec<Loaded>>, QueryError> {
+    ) -> Result<Rc<Vec<Loaded>>, QueryError> {
         let key = vs as *const VectorSelector as usize;
         if let Some(d) = self.cache.get(&key) {
             return Ok(d.clone());
@@ -526,10 +582,12 @@ impl<'a> Ev<'a> {
                 l: Arc::new(s.labels().clone()),
                 pts,
                 has_stale,
+                cur: Default::default(),
+                lo: Default::default(),
             });
         }
         out.sort_by(|a, b| a.l.cmp(&b.l));
-        let d = Arc::new(out);
+        let d = Rc::new(out);
         self.cache.insert(key, d.clone());
         Ok(d)
     }
@@ -544,7 +602,7 @@ impl<'a> Ev<'a> {
         let te = self.sel_time(&vs.at, vs.offset, t);
         let mut out = Vec::new();
         for s in data.iter() {
-            let i = s.pts.partition_point(|p| p.0 <= te);
+            let i = s.seek(&s.cur, te);
             if i == 0 {
                 continue;
             }
@@ -581,8 +639,8 @@ impl<'a> Ev<'a> {
                 let mut buf: Vec<(i64, f64)> = Vec::new();
                 let mut n = 0;
                 for s in data.iter() {
-                    let lo = s.pts.partition_point(|p| p.0 <= ts);
-                    let hi = s.pts.partition_point(|p| p.0 <= te);
+                    let lo = s.seek(&s.lo, ts);
+                    let hi = s.seek(&s.cur, te);
                     if lo >= hi {
                         continue;
                     }
