@@ -43,6 +43,10 @@ fn count_samples(page: &[u8]) -> u64 {
     n
 }
 
+fn memchr_count(page: &[u8]) -> usize {
+    page.iter().filter(|&&b| b == b'\n').count()
+}
+
 fn bench(c: &mut Criterion) {
     let page = load_page();
     let samples = count_samples(&page);
@@ -84,6 +88,10 @@ fn bench(c: &mut Criterion) {
             }
             n
         })
+    });
+    // Calibration: the cost of merely finding every line end.
+    g.bench_function("baseline_count_lines", |b| {
+        b.iter(|| memchr_count(black_box(&page)))
     });
     g.finish();
 }

@@ -16,6 +16,7 @@
 
 use crate::labels::{Label, Labels, METRIC_NAME};
 use std::borrow::Cow;
+use std::fmt;
 
 mod float;
 mod scan;
@@ -181,24 +182,79 @@ impl<'a> SampleEntry<'a> {
     }
 }
 
+/// Validated UTF-8 text from the page whose escapes are decoded lazily
+/// (metadata names and HELP/UNIT text), so entries a consumer ignores cost
+/// nothing to build.
+#[derive(Clone, Copy)]
+pub struct Text<'a> {
+    raw: &'a [u8],
+    /// False when the text is known to contain no escapes.
+    escaped: bool,
+    mode: Escapes,
+}
+
+impl<'a> Text<'a> {
+    /// The bytes as written (without surrounding quotes), escapes encoded.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The text with escapes decoded; borrowed unless it had escapes.
+    pub fn decoded(&self) -> Cow<'a, str> {
+        let escaped = self.escaped && memchr::memchr(b'\\', self.raw).is_some();
+        scan::unescape(self.raw, escaped, self.mode)
+    }
+}
+
+impl fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.decoded(), f)
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.decoded())
+    }
+}
+
+impl PartialEq for Text<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.decoded() == o.decoded()
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, o: &str) -> bool {
+        self.decoded() == o
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, o: &&str) -> bool {
+        self.decoded() == *o
+    }
+}
+
 /// One parsed entry. Comments and blank lines are skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
     Sample(SampleEntry<'a>),
-    /// `# HELP name text`, escapes decoded.
+    /// `# HELP name text`.
     Help {
-        name: Cow<'a, str>,
-        help: Cow<'a, str>,
+        name: Text<'a>,
+        help: Text<'a>,
     },
     /// `# TYPE name type`.
     Type {
-        name: Cow<'a, str>,
+        name: Text<'a>,
         metric_type: MetricType,
     },
-    /// `# UNIT name unit` (OpenMetrics only).
+    /// `# UNIT name unit` (OpenMetrics only; the unit is validated as a
+    /// suffix of the name).
     Unit {
-        name: Cow<'a, str>,
-        unit: Cow<'a, str>,
+        name: Text<'a>,
+        unit: Text<'a>,
     },
 }
 
@@ -253,6 +309,7 @@ impl<'a> Parser<'a> {
         r
     }
 
+    #[inline(always)]
     fn next_inner(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         let om = self.format == Format::OpenMetrics;
         loop {
@@ -331,6 +388,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(always)]
     fn text_comment(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         let buf = self.buf;
         let i = self.pos + 1;
@@ -447,7 +505,11 @@ impl<'a> Parser<'a> {
         te: usize,
     ) -> Result<Entry<'a>, ParseError> {
         let buf = self.buf;
-        let name = scan::unescape(&buf[name.0..name.1], name.2, Escapes::Full);
+        let name = Text {
+            raw: &buf[name.0..name.1],
+            escaped: name.2,
+            mode: Escapes::Full,
+        };
         let text = &buf[ts..te];
         match kind {
             Meta::Type => match MetricType::parse(text, self.format) {
@@ -470,28 +532,26 @@ impl<'a> Parser<'a> {
                 } else {
                     Escapes::Full
                 };
-                let escaped = memchr::memchr(b'\\', text).is_some();
-                let decoded = scan::unescape(text, escaped, mode);
+                // Whether the text has escapes is found lazily by `Text::decoded`.
+                let text = Text {
+                    raw: text,
+                    escaped: true,
+                    mode,
+                };
                 if kind == Meta::Help {
-                    return Ok(Entry::Help {
-                        name,
-                        help: decoded,
-                    });
+                    return Ok(Entry::Help { name, help: text });
                 }
-                if !decoded.is_empty() {
-                    let ok = name
-                        .strip_suffix(&*decoded)
-                        .is_some_and(|p| p.ends_with('_'));
+                let unit = text.decoded();
+                if !unit.is_empty() {
+                    let name = name.decoded();
+                    let ok = name.strip_suffix(&*unit).is_some_and(|p| p.ends_with('_'));
                     if !ok {
                         return Err(
-                            self.err(format!("unit {decoded:?} not a suffix of metric {name:?}"))
+                            self.err(format!("unit {unit:?} not a suffix of metric {name:?}"))
                         );
                     }
                 }
-                Ok(Entry::Unit {
-                    name,
-                    unit: decoded,
-                })
+                Ok(Entry::Unit { name, unit: text })
             }
         }
     }
@@ -512,7 +572,7 @@ impl<'a> Parser<'a> {
 
     /// Parses a sample line starting at `self.pos`. `name` is the span of a
     /// bare metric name already found there (None when the line starts with `{`).
-    #[inline]
+    #[inline(always)]
     fn sample(&mut self, name: Option<Span>) -> Result<Entry<'a>, ParseError> {
         let om = self.format == Format::OpenMetrics;
         let buf = self.buf;

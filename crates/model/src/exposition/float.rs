@@ -34,7 +34,94 @@ pub fn parse_float(tok: &[u8]) -> Option<f64> {
             return Some(if neg { -v } else { v });
         }
     }
+    if let Some(v) = parse_decimal_fast(tok) {
+        return Some(v);
+    }
     parse_float_slow(tok)
+}
+
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Clinger's fast path: a decimal `[-+]digits[.digits][e[+-]digits]` whose
+/// significand fits in 53 bits and whose power of ten is within ±22 is the
+/// correctly rounded result of one multiplication or division of two exact
+/// doubles. Anything else returns None for the general parser.
+#[inline]
+fn parse_decimal_fast(tok: &[u8]) -> Option<f64> {
+    let mut i = 0;
+    let neg = match tok.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut m: u64 = 0;
+    let mut nd = 0usize;
+    let mut frac = 0i32;
+    while i < tok.len() && tok[i].is_ascii_digit() {
+        m = m.wrapping_mul(10).wrapping_add(u64::from(tok[i] - b'0'));
+        nd += 1;
+        i += 1;
+    }
+    if i < tok.len() && tok[i] == b'.' {
+        i += 1;
+        while i < tok.len() && tok[i].is_ascii_digit() {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(tok[i] - b'0'));
+            nd += 1;
+            frac += 1;
+            i += 1;
+        }
+    }
+    if nd == 0 || nd > 19 {
+        return None;
+    }
+    let mut e: i32 = 0;
+    if i < tok.len() && (tok[i] == b'e' || tok[i] == b'E') {
+        i += 1;
+        let eneg = match tok.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let s = i;
+        while i < tok.len() && tok[i].is_ascii_digit() && i - s < 4 {
+            e = e * 10 + i32::from(tok[i] - b'0');
+            i += 1;
+        }
+        if i == s {
+            return None;
+        }
+        if eneg {
+            e = -e;
+        }
+    }
+    if i != tok.len() || m > (1u64 << 53) {
+        return None;
+    }
+    let e = e - frac;
+    let v = m as f64;
+    let v = if (0..=22).contains(&e) {
+        v * POW10[e as usize]
+    } else if (-22..0).contains(&e) {
+        v / POW10[(-e) as usize]
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
 }
 
 #[cold]
@@ -244,6 +331,40 @@ mod tests {
         assert_eq!(n.to_bits(), NORMAL_NAN_BITS);
         let n = parse_float(b"nan").unwrap();
         assert_eq!(n.to_bits(), NORMAL_NAN_BITS);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_std() {
+        for s in [
+            "1.445449e+06",
+            "0.25",
+            "-3.5E-3",
+            "+7",
+            "1e22",
+            "1e-22",
+            "123456789012345678",
+            "9007199254740993",
+            "0.1",
+            "3.14159",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "1.2.3",
+            "e5",
+            "12345.678e-10",
+            "4.9e-324",
+            "1e23",
+            "00012",
+            "-0.0",
+        ] {
+            let want = s.parse::<f64>().ok().filter(|v| v.is_finite());
+            assert_eq!(
+                parse_float(s.as_bytes()).map(f64::to_bits),
+                want.map(f64::to_bits),
+                "{s}"
+            );
+        }
     }
 
     #[test]

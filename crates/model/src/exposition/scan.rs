@@ -41,22 +41,61 @@ pub(super) fn is_label_start(c: u8) -> bool {
     CLASS[c as usize] & LS != 0
 }
 
-/// End of the metric-name run starting at `i`.
-#[inline]
-pub(super) fn metric_name_end(buf: &[u8], mut i: usize) -> usize {
-    while i < buf.len() && CLASS[buf[i] as usize] & MC != 0 {
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// SWAR: high bit set in each byte of `x` (all bytes < 0x80) within [lo, hi].
+#[inline(always)]
+const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let ge_lo = x.wrapping_add(ONES * (0x80 - lo as u64));
+    let gt_hi = x.wrapping_add(ONES * (0x7f - hi as u64));
+    ge_lo & !gt_hi & HIGH
+}
+
+/// Index of the first byte in `chunk` (little-endian) that is not a name
+/// character, or 8. `colon` admits ':' (metric names).
+#[inline(always)]
+fn first_non_name(chunk: u64, colon: bool) -> usize {
+    let ascii = !chunk & HIGH;
+    let x = chunk & !HIGH;
+    let digits_hi = if colon { b':' } else { b'9' };
+    let ok = (in_range(x, b'0', digits_hi)
+        | in_range(x, b'A', b'Z')
+        | in_range(x, b'a', b'z')
+        | in_range(x, b'_', b'_'))
+        & ascii;
+    let bad = !ok & HIGH;
+    (bad.trailing_zeros() / 8) as usize
+}
+
+/// End of the run of name characters starting at `i`, 8 bytes at a time.
+#[inline(always)]
+fn name_end(buf: &[u8], mut i: usize, colon: bool, class: u8) -> usize {
+    while let Some(c) = buf.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let k = first_non_name(u64::from_le_bytes(w), colon);
+        i += k;
+        if k < 8 {
+            return i;
+        }
+    }
+    while i < buf.len() && CLASS[buf[i] as usize] & class != 0 {
         i += 1;
     }
     i
 }
 
+/// End of the metric-name run starting at `i`.
+#[inline]
+pub(super) fn metric_name_end(buf: &[u8], i: usize) -> usize {
+    name_end(buf, i, true, MC)
+}
+
 /// End of the label-name run starting at `i`.
 #[inline]
-pub(super) fn label_name_end(buf: &[u8], mut i: usize) -> usize {
-    while i < buf.len() && CLASS[buf[i] as usize] & LC != 0 {
-        i += 1;
-    }
-    i
+pub(super) fn label_name_end(buf: &[u8], i: usize) -> usize {
+    name_end(buf, i, false, LC)
 }
 
 /// Skips spaces and tabs.
@@ -113,7 +152,7 @@ pub(super) fn quoted(buf: &[u8], i: usize) -> Quoted {
 }
 
 /// Which escapes a string decodes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Escapes {
     /// `\\`, `\"`, `\n` (label values, quoted names, OpenMetrics HELP).
     Full,
@@ -125,8 +164,14 @@ pub(super) enum Escapes {
 /// replaced, which cannot happen for parser-validated input). Unknown escape
 /// sequences are kept verbatim, as Prometheus does. Borrows when `escaped`
 /// is false.
+#[inline]
 pub(super) fn unescape(raw: &[u8], escaped: bool, mode: Escapes) -> Cow<'_, str> {
-    let s = String::from_utf8_lossy(raw);
+    // `from_utf8` has a word-at-a-time ASCII fast path; the lossy variant
+    // (only reached for invalid input, which the parser rejects) does not.
+    let s = match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     if !escaped {
         return s;
     }
@@ -210,6 +255,36 @@ pub(super) fn for_each_pair(block: &[u8], mut f: impl FnMut(Cow<'_, str>, Cow<'_
         i = skip_ws(block, i);
         if block.get(i) == Some(&b',') {
             i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swar_name_scan_matches_table() {
+        let mut buf = Vec::new();
+        for c in 0u8..=255 {
+            buf.clear();
+            buf.extend_from_slice(b"abc_XYZ:09");
+            buf.push(c);
+            buf.extend_from_slice(b"zzzzzzzzzzzzzzzz");
+            for start in 0..4 {
+                let want_m = start
+                    + buf[start..]
+                        .iter()
+                        .position(|&b| CLASS[b as usize] & MC == 0)
+                        .unwrap_or(buf.len() - start);
+                let want_l = start
+                    + buf[start..]
+                        .iter()
+                        .position(|&b| CLASS[b as usize] & LC == 0)
+                        .unwrap_or(buf.len() - start);
+                assert_eq!(metric_name_end(&buf, start), want_m, "{c}");
+                assert_eq!(label_name_end(&buf, start), want_l, "{c}");
+            }
         }
     }
 }
