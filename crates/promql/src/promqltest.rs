@@ -510,11 +510,50 @@ fn run_eval(
     // Native histograms are not stored: a case whose selectors touched a
     // histogram series passes only if the float-only result still matches;
     // otherwise it is skipped (not failed).
-    match check_result(res, &ex, &expected, scalar_expected, instant, t0, t1, step) {
+    let instant_ok_value = matches!(&res, Ok(r) if matches!(r.value, Value::Vector(_) | Value::Scalar { .. }));
+    let r = check_result(res, &ex, &expected, scalar_expected, instant, t0, t1, step).and_then(|()| {
+        // As Prometheus: an instant query must give the same result when run
+        // as a range query, at the middle step of [t-1m, t+1m].
+        let query_bound = ["step()", "range()", "start()", "end()"].iter().any(|f| query.contains(f));
+        if instant && instant_ok_value && !ex.ordered && !query_bound {
+            check_range_mode(engine, store, query, t0, &expected, scalar_expected)
+        } else {
+            Ok(())
+        }
+    });
+    match r {
         Ok(()) => Ok(Outcome::Pass),
-        Err(_) if touched => Ok(Outcome::Skip),
+        Err(_) if touched || store.histogram_touched.load(Ordering::Relaxed) => Ok(Outcome::Skip),
         Err(e) => Err(e),
     }
+}
+
+fn check_range_mode(
+    engine: &Engine,
+    store: &MemStore,
+    query: &str,
+    t: i64,
+    expected: &[SeriesSpec],
+    scalar_expected: Option<f64>,
+) -> Result<(), String> {
+    let r = engine
+        .range(store, query, t - 60_000, t + 60_000, 60_000)
+        .map_err(|e| format!("error running instant query in range mode: {e}"))?;
+    let Value::Matrix(m) = r.value else {
+        return Err("range mode did not return a matrix".into());
+    };
+    let mut vec = Vec::new();
+    for s in m {
+        if let Some(p) = s.points.iter().find(|p| p.0 == t) {
+            vec.push(crate::engine::Sample { labels: s.labels, t, v: p.1 });
+        }
+    }
+    let ex = Expect::default();
+    let v = match scalar_expected {
+        Some(_) if !vec.is_empty() => Value::Scalar { t, v: vec[0].v },
+        _ => Value::Vector(vec),
+    };
+    compare(&v, &ex, expected, scalar_expected, true, t, t, 0).map_err(|e| format!("in range mode: {e}"))
 }
 
 #[allow(clippy::too_many_arguments)]

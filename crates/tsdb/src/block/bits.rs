@@ -1,0 +1,146 @@
+//! MSB-first bit streams for the block chunk encodings.
+
+use crate::encoding::DecodeError;
+
+/// Appends bits MSB-first to a byte vector.
+#[derive(Debug, Default)]
+pub struct BitWriter {
+    out: Vec<u8>,
+    acc: u64,
+    /// Bits held in `acc` (always < 8 between calls).
+    n: u32,
+}
+
+impl BitWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the low `nbits` bits of `v` (nbits <= 64).
+    #[inline]
+    pub fn write(&mut self, v: u64, nbits: u32) {
+        debug_assert!(nbits <= 64);
+        if nbits == 0 {
+            return;
+        }
+        if nbits > 56 {
+            self.write(v >> 32, nbits - 32);
+            self.write(v & 0xffff_ffff, 32);
+            return;
+        }
+        let v = if nbits == 64 {
+            v
+        } else {
+            v & ((1u64 << nbits) - 1)
+        };
+        self.acc = (self.acc << nbits) | v;
+        self.n += nbits;
+        while self.n >= 8 {
+            self.n -= 8;
+            self.out.push((self.acc >> self.n) as u8);
+        }
+        if self.n == 0 {
+            self.acc = 0;
+        } else {
+            self.acc &= (1u64 << self.n) - 1;
+        }
+    }
+
+    #[inline]
+    pub fn bit(&mut self, b: bool) {
+        self.write(u64::from(b), 1);
+    }
+
+    /// Bits written so far.
+    pub fn len_bits(&self) -> usize {
+        self.out.len() * 8 + self.n as usize
+    }
+
+    /// Pads to a byte boundary with zeros and returns the bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push((self.acc << (8 - self.n)) as u8);
+        }
+        self.out
+    }
+}
+
+/// Reads bits MSB-first from a byte slice; reads past the end fail.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    b: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        BitReader { b, pos: 0 }
+    }
+
+    /// Bytes consumed, rounding a partial byte up.
+    pub fn bytes_consumed(&self) -> usize {
+        self.pos.div_ceil(8)
+    }
+
+    /// Reads `nbits` (<= 64) bits.
+    #[inline]
+    pub fn read(&mut self, nbits: u32) -> Result<u64, DecodeError> {
+        if nbits == 0 {
+            return Ok(0);
+        }
+        if nbits > 56 {
+            let hi = self.read(nbits - 32)?;
+            let lo = self.read(32)?;
+            return Ok((hi << 32) | lo);
+        }
+        let end = self.pos + nbits as usize;
+        if end > self.b.len() * 8 {
+            return Err(DecodeError("bit stream truncated"));
+        }
+        let byte = self.pos / 8;
+        let shift = (self.pos % 8) as u32;
+        let w = if byte + 8 <= self.b.len() {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&self.b[byte..byte + 8]);
+            u64::from_be_bytes(a)
+        } else {
+            let mut a = [0u8; 8];
+            let n = self.b.len() - byte;
+            a[..n].copy_from_slice(&self.b[byte..]);
+            u64::from_be_bytes(a)
+        };
+        self.pos = end;
+        Ok((w << shift) >> (64 - nbits))
+    }
+
+    #[inline]
+    pub fn bit(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.read(1)? == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip() {
+        let mut w = BitWriter::new();
+        let items: Vec<(u64, u32)> = (0..200u64)
+            .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15), (i % 65) as u32))
+            .collect();
+        for &(v, n) in &items {
+            w.write(v, n);
+        }
+        let total = w.len_bits();
+        let b = w.finish();
+        assert_eq!(b.len(), total.div_ceil(8));
+        let mut r = BitReader::new(&b);
+        for &(v, n) in &items {
+            let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            assert_eq!(r.read(n).unwrap(), v & mask, "n={n}");
+        }
+        assert!(r.read(16).is_err());
+    }
+}

@@ -1,0 +1,464 @@
+//! The block chunk encoding: lossless, re-chosen per chunk at write time.
+//! Format (see docs/format/chunks.md):
+//!
+//! ```text
+//! uvarint(n)            samples, >= 1
+//! u8 header             low nibble: timestamp mode (0), high nibble: value mode
+//! timestamps            n-1 deltas from the chunk's mint (held by the index)
+//!                       through the integer codec (block::ints)
+//! values                by value mode:
+//!   0 CONST     u64 LE bit pattern shared by every sample
+//!   1 DECIMAL   u8 e, u8 transform; values are n_i / 10^e with integer n_i;
+//!               transform 0: codec(n_0..n_{n-1})
+//!               transform 1: varint(n_0) codec(deltas)
+//!               transform 2: varint(n_0) [varint(d_0)] codec(delta-of-deltas)
+//!   2 XOR       Gorilla XOR bit stream of the raw bit patterns
+//! ```
+//!
+//! DECIMAL is used only when every value, decoded as `(n as f64) / 10^e`,
+//! gives back the original bit pattern; anything else (NaN payloads, -0.0,
+//! infinities, values with many digits) falls back to XOR or CONST.
+
+use super::bits::{BitReader, BitWriter};
+use super::ints;
+use crate::encoding::{put_uvarint, put_varint, Decbuf, DecodeError};
+
+const V_CONST: u8 = 0;
+const V_DECIMAL: u8 = 1;
+const V_XOR: u8 = 2;
+
+/// Largest decimal exponent tried.
+const MAX_EXP: u32 = 15;
+/// Largest |n| accepted for a decimal (exact in an f64).
+const MAX_DEC: f64 = (1u64 << 53) as f64;
+
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The smallest exponent `e` such that every value is exactly `n / 10^e`,
+/// with the scaled integers written into `ns`.
+fn find_decimal(vals: &[f64], ns: &mut Vec<i64>) -> Option<u32> {
+    'exp: for e in 0..=MAX_EXP {
+        let scale = POW10[e as usize];
+        ns.clear();
+        for &v in vals {
+            let x = (v * scale).round();
+            // NaN, infinities and values too large for an exact integer at
+            // this scale (larger scales only grow them) rule decimals out.
+            if x.is_nan() || x.abs() > MAX_DEC {
+                return None;
+            }
+            let n = x as i64;
+            if decimal_value(n, e, scale).to_bits() != v.to_bits() {
+                continue 'exp;
+            }
+            ns.push(n);
+        }
+        return Some(e);
+    }
+    None
+}
+
+#[inline]
+fn decimal_value(n: i64, e: u32, scale: f64) -> f64 {
+    if e == 0 {
+        n as f64
+    } else {
+        n as f64 / scale
+    }
+}
+
+fn encode_decimal(ns: &[i64], e: u32, out: &mut Vec<u8>) {
+    out.push(e as u8);
+    let n = ns.len();
+    // Candidate transforms; pick the smallest.
+    let raw = ints::encoded_size(ns);
+    let deltas: Vec<i64> = ns.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let dsize =
+        ints::encoded_size(&deltas) + crate::encoding::uvarint_len(crate::encoding::zigzag(ns[0]));
+    let dods: Vec<i64> = deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let ddsize = if n > 2 {
+        ints::encoded_size(&dods)
+            + crate::encoding::uvarint_len(crate::encoding::zigzag(ns[0]))
+            + crate::encoding::uvarint_len(crate::encoding::zigzag(deltas[0]))
+    } else {
+        usize::MAX
+    };
+    if raw <= dsize && raw <= ddsize {
+        out.push(0);
+        ints::encode(ns, out);
+    } else if dsize <= ddsize {
+        out.push(1);
+        put_varint(out, ns[0]);
+        ints::encode(&deltas, out);
+    } else {
+        out.push(2);
+        put_varint(out, ns[0]);
+        put_varint(out, deltas[0]);
+        ints::encode(&dods, out);
+    }
+}
+
+fn encode_xor(vals: &[f64], out: &mut Vec<u8>) {
+    let mut w = BitWriter::new();
+    let mut prev = vals[0].to_bits();
+    w.write(prev, 64);
+    let mut lead = u32::MAX;
+    let mut trail = 0u32;
+    for &v in &vals[1..] {
+        let b = v.to_bits();
+        let x = b ^ prev;
+        prev = b;
+        if x == 0 {
+            w.bit(false);
+            continue;
+        }
+        w.bit(true);
+        let l = x.leading_zeros().min(31);
+        let t = x.trailing_zeros();
+        if lead != u32::MAX && l >= lead && t >= trail {
+            w.bit(false);
+            w.write(x >> trail, 64 - lead - trail);
+        } else {
+            lead = l;
+            trail = t;
+            let sig = 64 - l - t;
+            w.bit(true);
+            w.write(u64::from(l), 5);
+            // 64 significant bits is stored as 0.
+            w.write(u64::from(sig & 63), 6);
+            w.write(x >> t, sig);
+        }
+    }
+    out.extend_from_slice(&w.finish());
+}
+
+/// Appends the encoding of `samples` (non-empty, strictly increasing
+/// timestamps) to `out`. The first timestamp is not stored: the reader
+/// passes it back as `mint` to [`decode`].
+pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
+    debug_assert!(!samples.is_empty(), "BUG: empty chunk");
+    let n = samples.len();
+    put_uvarint(out, n as u64);
+    let vals: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let first = vals[0].to_bits();
+    let vmode = if vals.iter().all(|v| v.to_bits() == first) {
+        V_CONST
+    } else {
+        V_DECIMAL
+    };
+    let header_pos = out.len();
+    out.push(0);
+    let deltas: Vec<i64> = samples
+        .windows(2)
+        .map(|w| w[1].0.wrapping_sub(w[0].0))
+        .collect();
+    ints::encode(&deltas, out);
+    if vmode == V_CONST {
+        out[header_pos] = V_CONST << 4;
+        out.extend_from_slice(&first.to_le_bytes());
+        return;
+    }
+    let mut ns = Vec::with_capacity(n);
+    let mut xor = Vec::new();
+    encode_xor(&vals, &mut xor);
+    if let Some(e) = find_decimal(&vals, &mut ns) {
+        let mut dec = Vec::new();
+        encode_decimal(&ns, e, &mut dec);
+        if dec.len() < xor.len() {
+            out[header_pos] = V_DECIMAL << 4;
+            out.extend_from_slice(&dec);
+            return;
+        }
+    }
+    out[header_pos] = V_XOR << 4;
+    out.extend_from_slice(&xor);
+}
+
+/// Scratch space reused across decodes (no per-sample allocation).
+#[derive(Debug, Default)]
+pub struct DecodeScratch {
+    ints: Vec<i64>,
+}
+
+/// Decodes one chunk from the front of `d`, whose first timestamp is `mint`,
+/// appending its samples to `out`. Returns the sample count.
+pub fn decode(
+    d: &mut Decbuf<'_>,
+    mint: i64,
+    out: &mut Vec<(i64, f64)>,
+    scratch: &mut DecodeScratch,
+) -> Result<usize, DecodeError> {
+    // A chunk cannot hold more samples than bytes * 8 + a constant; bound the
+    // count so corrupt input cannot make us allocate without limit.
+    let n = d.len_at_most(1 << 24)?;
+    if n == 0 {
+        return Err(DecodeError("empty chunk"));
+    }
+    let header = d.u8()?;
+    if header & 0x0f != 0 {
+        return Err(DecodeError("unknown timestamp encoding"));
+    }
+    let start = out.len();
+    out.reserve(n);
+    let ints_buf = &mut scratch.ints;
+    ints_buf.clear();
+    ints::decode(d, n - 1, ints_buf)?;
+    let mut t = mint;
+    out.push((t, 0.0));
+    for &dt in ints_buf.iter() {
+        t = t.wrapping_add(dt);
+        out.push((t, 0.0));
+    }
+    let samples = &mut out[start..];
+    match header >> 4 {
+        V_CONST => {
+            let v = f64::from_bits(d.u64_le()?);
+            for s in samples.iter_mut() {
+                s.1 = v;
+            }
+        }
+        V_DECIMAL => {
+            let e = u32::from(d.u8()?);
+            if e > MAX_EXP {
+                return Err(DecodeError("decimal exponent out of range"));
+            }
+            let scale = POW10[e as usize];
+            let transform = d.u8()?;
+            ints_buf.clear();
+            match transform {
+                0 => ints::decode(d, n, ints_buf)?,
+                1 => {
+                    let mut acc = d.varint()?;
+                    ints_buf.push(acc);
+                    let from = ints_buf.len();
+                    ints::decode(d, n - 1, ints_buf)?;
+                    for x in &mut ints_buf[from..] {
+                        acc = acc.wrapping_add(*x);
+                        *x = acc;
+                    }
+                }
+                2 => {
+                    let mut acc = d.varint()?;
+                    ints_buf.push(acc);
+                    if n > 1 {
+                        let mut delta = d.varint()?;
+                        acc = acc.wrapping_add(delta);
+                        ints_buf.push(acc);
+                        let from = ints_buf.len();
+                        ints::decode(d, n - 2, ints_buf)?;
+                        for x in &mut ints_buf[from..] {
+                            delta = delta.wrapping_add(*x);
+                            acc = acc.wrapping_add(delta);
+                            *x = acc;
+                        }
+                    }
+                }
+                _ => return Err(DecodeError("unknown decimal transform")),
+            }
+            if ints_buf.len() != n {
+                return Err(DecodeError("decimal value count mismatch"));
+            }
+            if e == 0 {
+                for (s, &x) in samples.iter_mut().zip(ints_buf.iter()) {
+                    s.1 = x as f64;
+                }
+            } else {
+                for (s, &x) in samples.iter_mut().zip(ints_buf.iter()) {
+                    s.1 = x as f64 / scale;
+                }
+            }
+        }
+        V_XOR => {
+            let mut r = BitReader::new(d.rest());
+            let mut prev = r.read(64)?;
+            samples[0].1 = f64::from_bits(prev);
+            let mut lead = 0u32;
+            let mut sig = 0u32;
+            for s in samples[1..].iter_mut() {
+                if r.bit()? {
+                    if r.bit()? {
+                        lead = r.read(5)? as u32;
+                        sig = r.read(6)? as u32;
+                        if sig == 0 {
+                            sig = 64;
+                        }
+                        if lead + sig > 64 {
+                            return Err(DecodeError("XOR window out of range"));
+                        }
+                    } else if sig == 0 {
+                        return Err(DecodeError("XOR reuses a window before setting one"));
+                    }
+                    let x = r.read(sig)? << (64 - lead - sig);
+                    prev ^= x;
+                }
+                s.1 = f64::from_bits(prev);
+            }
+            let used = r.bytes_consumed();
+            d.bytes(used)?;
+        }
+        _ => return Err(DecodeError("unknown value encoding")),
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(samples: &[(i64, f64)]) -> usize {
+        let mut b = Vec::new();
+        encode(samples, &mut b);
+        let len = b.len();
+        b.push(0x5A);
+        let mut d = Decbuf::new(&b);
+        let mut out = Vec::new();
+        let n = decode(
+            &mut d,
+            samples[0].0,
+            &mut out,
+            &mut DecodeScratch::default(),
+        )
+        .unwrap();
+        assert_eq!(n, samples.len());
+        assert_eq!(d.rest(), &[0x5A], "decoder consumed the wrong length");
+        for (a, b) in samples.iter().zip(&out) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.to_bits(), b.1.to_bits(), "{} vs {}", a.1, b.1);
+        }
+        len
+    }
+
+    /// A small deterministic PRNG (xorshift64*), so tests need no extra crate.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    const EDGE: [u64; 14] = [
+        0x7ff0_0000_0000_0002, // stale marker
+        0x7ff8_0000_0000_0000, // quiet NaN
+        0xfff8_0000_0000_0001, // negative NaN with payload
+        0x7ff0_0000_0000_0001, // signalling NaN
+        0x8000_0000_0000_0000, // -0.0
+        0,                     // +0.0
+        0x7ff0_0000_0000_0000, // +inf
+        0xfff0_0000_0000_0000, // -inf
+        1,                     // smallest subnormal
+        0x000f_ffff_ffff_ffff, // largest subnormal
+        0x7fef_ffff_ffff_ffff, // f64::MAX
+        0x0010_0000_0000_0000, // smallest normal
+        0x3fb9_9999_9999_999a, // 0.1
+        0x4330_0000_0000_0001, // 2^52 + 1
+    ];
+
+    #[test]
+    fn regular_series_cost_almost_nothing() {
+        let s: Vec<(i64, f64)> = (0..1920)
+            .map(|i| (1_700_000_000_000 + i * 15_000, 42.0))
+            .collect();
+        assert!(rt(&s) <= 16);
+        let c: Vec<(i64, f64)> = (0..1920).map(|i| (i * 15_000, (i * 100) as f64)).collect();
+        assert!(rt(&c) <= 20, "{}", rt(&c));
+        let d: Vec<(i64, f64)> = (0..1920)
+            .map(|i| (i * 15_000, i as f64 * 0.25 + 0.01))
+            .collect();
+        assert!(rt(&d) <= 24, "{}", rt(&d));
+    }
+
+    #[test]
+    fn edge_values_round_trip_bit_exact() {
+        let mut s: Vec<(i64, f64)> = EDGE
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (i as i64 * 1000, f64::from_bits(b)))
+            .collect();
+        rt(&s);
+        for &b in &EDGE {
+            // Alone, repeated, and mixed into decimal-looking data.
+            rt(&[(5, f64::from_bits(b))]);
+            rt(&[(5, f64::from_bits(b)), (6, f64::from_bits(b))]);
+            let mixed: Vec<(i64, f64)> = (0..50)
+                .map(|i| {
+                    (
+                        i * 10,
+                        if i == 25 {
+                            f64::from_bits(b)
+                        } else {
+                            i as f64 * 0.5
+                        },
+                    )
+                })
+                .collect();
+            rt(&mixed);
+        }
+        s.reverse();
+        for (i, x) in s.iter_mut().enumerate() {
+            x.0 = -(1 << 40) + i as i64 * 7;
+        }
+        rt(&s);
+    }
+
+    #[test]
+    fn random_values_round_trip_bit_exact() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for round in 0..300 {
+            let n = 1 + (rng.next() % 300) as usize;
+            let mut t = (rng.next() as i64) >> 20;
+            let kind = round % 6;
+            let mut acc = 0i64;
+            let s: Vec<(i64, f64)> = (0..n)
+                .map(|i| {
+                    t += match rng.next() % 4 {
+                        0 => 1 + (rng.next() % 100_000) as i64,
+                        _ => 15_000,
+                    };
+                    acc += (rng.next() % 1000) as i64;
+                    let v = match kind {
+                        0 => f64::from_bits(rng.next()),
+                        1 => acc as f64 / 100.0,
+                        2 => f64::from_bits(EDGE[(rng.next() % EDGE.len() as u64) as usize]),
+                        3 => (rng.next() % 7) as f64 * 1e-3,
+                        4 => {
+                            if i % 10 == 0 {
+                                f64::from_bits(rng.next())
+                            } else {
+                                acc as f64
+                            }
+                        }
+                        _ => (rng.next() as i64 >> (rng.next() % 64)) as f64,
+                    };
+                    (t, v)
+                })
+                .collect();
+            rt(&s);
+        }
+    }
+
+    #[test]
+    fn corrupt_chunks_fail_cleanly() {
+        let s: Vec<(i64, f64)> = (0..200)
+            .map(|i| (i * 15_000, (i * i) as f64 * 0.01))
+            .collect();
+        let mut b = Vec::new();
+        encode(&s, &mut b);
+        let mut scratch = DecodeScratch::default();
+        let mut out = Vec::new();
+        for cut in 0..b.len() {
+            let _ = decode(&mut Decbuf::new(&b[..cut]), 0, &mut out, &mut scratch);
+            out.clear();
+        }
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 0x5c;
+            let _ = decode(&mut Decbuf::new(&c), 0, &mut out, &mut scratch);
+            out.clear();
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Blocks end to end: writer -> open -> querier, matchers, corruption,
+//! compaction and the OpenMetrics backfill, every float bit-exact.
+
+use koban_model::{Labels, MatchType, Matcher};
+use koban_storage::Querier;
+use koban_tsdb::block::{Block, BlockWriter};
+use koban_tsdb::compact::compact;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn m(kind: MatchType, n: &str, v: &str) -> Matcher {
+    Matcher::new(kind, n, v).unwrap()
+}
+
+fn read_all(q: &dyn Querier, ms: &[Matcher]) -> BTreeMap<Labels, Vec<(i64, u64)>> {
+    let mut out = BTreeMap::new();
+    for s in q.select(true, None, ms).unwrap() {
+        let s = s.unwrap();
+        let mut it = s.iter();
+        let mut v = Vec::new();
+        while let Some((t, x)) = it.next() {
+            v.push((t, x.to_bits()));
+        }
+        out.insert(s.labels().clone(), v);
+    }
+    out
+}
+
+fn write_block(dir: &Path, series: &[(Labels, Vec<(i64, f64)>)]) -> Block {
+    let mut w = BlockWriter::new(dir).unwrap();
+    for (l, s) in series {
+        w.add_series(l.clone(), s).unwrap();
+    }
+    Block::open(&w.finish().unwrap().unwrap()).unwrap()
+}
+
+fn ls(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+const EDGE: [u64; 9] = [
+    0x7ff0_0000_0000_0002,
+    0x7ff8_0000_0000_0000,
+    0xfff8_dead_beef_0001,
+    0x8000_0000_0000_0000,
+    0x7ff0_0000_0000_0000,
+    0xfff0_0000_0000_0000,
+    1,
+    0x000f_ffff_ffff_ffff,
+    0x7fef_ffff_ffff_ffff,
+];
+
+fn fixture_series() -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let mut out = Vec::new();
+    for i in 0..20 {
+        let name = ["up", "node_cpu_seconds_total", "go_goroutines", "edge"][i % 4];
+        let labels = ls(&[
+            ("__name__", name),
+            ("instance", &format!("host-{i}")),
+            ("job", if i % 3 == 0 { "a" } else { "b" }),
+        ]);
+        let samples: Vec<(i64, f64)> = (0..5000)
+            .map(|k| {
+                let t = 1_000_000 + k * 15_000 + if i % 5 == 0 { (k * 7) % 13 } else { 0 };
+                let v = match name {
+                    "up" => 1.0,
+                    "node_cpu_seconds_total" => (k * (i as i64 + 3) * 37) as f64 / 100.0,
+                    "go_goroutines" => ((k / 50) % 9) as f64,
+                    _ => f64::from_bits(EDGE[(k as usize + i) % EDGE.len()]),
+                };
+                (t, v)
+            })
+            .collect();
+        out.push((labels, samples));
+    }
+    out
+}
+
+#[test]
+fn write_open_query_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = fixture_series();
+    let b = write_block(dir.path(), &series);
+    assert_eq!(b.meta().stats.num_series, 20);
+    assert_eq!(b.meta().stats.num_samples, 100_000);
+    let q = b.querier(i64::MIN, i64::MAX);
+    let got = read_all(&q, &[m(MatchType::Regex, "__name__", ".+")]);
+    assert_eq!(got.len(), 20);
+    for (l, s) in &series {
+        let want: Vec<(i64, u64)> = s.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got[l], want, "{l}");
+    }
+    // Range restriction and seek.
+    let q = b.querier(1_000_000 + 15_000 * 100, 1_000_000 + 15_000 * 4500);
+    let set = q
+        .select(false, None, &[Matcher::equal("instance", "host-1")])
+        .unwrap();
+    let s: Vec<_> = set.map(|s| s.unwrap()).collect();
+    assert_eq!(s.len(), 1);
+    let mut it = s[0].iter();
+    assert_eq!(it.next().unwrap().0, 1_000_000 + 15_000 * 100);
+    assert_eq!(
+        it.seek(1_000_000 + 15_000 * 4200).unwrap().0,
+        1_000_000 + 15_000 * 4200
+    );
+    assert_eq!(it.seek(0).unwrap().0, 1_000_000 + 15_000 * 4201);
+    let mut n = 2;
+    while it.next().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 4500 - 4200 + 1);
+    // Out of range querier sees nothing.
+    let q = b.querier(0, 999_999);
+    assert!(q
+        .select(false, None, &[Matcher::equal("job", "a")])
+        .unwrap()
+        .next()
+        .is_none());
+    assert!(q.label_names(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn matchers_behave_like_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = |pairs: &[(&str, &str)]| (ls(pairs), vec![(1000, 1.0), (2000, 2.0)]);
+    let b = write_block(
+        dir.path(),
+        &[
+            s(&[("__name__", "up"), ("job", "api"), ("env", "prod")]),
+            s(&[("__name__", "up"), ("job", "api"), ("env", "dev")]),
+            s(&[("__name__", "up"), ("job", "db")]),
+            s(&[("__name__", "down"), ("job", "dbx")]),
+        ],
+    );
+    let q = b.querier(0, 5000);
+    let count = |ms: &[Matcher]| read_all(&q, ms).len();
+    assert_eq!(count(&[Matcher::equal("__name__", "up")]), 3);
+    assert_eq!(
+        count(&[Matcher::equal("__name__", "up"), Matcher::equal("env", "")]),
+        1
+    );
+    assert_eq!(
+        count(&[
+            Matcher::equal("__name__", "up"),
+            m(MatchType::NotEqual, "env", "")
+        ]),
+        2
+    );
+    assert_eq!(
+        count(&[
+            Matcher::equal("__name__", "up"),
+            m(MatchType::NotEqual, "env", "prod")
+        ]),
+        2
+    );
+    assert_eq!(count(&[m(MatchType::Regex, "job", "db|api")]), 3);
+    assert_eq!(count(&[m(MatchType::Regex, "job", "db.*")]), 2);
+    assert_eq!(count(&[m(MatchType::Regex, "job", "d[a-z]+")]), 2);
+    assert_eq!(
+        count(&[
+            m(MatchType::Regex, "__name__", ".+"),
+            m(MatchType::NotRegex, "job", "db.*")
+        ]),
+        2
+    );
+    assert_eq!(
+        count(&[
+            Matcher::equal("__name__", "up"),
+            m(MatchType::Regex, "env", "prod|")
+        ]),
+        2
+    );
+    assert_eq!(
+        count(&[
+            Matcher::equal("__name__", "up"),
+            m(MatchType::NotRegex, "env", "")
+        ]),
+        2
+    );
+    assert_eq!(count(&[m(MatchType::NotEqual, "job", "api")]), 2);
+    assert_eq!(count(&[Matcher::equal("__name__", "nope")]), 0);
+    assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "env", "job"]);
+    assert_eq!(
+        q.label_names(&[Matcher::equal("job", "db")]).unwrap(),
+        vec!["__name__", "job"]
+    );
+    assert_eq!(
+        q.label_values("job", &[]).unwrap(),
+        vec!["api", "db", "dbx"]
+    );
+    assert_eq!(
+        q.label_values("env", &[Matcher::equal("__name__", "up")])
+            .unwrap(),
+        vec!["dev", "prod"]
+    );
+}
+
+fn corrupt_byte(p: &Path, at: usize) {
+    let mut b = std::fs::read(p).unwrap();
+    b[at] ^= 0x10;
+    std::fs::write(p, b).unwrap();
+}
+
+#[test]
+fn corrupt_files_fail_open_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write_block(dir.path(), &fixture_series());
+    let d = b.dir().to_path_buf();
+    drop(b);
+    let idx = d.join("index");
+    corrupt_byte(&idx, 20);
+    let e = Block::open(&d).unwrap_err().to_string();
+    assert!(e.contains("index") && e.contains("checksum"), "{e}");
+    corrupt_byte(&idx, 20);
+    Block::open(&d).unwrap();
+    let seg = d.join("chunks").join("000001");
+    corrupt_byte(&seg, 100);
+    let e = Block::open(&d).unwrap_err().to_string();
+    assert!(e.contains("000001") && e.contains("checksum"), "{e}");
+    corrupt_byte(&seg, 100);
+    std::fs::write(d.join("meta.json"), b"{").unwrap();
+    let e = Block::open(&d).unwrap_err().to_string();
+    assert!(e.contains("meta.json"), "{e}");
+}
+
+#[test]
+fn compaction_merges_and_deduplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = ls(&[("__name__", "x"), ("i", "1")]);
+    let b = ls(&[("__name__", "x"), ("i", "2")]);
+    let c = ls(&[("__name__", "y")]);
+    let b1 = write_block(
+        dir.path(),
+        &[
+            (a.clone(), vec![(1, 1.0), (2, 2.0)]),
+            (b.clone(), vec![(1, 5.0)]),
+        ],
+    );
+    let b2 = write_block(
+        dir.path(),
+        &[
+            (a.clone(), vec![(2, 2.0), (3, f64::from_bits(EDGE[0]))]),
+            (c.clone(), vec![(7, 7.0)]),
+        ],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let nb = compact(&[b1.clone(), b2.clone()], out.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(nb.meta().compaction.level, 2);
+    assert_eq!(nb.meta().compaction.sources.len(), 2);
+    assert_eq!((nb.meta().min_time, nb.meta().max_time), (1, 8));
+    let got = read_all(
+        &nb.querier(i64::MIN, i64::MAX),
+        &[m(MatchType::Regex, "__name__", ".*")],
+    );
+    assert_eq!(
+        got[&a],
+        vec![(1, 1f64.to_bits()), (2, 2f64.to_bits()), (3, EDGE[0])]
+    );
+    assert_eq!(got[&b], vec![(1, 5f64.to_bits())]);
+    assert_eq!(got[&c], vec![(7, 7f64.to_bits())]);
+}
+
+/// Parses history.py output independently of the backfill code.
+fn expected_from_file(p: &Path) -> BTreeMap<String, Vec<(i64, u64)>> {
+    let mut out: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    for line in std::fs::read_to_string(p).unwrap().lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let mut parts = line.rsplitn(3, ' ');
+        let ts: i64 = parts.next().unwrap().parse().unwrap();
+        let v: f64 = parts.next().unwrap().parse().unwrap();
+        let series = canonical(parts.next().unwrap());
+        out.entry(series)
+            .or_default()
+            .push((ts * 1000, v.to_bits()));
+    }
+    out
+}
+
+/// `name{b="1",a="2"}` with the labels sorted (history.py values hold no `",`).
+fn canonical(series: &str) -> String {
+    let (name, body) = series.split_once('{').unwrap();
+    let body = body.strip_suffix('}').unwrap();
+    let mut pairs: Vec<String> = body
+        .split("\",")
+        .map(|p| p.trim_end_matches('"').to_string() + "\"")
+        .collect();
+    // Empty values mean "no label", as in Prometheus.
+    pairs.retain(|p| p.split_once("=\"").is_some_and(|(_, v)| !v.is_empty()));
+    pairs.sort();
+    format!("{name}{{{}}}", pairs.join(","))
+}
+
+fn render(l: &Labels) -> String {
+    let mut s = l.metric_name().to_string();
+    let rest: Vec<String> = l
+        .iter()
+        .filter(|x| x.name != "__name__")
+        .map(|x| format!("{}=\"{}\"", x.name, x.value))
+        .collect();
+    s.push('{');
+    s.push_str(&rest.join(","));
+    s.push('}');
+    s
+}
+
+fn history_script() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/history.py");
+    let ok = p.exists()
+        && std::process::Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    ok.then_some(p)
+}
+
+/// A Rust stand-in for history.py (same line shape) when python3 or the script is missing.
+fn generate_history(p: &Path) {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let mut x: u64 = 0x1234_5678;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for j in 0..60 {
+        let mut v = 1000.0f64;
+        writeln!(s, "# TYPE m{j} gauge").unwrap();
+        for k in 0..480i64 {
+            match j % 3 {
+                0 => v += (rnd() % 3000) as f64,
+                1 if rnd() % 10 == 0 => {
+                    v = ((v * (1.0 + ((rnd() % 400) as f64 - 200.0) / 10_000.0)) * 100.0).round()
+                        / 100.0
+                }
+                _ => {}
+            }
+            writeln!(
+                s,
+                "m{j}{{job=\"node\",instance=\"127.0.0.1:21000\"}} {v:?} {}",
+                1_700_000_000 + k * 15
+            )
+            .unwrap();
+        }
+    }
+    s.push_str("# EOF\n");
+    std::fs::write(p, s).unwrap();
+}
+
+#[test]
+fn backfill_history_reads_back_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let om = dir.path().join("history.om");
+    match history_script() {
+        Some(script) => {
+            let out = std::process::Command::new("python3")
+                .arg(script)
+                .args(["--targets", "1", "--hours", "2", "--format", "openmetrics"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            std::fs::write(&om, out.stdout).unwrap();
+        }
+        None => generate_history(&om),
+    }
+    let want = expected_from_file(&om);
+    let total: usize = want.values().map(Vec::len).sum();
+    let data = dir.path().join("data");
+    let mut calls = 0;
+    let stats = koban_tsdb::backfill::create_blocks_from_openmetrics_with(
+        &om,
+        &data,
+        // Small flushes force several staged blocks and a real compaction.
+        &koban_tsdb::backfill::BackfillOptions {
+            flush_samples: total / 3 + 1,
+            ..Default::default()
+        },
+        |_, _| calls += 1,
+    )
+    .unwrap();
+    assert!(calls > 0);
+    assert_eq!(stats.samples as usize, total);
+    assert_eq!(stats.blocks.len(), 1, "fully compacted into one block");
+    let entries: Vec<_> = std::fs::read_dir(&data).unwrap().collect();
+    assert_eq!(entries.len(), 1, "staging removed");
+    let b = Block::open(&stats.blocks[0]).unwrap();
+    assert_eq!(b.meta().stats.num_samples as usize, total);
+    let got = read_all(
+        &b.querier(i64::MIN, i64::MAX),
+        &[m(MatchType::Regex, "__name__", ".+")],
+    );
+    assert_eq!(got.len(), want.len());
+    for (l, s) in &got {
+        let key = render(l);
+        assert!(Some(s) == want.get(&key), "{key} differs");
+    }
+}
