@@ -1,1 +1,37 @@
-fn main() {}
+//! The `koban` binary: flags, wiring, lifecycle and subcommands.
+
+mod backend;
+mod check;
+mod cli;
+mod pools;
+mod selfmetrics;
+mod server;
+
+use clap::Parser;
+use cli::{CheckCommand, Cli, Command, CreateBlocksFrom, TsdbCommand};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One crypto backend for every TLS user (scrape clients, remote write, SMTP): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        None => server::main(cli.server),
+        Some(Command::Server(args)) => server::main(args),
+        Some(Command::Check {
+            what: CheckCommand::Config { files },
+        }) => check::check_config(&files),
+        Some(Command::Promqltest { files }) => {
+            ExitCode::from(koban_promql::promqltest::run_files_cli(&files).clamp(0, 255) as u8)
+        }
+        Some(Command::Tsdb {
+            what:
+                TsdbCommand::CreateBlocksFrom {
+                    from: CreateBlocksFrom::Openmetrics { input, output },
+                },
+        }) => check::create_blocks(&input, &output),
+        Some(Command::Tsdb {
+            what: TsdbCommand::Analyze { dir },
+        }) => check::analyze(&dir),
+    }
+}

@@ -29,22 +29,22 @@ impl ScrapeMetrics {
     pub fn register(&self, r: &mut Registry) {
         r.register(
             "koban_target_scrape_pool_targets",
-            "Current number of targets in each scrape pool.",
+            "Current number of targets in each scrape pool",
             self.targets.clone(),
         );
         r.register(
             "koban_target_scrape_failures",
-            "Failed scrapes per scrape pool.",
+            "Failed scrapes per scrape pool",
             self.scrape_failures.clone(),
         );
         r.register(
             "koban_target_scrapes",
-            "Scrapes per scrape pool.",
+            "Scrapes per scrape pool",
             self.scrapes.clone(),
         );
         r.register(
             "koban_target_scrapes_samples_refused",
-            "Samples refused by storage (out of order or duplicate) per scrape pool.",
+            "Samples refused by storage (out of order or duplicate) per scrape pool",
             self.samples_refused.clone(),
         );
     }

@@ -1,1 +1,214 @@
-//! HTTP API, federation and the embedded UI.
+//! Koban's HTTP surface: the Prometheus HTTP API v1 (same JSON), the
+//! lifecycle endpoints (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`),
+//! Koban's own `/metrics`, `/federate` and the embedded UI.
+//!
+//! The web crate knows no concrete storage or scrape type: the binary hands
+//! it a [`Backend`] and a PromQL [`Engine`]. Errors from every layer are
+//! mapped to HTTP status codes in one place, [`api::ApiError`].
+
+pub mod api;
+pub mod json;
+pub mod params;
+pub mod selector;
+
+use axum::routing::{get, post};
+use axum::Router;
+use futures::future::BoxFuture;
+use koban_promql::Engine;
+use koban_storage::{Metadata, Queryable};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Errors starting the web server.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("http server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runtime options of the web layer, from the command line.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    pub listen_address: String,
+    /// Path prefix every route is served under, normalised: "" or "/x" (no trailing slash).
+    pub route_prefix: String,
+    pub external_url: String,
+    pub enable_lifecycle: bool,
+    pub enable_admin_api: bool,
+    /// Flag values as given, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
+}
+
+/// One active target as `/api/v1/targets` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveTarget {
+    pub discovered_labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub scrape_pool: String,
+    pub scrape_url: String,
+    pub global_url: String,
+    pub last_error: String,
+    /// RFC 3339 with nanoseconds; "0001-01-01T00:00:00Z" before the first scrape.
+    pub last_scrape: String,
+    pub last_scrape_duration: f64,
+    /// "up", "down" or "unknown".
+    pub health: String,
+    pub scrape_interval: String,
+    pub scrape_timeout: String,
+}
+
+/// A target dropped by relabelling, kept for the API with its discovered labels.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedTarget {
+    pub discovered_labels: BTreeMap<String, String>,
+    pub scrape_pool: String,
+}
+
+/// Metadata of one metric on one target, for `/api/v1/targets/metadata`.
+#[derive(Debug, Clone)]
+pub struct TargetMetadata {
+    pub target: BTreeMap<String, String>,
+    pub metric: String,
+    pub meta: Metadata,
+}
+
+/// Head statistics for `/api/v1/status/tsdb`.
+#[derive(Debug, Clone, Default)]
+pub struct TsdbStatus {
+    pub num_series: u64,
+    pub num_label_pairs: u64,
+    pub chunk_count: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+    /// (metric name, series count), highest first.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+/// What the web layer needs from the rest of Koban. Implemented by the binary,
+/// called from request handlers; every method must be cheap or run its heavy
+/// work off the async workers itself.
+pub trait Backend: Send + Sync + 'static {
+    /// The storage queries and metadata APIs read from.
+    fn storage(&self) -> Arc<dyn Queryable>;
+    /// Scrape targets: (active, dropped).
+    fn targets(&self) -> (Vec<ActiveTarget>, Vec<DroppedTarget>);
+    /// Metadata per target (for `/api/v1/targets/metadata` and `/api/v1/metadata`).
+    fn target_metadata(&self) -> Vec<TargetMetadata>;
+    /// The loaded configuration as YAML.
+    fn config_yaml(&self) -> String;
+    fn tsdb_status(&self) -> TsdbStatus;
+    /// Koban's own metrics in the text exposition format.
+    fn metrics_text(&self) -> String;
+    /// Reloads the configuration; Err carries the reason shown to the caller.
+    fn reload(&self) -> BoxFuture<'static, Result<(), String>>;
+    /// True once storage is open and replayed.
+    fn is_ready(&self) -> bool;
+    /// Runtime information for `/api/v1/status/runtimeinfo`.
+    fn runtime_info(&self) -> serde_json::Value;
+    /// Deletes series matching any of `selectors` in [start, end] (admin API).
+    fn delete_series(
+        &self,
+        _matchers: Vec<Vec<koban_model::Matcher>>,
+        _start: i64,
+        _end: i64,
+    ) -> Result<(), String> {
+        Err("deleting series is not supported by this storage yet".into())
+    }
+}
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+    pub engine: Arc<Engine>,
+    pub opts: WebOptions,
+    /// Cancelled by `/-/quit`; the binary shuts down when it fires.
+    pub shutdown: CancellationToken,
+    pub start_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// Normalises a `--web.route-prefix` value: "" for "/", otherwise "/x" without trailing slash.
+pub fn normalize_prefix(p: &str) -> String {
+    let t = p.trim_matches('/');
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("/{t}")
+    }
+}
+
+/// Builds the router with every route under the configured prefix.
+pub fn router(state: Arc<AppState>) -> Router {
+    let prefix = normalize_prefix(&state.opts.route_prefix);
+    let routes = Router::new()
+        .route(
+            "/-/healthy",
+            get(api::lifecycle::healthy).head(api::lifecycle::healthy),
+        )
+        .route(
+            "/-/ready",
+            get(api::lifecycle::ready).head(api::lifecycle::ready),
+        )
+        .route(
+            "/-/reload",
+            post(api::lifecycle::reload).put(api::lifecycle::reload),
+        )
+        .route(
+            "/-/quit",
+            post(api::lifecycle::quit).put(api::lifecycle::quit),
+        )
+        .route("/metrics", get(api::lifecycle::metrics))
+        .route("/federate", get(api::federate::federate))
+        .nest("/api/v1", api::v1_routes())
+        .route("/", get(api::ui::index))
+        .fallback(api::ui::not_found)
+        .with_state(state);
+    if prefix.is_empty() {
+        routes
+    } else {
+        let redirect_to = format!("{prefix}/");
+        Router::new()
+            .route(
+                "/",
+                get(move || async move { axum::response::Redirect::to(&redirect_to) }),
+            )
+            .nest(&prefix, routes)
+    }
+}
+
+/// Serves until `cancel` fires, then shuts down gracefully.
+pub async fn serve(state: Arc<AppState>, cancel: CancellationToken) -> Result<(), WebError> {
+    let addr = state.opts.listen_address.clone();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| WebError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+    serve_on(listener, state, cancel).await
+}
+
+/// Serves on an already bound listener (tests bind port 0).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    cancel: CancellationToken,
+) -> Result<(), WebError> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
+        .map_err(WebError::Serve)
+}

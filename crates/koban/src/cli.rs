@@ -1,0 +1,216 @@
+//! Command line: Prometheus's flag names for the server, plus Koban's
+//! subcommands. An unknown flag is an error naming it (clap does that).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "koban",
+    version,
+    about = "Koban: scrape, store, query and alert on metrics. A drop-in for Prometheus."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server (the default when no subcommand is given).
+    Server(ServerArgs),
+    /// Checks configuration files.
+    Check {
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+    /// Runs PromQL test files in Prometheus's format.
+    Promqltest {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// TSDB tools.
+    Tsdb {
+        #[command(subcommand)]
+        what: TsdbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Checks prometheus.yml files: every error with its location, or a summary.
+    Config {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TsdbCommand {
+    /// Imports data into new, fully compacted blocks.
+    CreateBlocksFrom {
+        #[command(subcommand)]
+        from: CreateBlocksFrom,
+    },
+    /// Reports series counts, cardinality and churn of a data directory.
+    Analyze { dir: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateBlocksFrom {
+    /// From an OpenMetrics text file, as `promtool tsdb create-blocks-from openmetrics`.
+    Openmetrics { input: PathBuf, output: PathBuf },
+}
+
+/// Server flags, named as Prometheus's.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Configuration file path. Without it, ./prometheus.yml if present, else an embedded default that scrapes Koban itself.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub tsdb_path: PathBuf,
+    /// How long to retain samples in storage (e.g. 15d). Default 15d when no size limit is set.
+    #[arg(long = "storage.tsdb.retention.time")]
+    pub retention_time: Option<String>,
+    /// Maximum number of bytes blocks may use (e.g. 512MB).
+    #[arg(long = "storage.tsdb.retention.size")]
+    pub retention_size: Option<String>,
+    /// Address to listen on for the UI, API and telemetry.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+    /// The URL under which Koban is externally reachable (behind a reverse proxy).
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Prefix for the internal routes of web endpoints. Defaults to the path of --web.external-url.
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
+    /// Enable shutdown and reload via HTTP request.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+    /// Enable API endpoints for admin control actions.
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+    /// Only log messages with the given severity or above: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    pub log_level: String,
+    /// Output format of log messages: logfmt or json.
+    #[arg(long = "log.format", default_value = "logfmt")]
+    pub log_format: String,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub lookback_delta: String,
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+    /// Samples this much older than the newest in a series may still be appended (0: in order only).
+    #[arg(long = "storage.tsdb.out-of-order-time-window")]
+    pub out_of_order_window: Option<String>,
+}
+
+impl ServerArgs {
+    /// The flags as `/api/v1/status/flags` shows them.
+    pub fn as_map(&self) -> std::collections::BTreeMap<String, String> {
+        let mut m = std::collections::BTreeMap::new();
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        m.insert(
+            "config.file".into(),
+            self.config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
+        m.insert(
+            "storage.tsdb.path".into(),
+            self.tsdb_path.display().to_string(),
+        );
+        m.insert(
+            "storage.tsdb.retention.time".into(),
+            opt(&self.retention_time),
+        );
+        m.insert(
+            "storage.tsdb.retention.size".into(),
+            opt(&self.retention_size),
+        );
+        m.insert("web.listen-address".into(), self.listen_address.clone());
+        m.insert("web.external-url".into(), opt(&self.external_url));
+        m.insert("web.route-prefix".into(), opt(&self.route_prefix));
+        m.insert(
+            "web.enable-lifecycle".into(),
+            self.enable_lifecycle.to_string(),
+        );
+        m.insert(
+            "web.enable-admin-api".into(),
+            self.enable_admin_api.to_string(),
+        );
+        m.insert("log.level".into(), self.log_level.clone());
+        m.insert("log.format".into(), self.log_format.clone());
+        m.insert("query.lookback-delta".into(), self.lookback_delta.clone());
+        m.insert("query.timeout".into(), self.query_timeout.clone());
+        m.insert(
+            "query.max-samples".into(),
+            self.query_max_samples.to_string(),
+        );
+        m.insert(
+            "query.max-concurrency".into(),
+            self.query_max_concurrency.to_string(),
+        );
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_flag_names_parse() {
+        let c = Cli::try_parse_from([
+            "koban",
+            "--config.file=p.yml",
+            "--storage.tsdb.path=/d",
+            "--web.listen-address=127.0.0.1:1",
+            "--web.external-url=http://example.com/prometheus/",
+            "--web.route-prefix=/prometheus",
+            "--web.enable-lifecycle",
+        ])
+        .unwrap();
+        assert!(c.command.is_none());
+        assert_eq!(c.server.route_prefix.as_deref(), Some("/prometheus"));
+        assert!(c.server.enable_lifecycle);
+    }
+
+    #[test]
+    fn unknown_flag_is_named() {
+        let e = Cli::try_parse_from(["koban", "--storage.tsdb.nope=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--storage.tsdb.nope"), "{e}");
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let c = Cli::try_parse_from([
+            "koban",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "in.om",
+            "out",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Some(Command::Tsdb { .. })));
+        let c = Cli::try_parse_from(["koban", "check", "config", "a.yml"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Check { .. })));
+    }
+}

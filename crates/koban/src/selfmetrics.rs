@@ -1,0 +1,151 @@
+//! Koban's own metrics registry: build info, config reload state, process
+//! figures, and the collectors each crate provides.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// Reload state gauges, set by the reloader.
+#[derive(Clone, Default)]
+pub struct ReloadMetrics {
+    pub last_reload_successful: Gauge,
+    pub last_reload_success_timestamp_seconds: Gauge<f64, AtomicU64>,
+}
+
+/// Creates the registry with build info, reload state and process metrics registered.
+pub fn registry(reload: &ReloadMetrics) -> Registry {
+    let mut r = Registry::default();
+    r.register(
+        "koban_build",
+        "A metric with a constant '1' value labeled by version and revision from which Koban was built",
+        Info::new(vec![
+            ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("revision".to_string(), option_env!("KOBAN_GIT_REVISION").unwrap_or("unknown").to_string()),
+        ]),
+    );
+    r.register(
+        "koban_config_last_reload_successful",
+        "Whether the last configuration reload attempt was successful",
+        reload.last_reload_successful.clone(),
+    );
+    r.register(
+        "koban_config_last_reload_success_timestamp_seconds",
+        "Timestamp of the last successful configuration reload",
+        reload.last_reload_success_timestamp_seconds.clone(),
+    );
+    r.register_collector(Box::new(ProcessCollector));
+    r
+}
+
+/// `process_cpu_seconds_total`, `process_resident_memory_bytes` and friends from /proc.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+            return Ok(());
+        };
+        // Fields after the command name (which may hold spaces) start at ") ".
+        let Some(rest) = stat.rfind(") ").map(|i| &stat[i + 2..]) else {
+            return Ok(());
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        // Linux reports CPU time in USER_HZ ticks (100 on every supported architecture) and RSS in 4 KiB pages.
+        let ticks = 100.0;
+        let cpu = (num(11) + num(12)) / ticks;
+        let rss = num(21) * 4096.0;
+        let vsize = num(20);
+        let c = ConstCounter::new(cpu);
+        c.encode(enc.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            c.metric_type(),
+        )?)?;
+        let g = ConstGauge::new(rss);
+        g.encode(enc.encode_descriptor(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            None,
+            g.metric_type(),
+        )?)?;
+        let g = ConstGauge::new(vsize);
+        g.encode(enc.encode_descriptor(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            None,
+            g.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+/// Encodes the registry in the text format.
+pub fn encode(r: &Registry) -> String {
+    let mut s = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut s, r) {
+        tracing::error!(error = %e, "encoding own metrics");
+    }
+    s
+}
+
+/// The TSDB's head figures, read at each scrape of `/metrics`.
+#[derive(Debug)]
+pub struct TsdbCollector(pub std::sync::Arc<koban_tsdb::Db>);
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.stats();
+        let c = ConstCounter::new(s.samples_appended);
+        c.encode(enc.encode_descriptor(
+            "koban_tsdb_head_samples_appended",
+            "Total number of appended samples",
+            None,
+            c.metric_type(),
+        )?)?;
+        let c = ConstCounter::new(s.series_created);
+        c.encode(enc.encode_descriptor(
+            "koban_tsdb_head_series_created",
+            "Total number of series created in the head",
+            None,
+            c.metric_type(),
+        )?)?;
+        let c = ConstCounter::new(s.out_of_order);
+        c.encode(enc.encode_descriptor(
+            "koban_tsdb_out_of_order_samples",
+            "Total number of out of order samples refused",
+            None,
+            c.metric_type(),
+        )?)?;
+        let g = ConstGauge::new(s.num_series as i64);
+        g.encode(enc.encode_descriptor(
+            "koban_tsdb_head_series",
+            "Total number of series in the head block",
+            None,
+            g.metric_type(),
+        )?)?;
+        if s.num_series > 0 {
+            let g = ConstGauge::new(s.min_time);
+            g.encode(enc.encode_descriptor(
+                "koban_tsdb_head_min_time",
+                "Minimum time bound of the head block",
+                None,
+                g.metric_type(),
+            )?)?;
+            let g = ConstGauge::new(s.max_time);
+            g.encode(enc.encode_descriptor(
+                "koban_tsdb_head_max_time",
+                "Maximum timestamp of the head block",
+                None,
+                g.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
+}

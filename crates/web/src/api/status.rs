@@ -1,0 +1,137 @@
+//! `/api/v1/status/*`, rules and alerts (empty until the rules engine lands)
+//! and the admin TSDB endpoints.
+
+use super::{success, ApiError};
+use crate::params::{parse_time, Params};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+pub async fn rules() -> Response {
+    success(&json!({"groups": []}))
+}
+
+pub async fn alerts() -> Response {
+    success(&json!({"alerts": []}))
+}
+
+pub async fn alertmanagers() -> Response {
+    success(&json!({"activeAlertmanagers": [], "droppedAlertmanagers": []}))
+}
+
+pub async fn config(State(st): State<Arc<AppState>>) -> Response {
+    success(&json!({"yaml": st.backend.config_yaml()}))
+}
+
+pub async fn flags(State(st): State<Arc<AppState>>) -> Response {
+    success(&st.opts.flags)
+}
+
+pub async fn buildinfo() -> Response {
+    success(&json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("KOBAN_GIT_REVISION").unwrap_or("unknown"),
+        "branch": "main",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
+pub async fn runtimeinfo(State(st): State<Arc<AppState>>) -> Response {
+    let mut v = st.backend.runtime_info();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "startTime".into(),
+            json!(st
+                .start_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+        );
+    }
+    success(&v)
+}
+
+pub async fn tsdb(State(st): State<Arc<AppState>>) -> Response {
+    let s = st.backend.tsdb_status();
+    let pairs = |v: &[(String, u64)]| -> Vec<serde_json::Value> {
+        v.iter()
+            .map(|(n, c)| json!({"name": n, "value": c}))
+            .collect()
+    };
+    success(&json!({
+        "headStats": {
+            "numSeries": s.num_series,
+            "numLabelPairs": s.num_label_pairs,
+            "chunkCount": s.chunk_count,
+            "minTime": s.min_time,
+            "maxTime": s.max_time,
+        },
+        "seriesCountByMetricName": pairs(&s.series_count_by_metric_name),
+        "labelValueCountByLabelName": pairs(&s.label_value_count_by_label_name),
+        "memoryInBytesByLabelName": pairs(&s.memory_in_bytes_by_label_name),
+        "seriesCountByLabelValuePair": pairs(&s.series_count_by_label_value_pair),
+    }))
+}
+
+pub async fn walreplay() -> Response {
+    success(&json!({"min": 0, "max": 0, "current": 0}))
+}
+
+fn admin_enabled(st: &AppState) -> Result<(), ApiError> {
+    if st.opts.enable_admin_api {
+        Ok(())
+    } else {
+        Err(ApiError::unavailable("admin APIs disabled"))
+    }
+}
+
+pub async fn delete_series(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admin_enabled(&st)?;
+    let p = Params::parse(q.as_deref(), &body);
+    let sets: Vec<_> = p
+        .all("match[]")
+        .into_iter()
+        .map(|s| {
+            crate::selector::parse_metric_selector(s).map_err(|e| ApiError::bad_data(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    if sets.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let start = p
+        .get("start")
+        .map(parse_time)
+        .transpose()
+        .map_err(ApiError::bad_data)?
+        .unwrap_or(i64::MIN / 4);
+    let end = p
+        .get("end")
+        .map(parse_time)
+        .transpose()
+        .map_err(ApiError::bad_data)?
+        .unwrap_or(i64::MAX / 4);
+    st.backend
+        .delete_series(sets, start, end)
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn clean_tombstones(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    admin_enabled(&st)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn snapshot(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    admin_enabled(&st)?;
+    Err(ApiError::internal(
+        "snapshots are not supported by this storage yet",
+    ))
+}
