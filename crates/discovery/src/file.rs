@@ -23,23 +23,15 @@ use tokio_util::sync::CancellationToken;
 /// The label file SD adds to every group: the file it came from.
 pub const META_FILEPATH: &str = "__meta_filepath";
 
-/// A file SD read or parse failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A file SD read or parse failure. Displays as `path:line: message`
+/// (`path: message` when the line is unknown).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}{}: {message}", if *line > 0 { format!(":{line}") } else { String::new() })]
 pub struct FileSdError {
     pub path: String,
     /// 1-based line of the problem; 0 when unknown (e.g. I/O errors).
     pub line: u64,
     pub message: String,
-}
-
-impl std::fmt::Display for FileSdError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}: {}", self.path, self.line, self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
 }
 
 /// Current file SD errors and a failure counter, shared by file providers
@@ -342,5 +334,43 @@ fn new_watcher(wake: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
             tracing::warn!(error = %e, "file_sd: cannot watch files, relying on refresh_interval");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_file_reports_line_and_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.json");
+        std::fs::write(&p, "[\n {\"targets\": [\"a:1\"]},\n {\"targets\": [\"b:1\"], \"labels\": {\"x\": \"y\"}}\n]").unwrap();
+        let g = read_file(&p).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[1].labels.get("x"), "y");
+        assert_eq!(g[1].labels.get(META_FILEPATH), p.to_string_lossy());
+        assert_eq!(g[1].source, format!("{}:1", p.display()));
+        std::fs::write(
+            &p,
+            "[\n {\"targets\": [\"a:1\"]},\n {\"targets\": [\"b:1\"\n]",
+        )
+        .unwrap();
+        let e = read_file(&p).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("{}:4: ", p.display())),
+            "{e}"
+        );
+        let y = dir.path().join("t.yaml");
+        std::fs::write(&y, "- targets: [a:1]\n  lables: {}\n").unwrap();
+        // Unknown keys are ignored, as Prometheus does for JSON.
+        assert_eq!(read_file(&y).unwrap().len(), 1);
+        std::fs::write(&y, "- targets: [a:1]\n- targets: {a: b}\n").unwrap();
+        assert_eq!(read_file(&y).unwrap_err().line, 2);
+        std::fs::write(&y, "").unwrap();
+        assert!(read_file(&y).unwrap().is_empty());
+        let e = read_file(&dir.path().join("missing.json")).unwrap_err();
+        assert_eq!(e.line, 0);
     }
 }

@@ -11,7 +11,7 @@ pub mod file;
 mod manager;
 pub mod static_sd;
 
-pub use file::{FileDiscoverer, FileSdError, FileSdStatus};
+pub use file::{read_file, FileDiscoverer, FileSdError, FileSdStatus, META_FILEPATH};
 pub use manager::{DiscoveryManager, ProviderSpec, Targets};
 pub use static_sd::StaticDiscoverer;
 
@@ -48,16 +48,4 @@ pub trait Discoverer: Send + 'static {
         cancel: CancellationToken,
         tx: mpsc::Sender<Vec<TargetGroup>>,
     ) -> BoxFuture<'static, ()>;
-}
-
-/// Errors of the discovery crate.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DiscoveryError {
-    /// A file SD file could not be read or parsed. `line` is 0 when unknown.
-    #[error("{path}:{line}: {message}")]
-    File {
-        path: String,
-        line: u64,
-        message: String,
-    },
 }
