@@ -20,6 +20,8 @@ pub(crate) trait HasHttp {
         &mut Option<Authorization>,
         &mut TlsConfig,
     );
+    /// Takes the legacy `bearer_token` / `bearer_token_file` values.
+    fn take_bearer(&mut self) -> (Secret, String);
 }
 
 /// Reads and loads a prometheus.yml; see [`load_str`].
@@ -140,21 +142,9 @@ fn load_scrape_config_file(
 
 /// Keys refused inside scrape configs and alertmanager configs, besides every
 /// `*_sd_configs` other than `file_sd_configs`.
-const SCRAPE_UNSUPPORTED: &[&str] = &[
-    "oauth2",
-    "bearer_token",
-    "bearer_token_file",
-    "http_headers",
-];
+const SCRAPE_UNSUPPORTED: &[&str] = &["oauth2", "http_headers"];
 /// Keys refused inside remote write/read configs.
-const REMOTE_UNSUPPORTED: &[&str] = &[
-    "oauth2",
-    "sigv4",
-    "azuread",
-    "google_iam",
-    "bearer_token",
-    "bearer_token_file",
-];
+const REMOTE_UNSUPPORTED: &[&str] = &["oauth2", "sigv4", "azuread", "google_iam", "http_headers"];
 /// Top-level sections refused.
 const ROOT_UNSUPPORTED: &[&str] = &["tracing", "otlp"];
 
@@ -339,6 +329,24 @@ fn finish_scrape(
             *mine = global;
         }
     }
+    if sc.metric_name_validation_scheme.is_empty() {
+        sc.metric_name_validation_scheme = g.metric_name_validation_scheme.clone();
+    }
+    if sc.metric_name_escaping_scheme.is_empty() {
+        sc.metric_name_escaping_scheme = g.metric_name_escaping_scheme.clone();
+    }
+    if !["", "legacy", "utf8"].contains(&sc.metric_name_validation_scheme.as_str()) {
+        return Err(invalid(
+            path,
+            value_pos(node, "metric_name_validation_scheme"),
+            format!(
+                "unknown metric_name_validation_scheme {:?} (want legacy or utf8)",
+                sc.metric_name_validation_scheme
+            ),
+        ));
+    }
+    sc.always_scrape_classic_histograms |= g.always_scrape_classic_histograms;
+    sc.convert_classic_histograms_to_nhcb |= g.convert_classic_histograms_to_nhcb;
     if sc.scrape_failure_log_file.is_empty() {
         sc.scrape_failure_log_file = g.scrape_failure_log_file.clone();
     } else {
@@ -444,6 +452,31 @@ fn finish_http<T: HasHttp>(
     path: &Path,
     base: &Path,
 ) -> Result<(), ConfigError> {
+    let (token, token_file) = c.take_bearer();
+    if !token.is_empty() || !token_file.is_empty() {
+        let key = if token.is_empty() {
+            "bearer_token_file"
+        } else {
+            "bearer_token"
+        };
+        let pos = value_pos(node, key);
+        if !token.is_empty() && !token_file.is_empty() {
+            return Err(invalid(
+                path,
+                pos,
+                "at most one of bearer_token & bearer_token_file must be configured".into(),
+            ));
+        }
+        let (basic, auth, _) = c.http_mut();
+        if basic.is_some() || auth.is_some() {
+            return Err(invalid(path, pos, "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into()));
+        }
+        *auth = Some(Authorization {
+            kind: "Bearer".into(),
+            credentials: token,
+            credentials_file: token_file,
+        });
+    }
     let h = c.http();
     if h.basic_auth.is_some() && h.authorization.is_some() {
         return Err(invalid(

@@ -21,6 +21,9 @@ fn is_zero_u64(v: &u64) -> bool {
 fn is_zero_bytes(v: &ByteSize) -> bool {
     v.0 == 0
 }
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
 fn is_zero_dur(v: &Duration) -> bool {
     v.is_zero()
 }
@@ -171,6 +174,15 @@ pub struct GlobalConfig {
     pub target_limit: u64,
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub keep_dropped_targets: u64,
+    /// `legacy` or `utf8` (accepted; Koban validates legacy names).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metric_name_validation_scheme: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metric_name_escaping_scheme: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub always_scrape_classic_histograms: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub convert_classic_histograms_to_nhcb: bool,
 }
 
 impl Default for GlobalConfig {
@@ -192,6 +204,10 @@ impl Default for GlobalConfig {
             label_value_length_limit: 0,
             target_limit: 0,
             keep_dropped_targets: 0,
+            metric_name_validation_scheme: String::new(),
+            metric_name_escaping_scheme: String::new(),
+            always_scrape_classic_histograms: false,
+            convert_classic_histograms_to_nhcb: false,
         }
     }
 }
@@ -336,6 +352,15 @@ macro_rules! with_http_client {
             pub basic_auth: Option<BasicAuth>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub authorization: Option<Authorization>,
+            /// Legacy spelling of `authorization: {credentials: ...}`; the
+            /// loader moves it into `authorization`, so it is always empty
+            /// in a loaded config.
+            #[serde(default, skip_serializing)]
+            pub bearer_token: Secret,
+            /// Legacy spelling of `authorization: {credentials_file: ...}`;
+            /// moved into `authorization` by the loader.
+            #[serde(default, skip_serializing)]
+            pub bearer_token_file: String,
             #[serde(default)]
             pub tls_config: TlsConfig,
             #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -381,6 +406,9 @@ macro_rules! with_http_client {
             }
             fn http_mut(&mut self) -> (&mut Option<BasicAuth>, &mut Option<Authorization>, &mut TlsConfig) {
                 self.http_parts_mut()
+            }
+            fn take_bearer(&mut self) -> (Secret, String) {
+                (std::mem::take(&mut self.bearer_token), std::mem::take(&mut self.bearer_token_file))
             }
         }
     };
@@ -436,6 +464,20 @@ with_http_client! {
         pub label_value_length_limit: u64,
         #[serde(default, skip_serializing_if = "is_zero_u64")]
         pub keep_dropped_targets: u64,
+        /// `legacy` or `utf8` (accepted; empty inherits global).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub metric_name_validation_scheme: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub metric_name_escaping_scheme: String,
+        /// Keep scraping classic histogram series alongside native ones.
+        #[serde(default, alias = "scrape_classic_histograms", skip_serializing_if = "is_false")]
+        pub always_scrape_classic_histograms: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        pub convert_classic_histograms_to_nhcb: bool,
+        #[serde(default, skip_serializing_if = "is_zero_u64")]
+        pub native_histogram_bucket_limit: u64,
+        #[serde(default, skip_serializing_if = "is_zero_f64")]
+        pub native_histogram_min_bucket_factor: f64,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
         pub static_configs: Vec<StaticConfig>,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]

@@ -11,8 +11,12 @@ fn err(text: &str) -> String {
     load(text).unwrap_err().to_string()
 }
 
+/// `shared/examples` beside the repository (CI sets `KOBAN_SHARED_DIR`).
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples")
+    match std::env::var_os("KOBAN_SHARED_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("examples"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples"),
+    }
 }
 
 #[test]
@@ -386,14 +390,13 @@ fn bad_scheme() {
 fn bad_relabel_config() {
     let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: keep\n        regex: '('\n");
     assert!(
-        e.starts_with("config.yml:4:9: relabel_configs[0]: invalid regular expression"),
+        e.starts_with("config.yml:5:16: invalid regular expression \"(\""),
         "{e}"
     );
     let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: keep\n      - action: frobnicate\n");
-    assert!(
-        e.starts_with("config.yml:5:9: relabel_configs[1]: unknown relabel action"),
-        "{e}"
-    );
+    assert_eq!(e, "config.yml:5:17: unknown relabel action \"frobnicate\"");
+    let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: keep\n      - action: replace\n        target_label: 'bad-name'\n");
+    assert_eq!(e, "config.yml:5:9: relabel_configs[1]: \"bad-name\" is invalid 'target_label' for replace action");
     let e =
         err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - sourcelabels: [a]\n");
     assert!(
@@ -559,4 +562,30 @@ fn to_yaml_prints_defaults_and_durations() {
 fn show_dump() {
     let cfg = load("global:\n  external_labels: {a: b}\nscrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p}\n    static_configs:\n      - targets: [x:1]\n    relabel_configs:\n      - target_label: a\n").unwrap();
     println!("{}", cfg.to_yaml());
+}
+
+#[test]
+fn legacy_bearer_token_becomes_authorization() {
+    let cfg = load_str(
+        "scrape_configs:\n  - job_name: a\n    bearer_token_file: tok\n",
+        Path::new("/etc/k/p.yml"),
+    )
+    .unwrap();
+    let a = cfg.scrape_configs[0].authorization.clone().unwrap();
+    assert_eq!(
+        (a.kind.as_str(), a.credentials_file.as_str()),
+        ("Bearer", "/etc/k/tok")
+    );
+    assert!(cfg.scrape_configs[0].bearer_token_file.is_empty());
+    let e = err(
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u}\n    bearer_token: t\n",
+    );
+    assert_eq!(e, "config.yml:4:19: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
+}
+
+#[test]
+fn histogram_and_naming_options_are_accepted() {
+    let cfg = load("global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: a\n    scrape_classic_histograms: true\n    native_histogram_bucket_limit: 160\n").unwrap();
+    assert!(cfg.scrape_configs[0].always_scrape_classic_histograms);
+    assert_eq!(cfg.scrape_configs[0].native_histogram_bucket_limit, 160);
 }
