@@ -832,9 +832,36 @@ pub(crate) fn yaml_err(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
             path,
             line: pos.line,
             column: pos.column,
-            message: serde_saphyr::DefaultMessageFormatter
-                .format_message(other)
-                .into_owned(),
+            message: yaml_message(other),
         },
+    }
+}
+
+/// A user-facing message for a serde-saphyr error, without its position.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    match e {
+        E::Unexpected { expected, .. } => {
+            let what = match *expected {
+                "sequence start" => "a list",
+                "mapping start" => "a mapping",
+                "string scalar" => "a single value, not a list or mapping",
+                other => other,
+            };
+            format!("wrong type: expected {what}")
+        }
+        E::InvalidScalar { ty, .. } => {
+            let what = match *ty {
+                "u64" | "u32" | "usize" => "a non-negative integer",
+                "i64" | "i32" => "an integer",
+                "f64" | "f32" => "a number",
+                "bool" | "boolean" => "true or false",
+                other => other,
+            };
+            format!("wrong type: expected {what}")
+        }
+        other => serde_saphyr::UserMessageFormatter
+            .format_message(other)
+            .into_owned(),
     }
 }

@@ -314,6 +314,13 @@ fn wrong_type_has_position() {
         e.to_string(),
         "config.yml:2:20: not a valid duration string: \"5x\""
     );
+    let e = load("scrape_configs:\n  - job_name: a\n    honor_labels: maybe\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config.yml:3:19: wrong type: expected true or false"
+    );
+    let e = load("scrape_configs:\n  job_name: a\n").unwrap_err();
+    assert_eq!(e.to_string(), "config.yml:2:3: wrong type: expected a list");
     let e = load("scrape_configs:\n  - job_name: a\n    sample_limit: lots\n").unwrap_err();
     assert_eq!(e.position(), Some((3, 19)), "{e}");
 }
@@ -555,13 +562,6 @@ fn to_yaml_prints_defaults_and_durations() {
     assert!(y.contains("metrics_path: /metrics"), "{y}");
     assert!(y.contains("evaluation_interval: 1m"), "{y}");
     assert_eq!(load(&y).unwrap(), cfg);
-}
-
-#[test]
-#[ignore]
-fn show_dump() {
-    let cfg = load("global:\n  external_labels: {a: b}\nscrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p}\n    static_configs:\n      - targets: [x:1]\n    relabel_configs:\n      - target_label: a\n").unwrap();
-    println!("{}", cfg.to_yaml());
 }
 
 #[test]
