@@ -150,7 +150,11 @@ impl FileDiscoverer {
     pub fn new(cfg: &FileSdConfig, status: Arc<FileSdStatus>) -> Self {
         FileDiscoverer {
             patterns: cfg.files.clone(),
-            refresh: cfg.refresh_interval.as_std(),
+            // A zero interval would spin; treat it as unset (Prometheus's 5m default).
+            refresh: match cfg.refresh_interval.as_std() {
+                d if d.is_zero() => Duration::from_secs(300),
+                d => d,
+            },
             status,
         }
     }
@@ -281,7 +285,7 @@ impl Discoverer for FileDiscoverer {
             let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
             let mut watcher = new_watcher(wake_tx);
             let mut watched: HashSet<PathBuf> = HashSet::new();
-            let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(1)));
+            let mut tick = tokio::time::interval(self.refresh);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await; // the first tick is immediate
             let mut wake_open = watcher.is_some();
