@@ -138,31 +138,63 @@ pub struct SampleEntry<'a> {
     /// Metric name plus label block exactly as written (a stable cache key
     /// for a target whose output does not change formatting).
     pub series: &'a [u8],
-    /// The metric name as written, without quotes and with escapes (if any)
-    /// still encoded; see [`SampleEntry::metric_name`].
-    pub raw_name: &'a [u8],
-    name_escaped: bool,
-    /// Offset of the label block `{` in `series`, if any.
-    labels_at: Option<usize>,
     /// The value; a written NaN is normalised to [`NORMAL_NAN_BITS`].
     pub value: f64,
     /// Milliseconds since the epoch, if the line had a timestamp.
     pub timestamp: Option<i64>,
-    pub exemplar: Option<Exemplar<'a>>,
+    /// The validated exemplar text (`{...} value [timestamp]`), parsed on demand.
+    exemplar_raw: Option<&'a [u8]>,
+    /// The metric name is `series[name_start..name_end]`.
+    name_start: u32,
+    name_end: u32,
+    /// Offset of the label block `{` in `series`, or `u32::MAX`.
+    labels_at: u32,
+    name_escaped: bool,
 }
 
 impl<'a> SampleEntry<'a> {
+    /// The metric name as written, without quotes and with escapes (if any)
+    /// still encoded; see [`SampleEntry::metric_name`].
+    pub fn raw_name(&self) -> &'a [u8] {
+        &self.series[self.name_start as usize..self.name_end as usize]
+    }
+
     /// The metric name with escapes decoded (borrowed unless it had escapes).
     pub fn metric_name(&self) -> Cow<'a, str> {
-        scan::unescape(self.raw_name, self.name_escaped, Escapes::Full)
+        scan::unescape(self.raw_name(), self.name_escaped, Escapes::Full)
+    }
+
+    /// True if the line carried an (OpenMetrics) exemplar.
+    pub fn has_exemplar(&self) -> bool {
+        self.exemplar_raw.is_some()
+    }
+
+    /// The exemplar, if the line had one.
+    pub fn exemplar(&self) -> Option<Exemplar<'a>> {
+        let raw = self.exemplar_raw?;
+        // The text was validated by the parser: `{labels} value[ ts]`.
+        let end = scan::label_block_end(raw);
+        let raw_labels = &raw[..end];
+        let rest = raw.get(end + 1..).unwrap_or_default();
+        let (v, ts) = match memchr::memchr(b' ', rest) {
+            Some(k) => (&rest[..k], Some(&rest[k + 1..])),
+            None => (rest, None),
+        };
+        let value = parse_float(v).unwrap_or(f64::NAN);
+        let timestamp = ts.and_then(parse_float).map(|t| (t * 1000.0) as i64);
+        Some(Exemplar {
+            raw_labels,
+            value,
+            timestamp,
+        })
     }
 
     /// Calls `f(name, value)` for `__name__` and then each label in written
     /// order, escapes decoded. Allocates only for values containing escapes.
     pub fn for_each_label(&self, mut f: impl FnMut(&str, &str)) {
         f(METRIC_NAME, &self.metric_name());
-        if let Some(at) = self.labels_at {
-            scan::for_each_pair(&self.series[at..], |n, v| f(&n, &v));
+        if let Some(block) = self.series.get(self.labels_at as usize..) {
+            scan::for_each_pair(block, |n, v| f(&n, &v));
         }
     }
 
@@ -335,18 +367,19 @@ impl<'a> Parser<'a> {
                         // The only OpenMetrics comment without an entry is `# EOF`.
                         return self.om_comment();
                     }
-                    if let Some(e) = self.text_comment()? {
-                        return Ok(Some(e));
+                    let r = self.text_comment();
+                    if !matches!(r, Ok(None)) {
+                        return r;
                     }
                 }
                 b'{' => {
                     self.pos = i;
-                    return self.sample(None).map(Some);
+                    return self.sample(None);
                 }
                 c if scan::is_metric_start(c) => {
                     self.pos = i;
                     let e = scan::metric_name_end(buf, i);
-                    return self.sample(Some((i, e, false))).map(Some);
+                    return self.sample(Some((i, e, false)));
                 }
                 _ => return Err(self.err_got(i, "expected a valid start token")),
             }
@@ -408,10 +441,12 @@ impl<'a> Parser<'a> {
         };
         let k = scan::skip_ws(buf, j + 5);
         let (name, k) = self.meta_name(k, kind)?;
+        let mut text_ascii = true;
         let (ts, te) = match buf.get(k) {
             None | Some(b'\n') => (k, k),
             Some(b' ' | b'\t') => {
-                let e = memchr::memchr(b'\n', &buf[k..]).map_or(buf.len(), |x| k + x);
+                let (e, ascii) = scan::line_end_ascii(buf, k);
+                text_ascii = ascii;
                 (k + 1, e)
             }
             Some(_) => {
@@ -421,9 +456,11 @@ impl<'a> Parser<'a> {
                 ))
             }
         };
-        let e = self.meta_entry(kind, name, ts, te)?;
-        self.end_line(te);
-        Ok(Some(e))
+        let r = self.meta_entry(kind, name, ts, te, text_ascii);
+        if r.is_ok() {
+            self.end_line(te);
+        }
+        r
     }
 
     fn om_comment(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
@@ -473,9 +510,11 @@ impl<'a> Parser<'a> {
                 ))
             }
         };
-        let e = self.meta_entry(kind, name, ts, te)?;
-        self.end_line(te);
-        Ok(Some(e))
+        let r = self.meta_entry(kind, name, ts, te, false);
+        if r.is_ok() {
+            self.end_line(te);
+        }
+        r
     }
 
     /// Parses the metric name of a metadata line at `k`.
@@ -497,13 +536,17 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Builds a metadata entry; `text_ascii` is true when `buf[ts..te]` is
+    /// known to be ASCII.
+    #[inline]
     fn meta_entry(
         &self,
         kind: Meta,
         name: Span,
         ts: usize,
         te: usize,
-    ) -> Result<Entry<'a>, ParseError> {
+        text_ascii: bool,
+    ) -> Result<Option<Entry<'a>>, ParseError> {
         let buf = self.buf;
         let name = Text {
             raw: &buf[name.0..name.1],
@@ -513,14 +556,14 @@ impl<'a> Parser<'a> {
         let text = &buf[ts..te];
         match kind {
             Meta::Type => match MetricType::parse(text, self.format) {
-                Some(metric_type) => Ok(Entry::Type { name, metric_type }),
+                Some(metric_type) => Ok(Some(Entry::Type { name, metric_type })),
                 None => Err(self.err(format!(
                     "invalid metric type {:?}",
                     String::from_utf8_lossy(text)
                 ))),
             },
             Meta::Help | Meta::Unit => {
-                if !text.is_ascii() && std::str::from_utf8(text).is_err() {
+                if !text_ascii && !text.is_ascii() && std::str::from_utf8(text).is_err() {
                     return Err(self.err(format!(
                         "{} text {:?} is not valid UTF-8",
                         kind.word(),
@@ -539,7 +582,7 @@ impl<'a> Parser<'a> {
                     mode,
                 };
                 if kind == Meta::Help {
-                    return Ok(Entry::Help { name, help: text });
+                    return Ok(Some(Entry::Help { name, help: text }));
                 }
                 let unit = text.decoded();
                 if !unit.is_empty() {
@@ -551,7 +594,7 @@ impl<'a> Parser<'a> {
                         );
                     }
                 }
-                Ok(Entry::Unit { name, unit: text })
+                Ok(Some(Entry::Unit { name, unit: text }))
             }
         }
     }
@@ -573,7 +616,7 @@ impl<'a> Parser<'a> {
     /// Parses a sample line starting at `self.pos`. `name` is the span of a
     /// bare metric name already found there (None when the line starts with `{`).
     #[inline(always)]
-    fn sample(&mut self, name: Option<Span>) -> Result<Entry<'a>, ParseError> {
+    fn sample(&mut self, name: Option<Span>) -> Result<Option<Entry<'a>>, ParseError> {
         let om = self.format == Format::OpenMetrics;
         let buf = self.buf;
         let start = self.pos;
@@ -581,7 +624,7 @@ impl<'a> Parser<'a> {
             None => {
                 let (end, n) = self.label_block(start, LabelCtx::SeriesNoName)?;
                 match n {
-                    Some(n) => (n, Some(0), end),
+                    Some(n) => (n, 0, end),
                     None => {
                         return Err(
                             self.err("metric name not set (expected a quoted name in braces)")
@@ -592,16 +635,19 @@ impl<'a> Parser<'a> {
             Some(n) => {
                 let mut i = n.1;
                 let j = if om { i } else { scan::skip_ws(buf, i) };
-                let mut at = None;
+                let mut at = usize::MAX;
                 if buf.get(j) == Some(&b'{') {
                     let (end, _) = self.label_block(j, LabelCtx::SeriesNamed)?;
-                    at = Some(j - start);
+                    at = j - start;
                     i = end;
                 }
                 (n, at, i)
             }
         };
         let series = &buf[start..i];
+        if series.len() >= u32::MAX as usize {
+            return Err(self.err("series too long"));
+        }
         // Value.
         let vs = if om {
             if buf.get(i) != Some(&b' ') {
@@ -611,16 +657,22 @@ impl<'a> Parser<'a> {
         } else {
             scan::skip_ws(buf, i)
         };
-        let mut ve = vs;
-        while ve < buf.len() && !is_value_end(buf[ve], om) {
-            ve += 1;
-        }
-        if ve == vs {
-            return Err(self.err_got(vs, "expected value after metric"));
-        }
-        let value = match parse_float(&buf[vs..ve]) {
-            Some(v) => v,
-            None => return Err(self.bad_float("value", vs, ve)),
+        // Common case: a plain decimal parsed while finding the token end.
+        let (value, ve) = match float::parse_decimal_prefix(&buf[vs..]) {
+            Some((v, n)) if buf.get(vs + n).is_none_or(|&c| is_value_end(c, om)) => (v, vs + n),
+            _ => {
+                let mut ve = vs;
+                while ve < buf.len() && !is_value_end(buf[ve], om) {
+                    ve += 1;
+                }
+                if ve == vs {
+                    return Err(self.err_got(vs, "expected value after metric"));
+                }
+                match parse_float(&buf[vs..ve]) {
+                    Some(v) => (v, ve),
+                    None => return Err(self.bad_float("value", vs, ve)),
+                }
+            }
         };
         i = ve;
         let mut timestamp = None;
@@ -630,8 +682,8 @@ impl<'a> Parser<'a> {
                 None => return Err(self.err("data does not end with # EOF")),
                 Some(b'\n') => {}
                 Some(b' ') if buf[i + 1..].starts_with(b"# {") => {
-                    let (ex, end) = self.exemplar(i + 3)?;
-                    exemplar = Some(ex);
+                    let end = self.exemplar(i + 3)?;
+                    exemplar = Some(&buf[i + 3..end]);
                     i = end;
                 }
                 Some(b' ') => {
@@ -642,8 +694,8 @@ impl<'a> Parser<'a> {
                         None => return Err(self.err("data does not end with # EOF")),
                         Some(b'\n') => {}
                         Some(b' ') if buf[i + 1..].starts_with(b"# {") => {
-                            let (ex, end) = self.exemplar(i + 3)?;
-                            exemplar = Some(ex);
+                            let end = self.exemplar(i + 3)?;
+                            exemplar = Some(&buf[i + 3..end]);
                             i = end;
                         }
                         Some(_) => {
@@ -675,23 +727,24 @@ impl<'a> Parser<'a> {
             }
         }
         self.end_line(i);
-        Ok(Entry::Sample(SampleEntry {
+        // Offsets fit u32: the series length was checked above.
+        Ok(Some(Entry::Sample(SampleEntry {
             series,
-            raw_name: &buf[name.0..name.1],
-            name_escaped: name.2,
-            labels_at,
             value,
             timestamp,
-            exemplar,
-        }))
+            exemplar_raw: exemplar,
+            name_start: (name.0 - start) as u32,
+            name_end: (name.1 - start) as u32,
+            labels_at: labels_at.min(u32::MAX as usize) as u32,
+            name_escaped: name.2,
+        })))
     }
 
-    /// Parses an exemplar whose `{` is at `i`; returns it and the index of
-    /// the terminating newline.
-    fn exemplar(&mut self, i: usize) -> Result<(Exemplar<'a>, usize), ParseError> {
+    /// Validates an exemplar whose `{` is at `i`; returns the index of the
+    /// terminating newline.
+    fn exemplar(&mut self, i: usize) -> Result<usize, ParseError> {
         let buf = self.buf;
         let (end, _) = self.label_block(i, LabelCtx::Exemplar)?;
-        let raw_labels = &buf[i..end];
         if buf.get(end) != Some(&b' ') {
             if end >= buf.len() {
                 return Err(self.err("data does not end with # EOF"));
@@ -706,24 +759,16 @@ impl<'a> Parser<'a> {
         if ve == vs {
             return Err(self.err_got(vs, "expected value after exemplar labels"));
         }
-        let value =
-            parse_float(&buf[vs..ve]).ok_or_else(|| self.bad_float("exemplar value", vs, ve))?;
-        let mut timestamp = None;
+        if parse_float(&buf[vs..ve]).is_none() {
+            return Err(self.bad_float("exemplar value", vs, ve));
+        }
         let mut j = ve;
         if buf.get(j) == Some(&b' ') {
-            let (ts, e) = self.om_timestamp(j + 1, "exemplar timestamp")?;
-            timestamp = Some(ts);
+            let (_, e) = self.om_timestamp(j + 1, "exemplar timestamp")?;
             j = e;
         }
         match buf.get(j) {
-            Some(b'\n') => Ok((
-                Exemplar {
-                    raw_labels,
-                    value,
-                    timestamp,
-                },
-                j,
-            )),
+            Some(b'\n') => Ok(j),
             None => Err(self.err("data does not end with # EOF")),
             Some(_) => Err(self.err_got(j, "expected next entry after exemplar")),
         }

@@ -51,6 +51,16 @@ const POW10: [f64; 23] = [
 /// doubles. Anything else returns None for the general parser.
 #[inline]
 fn parse_decimal_fast(tok: &[u8]) -> Option<f64> {
+    match parse_decimal_prefix(tok) {
+        Some((v, n)) if n == tok.len() => Some(v),
+        _ => None,
+    }
+}
+
+/// [`parse_decimal_fast`] on the longest decimal prefix of `tok`: the value
+/// and the number of bytes it used. The caller must check what follows.
+#[inline]
+pub(super) fn parse_decimal_prefix(tok: &[u8]) -> Option<(f64, usize)> {
     let mut i = 0;
     let neg = match tok.first() {
         Some(b'-') => {
@@ -109,7 +119,7 @@ fn parse_decimal_fast(tok: &[u8]) -> Option<f64> {
             e = -e;
         }
     }
-    if i != tok.len() || m > (1u64 << 53) {
+    if m > (1u64 << 53) {
         return None;
     }
     let e = e - frac;
@@ -121,7 +131,7 @@ fn parse_decimal_fast(tok: &[u8]) -> Option<f64> {
     } else {
         return None;
     };
-    Some(if neg { -v } else { v })
+    Some((if neg { -v } else { v }, i))
 }
 
 #[cold]

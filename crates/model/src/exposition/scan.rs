@@ -68,9 +68,91 @@ fn first_non_name(chunk: u64, colon: bool) -> usize {
     (bad.trailing_zeros() / 8) as usize
 }
 
-/// End of the run of name characters starting at `i`, 8 bytes at a time.
+/// Index of the first byte of the 16 at `chunk` that is not a name
+/// character, or 16 (SSE2, part of the x86_64 baseline).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn first_non_name16(chunk: &[u8], colon: bool) -> usize {
+    use std::arch::x86_64::*;
+    debug_assert!(chunk.len() >= 16, "BUG: short chunk");
+    let hi = if colon { b':' } else { b'9' };
+    // SAFETY: SSE2 is enabled on every x86_64 target; `chunk` has at least
+    // 16 readable bytes (callers slice exactly 16) and the load is unaligned.
+    // Signed byte compares: bytes >= 0x80 are negative and fall outside
+    // every (ASCII) range, so non-ASCII bytes end the name.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let letters = _mm_and_si128(
+            _mm_cmpgt_epi8(lower, _mm_set1_epi8(b'a' as i8 - 1)),
+            _mm_cmplt_epi8(lower, _mm_set1_epi8(b'z' as i8 + 1)),
+        );
+        let digits = _mm_and_si128(
+            _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+            _mm_cmplt_epi8(v, _mm_set1_epi8(hi as i8 + 1)),
+        );
+        let under = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
+        let ok = _mm_or_si128(_mm_or_si128(letters, digits), under);
+        _mm_movemask_epi8(ok) as u32
+    };
+    (!mask).trailing_zeros() as usize
+}
+
+/// For the 16 bytes at `chunk`: a bit mask of bytes equal to `a`, `b` or
+/// `c`, and a bit mask of non-ASCII bytes (SSE2).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn masks16(chunk: &[u8], a: u8, b: u8, c: u8) -> (u32, u32) {
+    use std::arch::x86_64::*;
+    debug_assert!(chunk.len() >= 16, "BUG: short chunk");
+    // SAFETY: SSE2 is enabled on every x86_64 target; `chunk` has at least
+    // 16 readable bytes and the load is unaligned.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let eq = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)),
+            ),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)),
+        );
+        (_mm_movemask_epi8(eq) as u32, _mm_movemask_epi8(v) as u32)
+    }
+}
+
+/// The index of the first newline at or after `i` (or `buf.len()`) and
+/// whether every byte before it is ASCII.
+#[inline]
+pub(super) fn line_end_ascii(buf: &[u8], mut i: usize) -> (usize, bool) {
+    let mut ascii = true;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(c) = buf.get(i..i + 16) {
+        let (nl, high) = masks16(c, b'\n', b'\n', b'\n');
+        if nl != 0 {
+            let k = nl.trailing_zeros() as usize;
+            return (i + k, ascii && high & ((1u32 << k) - 1) == 0);
+        }
+        ascii &= high == 0;
+        i += 16;
+    }
+    while i < buf.len() && buf[i] != b'\n' {
+        ascii &= buf[i] < 0x80;
+        i += 1;
+    }
+    (i, ascii)
+}
+
+/// End of the run of name characters starting at `i`, 16 or 8 bytes at a time.
 #[inline(always)]
 fn name_end(buf: &[u8], mut i: usize, colon: bool, class: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    while let Some(c) = buf.get(i..i + 16) {
+        let k = first_non_name16(c, colon);
+        i += k;
+        if k < 16 {
+            return i;
+        }
+    }
     while let Some(c) = buf.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
@@ -124,6 +206,22 @@ pub(super) enum Quoted {
 #[inline]
 pub(super) fn quoted(buf: &[u8], i: usize) -> Quoted {
     let start = i + 1;
+    // Fast path: the closing quote is within 16 bytes, with no escape and
+    // no non-ASCII byte before it.
+    #[cfg(target_arch = "x86_64")]
+    if let Some(c) = buf.get(start..start + 16) {
+        let (special, high) = masks16(c, b'"', b'\\', b'\n');
+        if special != 0 {
+            let k = special.trailing_zeros() as usize;
+            if c[k] == b'"' && high & ((1u32 << k) - 1) == 0 {
+                return Quoted::Ok {
+                    start,
+                    end: start + k,
+                    escaped: false,
+                };
+            }
+        }
+    }
     let mut j = start;
     let mut escaped = false;
     loop {
@@ -201,6 +299,23 @@ pub(super) fn unescape(raw: &[u8], escaped: bool, mode: Escapes) -> Cow<'_, str>
     Cow::Owned(out)
 }
 
+/// Index just after the `}` closing the validated label block `block`
+/// (which starts at `{`), skipping quoted strings; `block.len()` if none.
+pub(super) fn label_block_end(block: &[u8]) -> usize {
+    let mut i = 1;
+    while let Some(&c) = block.get(i) {
+        match c {
+            b'}' => return i + 1,
+            b'"' => match quoted(block, i) {
+                Quoted::Ok { end, .. } => i = end + 1,
+                _ => return block.len(),
+            },
+            _ => i += 1,
+        }
+    }
+    block.len()
+}
+
 /// Calls `f(name, value)` for each `name="value"` pair of the label block
 /// `block` (starting at `{`), skipping a bare quoted metric name. The block
 /// must have been validated by the parser; malformed input ends the walk
@@ -264,6 +379,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fast_scans_match_simple_ones() {
+        let mut buf = b"\"abc\\\"d\"".to_vec();
+        buf.extend_from_slice(&[b'x'; 40]);
+        assert!(matches!(
+            quoted(&buf, 0),
+            Quoted::Ok {
+                start: 1,
+                end: 7,
+                escaped: true
+            }
+        ));
+        let mut buf = b"\"0.25\" ".to_vec();
+        buf.extend_from_slice(&[b'x'; 40]);
+        assert!(matches!(
+            quoted(&buf, 0),
+            Quoted::Ok {
+                start: 1,
+                end: 5,
+                escaped: false
+            }
+        ));
+        let mut buf = "\"ü\"".as_bytes().to_vec();
+        buf.extend_from_slice(&[b'x'; 40]);
+        assert!(matches!(
+            quoted(&buf, 0),
+            Quoted::Ok {
+                start: 1,
+                end: 3,
+                escaped: false
+            }
+        ));
+        let mut buf = b"\"ab\nc\"".to_vec();
+        buf.extend_from_slice(&[b'x'; 40]);
+        assert!(matches!(quoted(&buf, 0), Quoted::Unterminated));
+        for len in 0..50 {
+            for nonascii in [None, Some(0), Some(len / 2)] {
+                let mut line = vec![b'a'; len];
+                if let Some(p) = nonascii {
+                    if p < len {
+                        line[p] = 0xc3;
+                    }
+                }
+                let mut buf = line.clone();
+                buf.push(b'\n');
+                buf.extend_from_slice(&[0xff; 20]);
+                let want_ascii = line.is_ascii();
+                assert_eq!(
+                    line_end_ascii(&buf, 0),
+                    (len, want_ascii),
+                    "{len} {nonascii:?}"
+                );
+                assert_eq!(
+                    line_end_ascii(&line, 0),
+                    (len, want_ascii),
+                    "{len} {nonascii:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn swar_name_scan_matches_table() {
         let mut buf = Vec::new();
         for c in 0u8..=255 {
@@ -271,7 +447,7 @@ mod tests {
             buf.extend_from_slice(b"abc_XYZ:09");
             buf.push(c);
             buf.extend_from_slice(b"zzzzzzzzzzzzzzzz");
-            for start in 0..4 {
+            for start in 0..buf.len() {
                 let want_m = start
                     + buf[start..]
                         .iter()

@@ -11,7 +11,7 @@ fn render(page: &str, f: Format) -> Result<Vec<String>, ParseError> {
                 if let Some(t) = s.timestamp {
                     line += &format!(" @{t}");
                 }
-                if let Some(ex) = &s.exemplar {
+                if let Some(ex) = &s.exemplar() {
                     line += &format!(" # {} {}", ex.labels(), ex.value);
                     if let Some(t) = ex.timestamp {
                         line += &format!(" @{t}");
