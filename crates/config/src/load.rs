@@ -304,15 +304,10 @@ fn finish_scrape(
             ),
         ));
     }
+    // Prometheus accepts `metrics` and requests `/metrics` (URLs always
+    // join host and path with a slash); store the form the scrape uses.
     if !sc.metrics_path.starts_with('/') {
-        return Err(invalid(
-            path,
-            value_pos(node, "metrics_path"),
-            format!(
-                "metrics_path must start with \"/\", got {:?}",
-                sc.metrics_path
-            ),
-        ));
+        sc.metrics_path.insert(0, '/');
     }
     if sc.body_size_limit.0 == 0 {
         sc.body_size_limit = g.body_size_limit;

@@ -589,3 +589,9 @@ fn histogram_and_naming_options_are_accepted() {
     assert!(cfg.scrape_configs[0].always_scrape_classic_histograms);
     assert_eq!(cfg.scrape_configs[0].native_histogram_bucket_limit, 160);
 }
+
+#[test]
+fn metrics_path_without_slash_is_normalised() {
+    let cfg = load("scrape_configs:\n  - job_name: a\n    metrics_path: probe\n").unwrap();
+    assert_eq!(cfg.scrape_configs[0].metrics_path, "/probe");
+}
