@@ -10,8 +10,8 @@ use crate::ParseError;
 use koban_model::{is_stale_nan, Labels, METRIC_NAME};
 use koban_storage::{Querier, Queryable, SelectHints};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,6 +90,9 @@ pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 /// Default subquery step when none is given (as Prometheus's default
 /// evaluation interval).
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+/// Budget of samples memoised for subquery inner steps.
+const SUBQUERY_CACHE_SAMPLES: usize = 20_000_000;
 
 /// The PromQL engine. Cheap to share; holds only settings.
 #[derive(Debug, Clone)]
@@ -190,6 +193,7 @@ impl Engine {
             lookback: self.opts.lookback_delta_ms,
             cache: HashMap::new(),
             subq_cache: HashMap::new(),
+            subq_cached_samples: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
             query: text,
@@ -364,6 +368,7 @@ pub(crate) struct Ev<'a> {
     pub lookback: i64,
     cache: HashMap<usize, Rc<Vec<Loaded>>>,
     subq_cache: HashMap<(usize, i64), Val>,
+    subq_cached_samples: usize,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
     pub query: &'a str,
@@ -537,7 +542,10 @@ impl<'a> Ev<'a> {
                 }
                 _ => return err("BUG: unexpected value type in range evaluation"),
             }
-            t += self.interval;
+            match t.checked_add(self.interval) {
+                Some(n) => t = n,
+                None => break,
+            }
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Value::Matrix(out))
@@ -594,7 +602,9 @@ impl<'a> Ev<'a> {
 
     /// Effective evaluation time of a selector at step `t`.
     pub(crate) fn sel_time(&self, at: &Option<AtModifier>, offset: i64, t: i64) -> i64 {
-        at_time(at, self.start, self.end).unwrap_or(t) - offset
+        at_time(at, self.start, self.end)
+            .unwrap_or(t)
+            .saturating_sub(offset)
     }
 
     fn eval_vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vector, QueryError> {
@@ -635,7 +645,7 @@ impl<'a> Ev<'a> {
             Expr::MatrixSelector { vs, range, .. } => {
                 let data = self.load(vs, *range)?;
                 let te = self.sel_time(&vs.at, vs.offset, t);
-                let ts = te - range;
+                let ts = te.saturating_sub(*range);
                 let mut buf: Vec<(i64, f64)> = Vec::new();
                 let mut n = 0;
                 for s in data.iter() {
@@ -671,7 +681,7 @@ impl<'a> Ev<'a> {
                 for s in &m {
                     f(self, &s.l, s.drop_name, &s.pts)?;
                 }
-                Ok((te - range, te, *range))
+                Ok((te.saturating_sub(*range), te, *range))
             }
             _ => err("BUG: expected a range vector expression"),
         }
@@ -683,13 +693,13 @@ impl<'a> Ev<'a> {
             Expr::Paren { expr, .. } => self.window_bounds(expr, t),
             Expr::MatrixSelector { vs, range, .. } => {
                 let te = self.sel_time(&vs.at, vs.offset, t);
-                Ok((te - range, te, *range))
+                Ok((te.saturating_sub(*range), te, *range))
             }
             Expr::Subquery {
                 range, offset, at, ..
             } => {
                 let te = self.sel_time(at, *offset, t);
-                Ok((te - range, te, *range))
+                Ok((te.saturating_sub(*range), te, *range))
             }
             _ => err("BUG: expected a range vector expression"),
         }
@@ -728,13 +738,14 @@ impl<'a> Ev<'a> {
                 } else {
                     DEFAULT_SUBQUERY_STEP_MS
                 };
-                let lo = te - range;
+                let lo = te.saturating_sub(*range);
                 // First step-aligned timestamp strictly after `lo` (Go truncating division).
                 let mut st = step * (lo / step);
                 if st <= lo {
                     st += step;
                 }
                 let mut idx: HashMap<Labels, usize> = HashMap::new();
+                let mut by_ptr: HashMap<usize, usize> = HashMap::new();
                 let mut out: Vec<MSeries> = Vec::new();
                 let key = &**expr as *const Expr as usize;
                 let mut ts = st;
@@ -744,7 +755,12 @@ impl<'a> Ev<'a> {
                         Some(v) => v.clone(),
                         None => {
                             let v = self.eval(expr, ts)?;
-                            if self.subq_cache.len() < 1_000_000 {
+                            let n = match &v {
+                                Val::Vector(v) => v.len(),
+                                _ => 1,
+                            };
+                            if self.subq_cached_samples + n <= SUBQUERY_CACHE_SAMPLES {
+                                self.subq_cached_samples += n;
                                 self.subq_cache.insert((key, ts), v.clone());
                             }
                             v
@@ -760,20 +776,33 @@ impl<'a> Ev<'a> {
                                 });
                             }
                             out[0].pts.push((ts, v));
+                            self.add_samples(1)?;
                         }
                         Val::Vector(vec) => {
+                            self.add_samples(vec.len())?;
                             for s in vec {
-                                let k = (*s.l).clone();
-                                let i = match idx.get(&k) {
+                                let p = Arc::as_ptr(&s.l) as usize;
+                                let i = match by_ptr.get(&p) {
                                     Some(&i) => i,
                                     None => {
-                                        out.push(MSeries {
-                                            l: s.l.clone(),
-                                            pts: vec![],
-                                            drop_name: s.drop_name,
-                                        });
-                                        idx.insert(k, out.len() - 1);
-                                        out.len() - 1
+                                        let i = match idx.get(&*s.l) {
+                                            Some(&i) => i,
+                                            None => {
+                                                out.push(MSeries {
+                                                    l: s.l.clone(),
+                                                    pts: vec![],
+                                                    drop_name: s.drop_name,
+                                                });
+                                                idx.insert((*s.l).clone(), out.len() - 1);
+                                                out.len() - 1
+                                            }
+                                        };
+                                        // `out[i].l` keeps this pointer's target alive only if it is
+                                        // the same Arc; otherwise do not cache by pointer.
+                                        if Arc::ptr_eq(&out[i].l, &s.l) {
+                                            by_ptr.insert(p, i);
+                                        }
+                                        i
                                     }
                                 };
                                 out[i].pts.push((ts, s.v));
@@ -781,10 +810,11 @@ impl<'a> Ev<'a> {
                         }
                         _ => return err("BUG: subquery inner expression must be a vector"),
                     }
-                    ts += step;
+                    match ts.checked_add(step) {
+                        Some(n) => ts = n,
+                        None => break,
+                    }
                 }
-                let n: usize = out.iter().map(|s| s.pts.len()).sum();
-                self.add_samples(n)?;
                 Ok(Val::Matrix(out))
             }
             Expr::Unary { neg, expr, .. } => {
@@ -847,4 +877,89 @@ fn finalize_vector(vec: Vector) -> Result<Vec<(Labels, Smp)>, QueryError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memstore::MemStore;
+
+    fn store() -> MemStore {
+        let s = MemStore::new();
+        for i in 0..3 {
+            let l = Labels::from_pairs([("__name__", "m_total"), ("i", &i.to_string())]);
+            let pts: Vec<(i64, f64)> = (0..100)
+                .map(|k| (k * 15_000, (k * (i + 1)) as f64))
+                .collect();
+            s.add(l, &pts);
+        }
+        s
+    }
+
+    #[test]
+    fn instant_and_range() {
+        let e = Engine::new(EngineOpts::default());
+        let s = store();
+        let r = e.instant(&s, "sum(rate(m_total[1m]))", 600_000).unwrap();
+        match r.value {
+            Value::Vector(v) => {
+                assert_eq!(v.len(), 1);
+                assert!((v[0].v - 6.0 / 15.0).abs() < 1e-9, "{}", v[0].v);
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = e.range(&s, "m_total", 0, 120_000, 60_000).unwrap();
+        match r.value {
+            Value::Matrix(m) => {
+                assert_eq!(m.len(), 3);
+                assert_eq!(m[0].points.len(), 3);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors() {
+        let e = Engine::new(EngineOpts {
+            max_samples: 100,
+            ..Default::default()
+        });
+        let s = store();
+        assert!(matches!(
+            e.range(&s, "m_total", 0, 100, 0),
+            Err(QueryError::Execution(_))
+        ));
+        assert!(
+            matches!(e.range(&s, "m_total", 0, 100_000_000, 1), Err(QueryError::Execution(m)) if m.contains("11,000"))
+        );
+        assert!(matches!(
+            e.instant(&s, "m_total[1y]", 1_500_000),
+            Err(QueryError::TooManySamples)
+        ));
+        assert!(matches!(
+            e.instant(&s, &"(".repeat(5000), 0),
+            Err(QueryError::Parse(_))
+        ));
+        // Extreme offsets and timestamps must not panic.
+        let _ = e.instant(&s, "m_total offset 9223372036854775s", 0);
+        let _ = e.instant(&s, "m_total @ -9223372036854775", 0);
+        let _ = e.instant(&s, "rate(m_total[5m] offset -9223372036854775s)", 0);
+        let cancel = AtomicBool::new(true);
+        assert!(matches!(
+            e.instant_with_cancel(&s, "m_total", 0, Some(&cancel)),
+            Err(QueryError::Canceled)
+        ));
+        let e = Engine::new(EngineOpts {
+            timeout: Duration::from_millis(50),
+            ..Default::default()
+        });
+        let r = e.instant(&s, "count_over_time(m_total[1000y:1s])", 1_000);
+        assert!(
+            matches!(
+                r,
+                Err(QueryError::Timeout(_)) | Err(QueryError::TooManySamples)
+            ),
+            "{r:?}"
+        );
+    }
 }

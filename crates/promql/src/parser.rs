@@ -246,6 +246,8 @@ impl Parser {
             ));
         }
         let mut lhs = self.unary()?;
+        // Each operator in a left-associative chain deepens the tree by one.
+        let mut chain = 0;
         loop {
             let op = match binop_of(self.peek()) {
                 Some(op) => op,
@@ -255,7 +257,16 @@ impl Parser {
             if prec < min_prec {
                 break;
             }
-            self.next();
+            let optok = self.next();
+            chain += 1;
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(ParseError::new(
+                    optok.start,
+                    optok.end,
+                    "expression nesting too deep".to_string(),
+                ));
+            }
             // Modifiers.
             let mut return_bool = false;
             if is_kw(self.peek(), "bool") {
@@ -310,7 +321,7 @@ impl Parser {
             };
             lhs = make_binary(op, lhs, rhs, return_bool, matching, pos)?;
         }
-        self.depth -= 1;
+        self.depth -= 1 + chain;
         Ok(lhs)
     }
 
@@ -1234,5 +1245,10 @@ mod tests {
         assert!(parse("x[5m] offset 1m offset 2m").is_err());
         let deep = "(".repeat(10000) + "1" + &")".repeat(10000);
         assert!(parse(&deep).is_err());
+        let chain = vec!["x"; 100_000].join(" + ");
+        assert!(parse(&chain).is_err());
+        let neg = "-".repeat(100_000) + "x";
+        assert!(parse(&neg).is_err());
+        assert!(parse(&vec!["x"; 50].join(" + ")).is_ok());
     }
 }

@@ -510,17 +510,21 @@ fn run_eval(
     // Native histograms are not stored: a case whose selectors touched a
     // histogram series passes only if the float-only result still matches;
     // otherwise it is skipped (not failed).
-    let instant_ok_value = matches!(&res, Ok(r) if matches!(r.value, Value::Vector(_) | Value::Scalar { .. }));
-    let r = check_result(res, &ex, &expected, scalar_expected, instant, t0, t1, step).and_then(|()| {
-        // As Prometheus: an instant query must give the same result when run
-        // as a range query, at the middle step of [t-1m, t+1m].
-        let query_bound = ["step()", "range()", "start()", "end()"].iter().any(|f| query.contains(f));
-        if instant && instant_ok_value && !ex.ordered && !query_bound {
-            check_range_mode(engine, store, query, t0, &expected, scalar_expected)
-        } else {
-            Ok(())
-        }
-    });
+    let instant_ok_value =
+        matches!(&res, Ok(r) if matches!(r.value, Value::Vector(_) | Value::Scalar { .. }));
+    let r =
+        check_result(res, &ex, &expected, scalar_expected, instant, t0, t1, step).and_then(|()| {
+            // As Prometheus: an instant query must give the same result when run
+            // as a range query, at the middle step of [t-1m, t+1m].
+            let query_bound = ["step()", "range()", "start()", "end()"]
+                .iter()
+                .any(|f| query.contains(f));
+            if instant && instant_ok_value && !ex.ordered && !query_bound {
+                check_range_mode(engine, store, query, t0, &expected, scalar_expected)
+            } else {
+                Ok(())
+            }
+        });
     match r {
         Ok(()) => Ok(Outcome::Pass),
         Err(_) if touched || store.histogram_touched.load(Ordering::Relaxed) => Ok(Outcome::Skip),
@@ -545,7 +549,11 @@ fn check_range_mode(
     let mut vec = Vec::new();
     for s in m {
         if let Some(p) = s.points.iter().find(|p| p.0 == t) {
-            vec.push(crate::engine::Sample { labels: s.labels, t, v: p.1 });
+            vec.push(crate::engine::Sample {
+                labels: s.labels,
+                t,
+                v: p.1,
+            });
         }
     }
     let ex = Expect::default();
@@ -553,7 +561,8 @@ fn check_range_mode(
         Some(_) if !vec.is_empty() => Value::Scalar { t, v: vec[0].v },
         _ => Value::Vector(vec),
     };
-    compare(&v, &ex, expected, scalar_expected, true, t, t, 0).map_err(|e| format!("in range mode: {e}"))
+    compare(&v, &ex, expected, scalar_expected, true, t, t, 0)
+        .map_err(|e| format!("in range mode: {e}"))
 }
 
 #[allow(clippy::too_many_arguments)]
