@@ -198,3 +198,45 @@ async fn file_broken_from_the_start_publishes_nothing_but_error() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].message.contains("bad-name"), "{}", errs[0]);
 }
+
+#[tokio::test]
+async fn alertmanager_sets_are_named_like_prometheus() {
+    let m = manager();
+    let mut rx = m.subscribe();
+    m.apply_alertmanagers(&config(
+        "alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['am1:9093']}]\n    - static_configs: [{targets: ['am2:9093']}]\n",
+    ));
+    let t = wait_for(&mut rx, "alertmanager sets", |t| {
+        t.len() == 2 && addresses(t, "config-1") == ["am2:9093"]
+    })
+    .await;
+    assert_eq!(addresses(&t, "config-0"), ["am1:9093"]);
+}
+
+#[tokio::test]
+async fn reload_keeps_unchanged_file_provider_watching() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("a.json");
+    std::fs::write(&json, r#"[{"targets": ["a1:80"]}]"#).unwrap();
+    let m = manager();
+    let mut rx = m.subscribe();
+    let base = file_sd_config(dir.path(), &["*.json"]);
+    m.apply_config(&base);
+    wait_for(&mut rx, "file targets", |t| addresses(t, "f") == ["a1:80"]).await;
+
+    let mut more = base.clone();
+    more.scrape_configs.push(
+        config("scrape_configs:\n  - job_name: s\n    static_configs: [{targets: ['s:1']}]\n")
+            .scrape_configs
+            .remove(0),
+    );
+    m.apply_config(&more);
+    let t = wait_for(&mut rx, "second job", |t| addresses(t, "s") == ["s:1"]).await;
+    assert_eq!(addresses(&t, "f"), ["a1:80"]);
+
+    std::fs::write(&json, r#"[{"targets": ["a2:80"]}]"#).unwrap();
+    wait_for(&mut rx, "file change after reload", |t| {
+        addresses(t, "f") == ["a2:80"] && addresses(t, "s") == ["s:1"]
+    })
+    .await;
+}
