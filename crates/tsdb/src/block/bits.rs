@@ -66,21 +66,54 @@ impl BitWriter {
 }
 
 /// Reads bits MSB-first from a byte slice; reads past the end fail.
+/// Keeps up to 64 bits buffered so most reads are a shift and a compare.
 #[derive(Debug, Clone)]
 pub struct BitReader<'a> {
     b: &'a [u8],
-    /// Position in bits.
-    pos: usize,
+    /// Next byte of `b` to load into `buf`.
+    next: usize,
+    /// Buffered bits, left-aligned.
+    buf: u64,
+    /// Number of valid bits in `buf`.
+    avail: u32,
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(b: &'a [u8]) -> Self {
-        BitReader { b, pos: 0 }
+        BitReader { b, next: 0, buf: 0, avail: 0 }
     }
 
     /// Bytes consumed, rounding a partial byte up.
     pub fn bytes_consumed(&self) -> usize {
-        self.pos.div_ceil(8)
+        (self.next * 8 - self.avail as usize).div_ceil(8)
+    }
+
+    #[inline]
+    fn refill(&mut self) {
+        if self.next + 8 <= self.b.len() {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&self.b[self.next..self.next + 8]);
+            let w = u64::from_be_bytes(a);
+            // Take whole bytes while at least one fits.
+            let take = (64 - self.avail) / 8;
+            if take == 0 {
+                return;
+            }
+            self.buf |= w >> self.avail;
+            // Drop bits of a partially taken byte beyond what we account for.
+            let keep = self.avail + take * 8;
+            if keep < 64 {
+                self.buf &= !(u64::MAX >> keep);
+            }
+            self.next += take as usize;
+            self.avail = keep;
+        } else {
+            while self.avail <= 56 && self.next < self.b.len() {
+                self.buf |= u64::from(self.b[self.next]) << (56 - self.avail);
+                self.next += 1;
+                self.avail += 8;
+            }
+        }
     }
 
     /// Reads `nbits` (<= 64) bits.
@@ -94,24 +127,16 @@ impl<'a> BitReader<'a> {
             let lo = self.read(32)?;
             return Ok((hi << 32) | lo);
         }
-        let end = self.pos + nbits as usize;
-        if end > self.b.len() * 8 {
-            return Err(DecodeError("bit stream truncated"));
+        if nbits > self.avail {
+            self.refill();
+            if nbits > self.avail {
+                return Err(DecodeError("bit stream truncated"));
+            }
         }
-        let byte = self.pos / 8;
-        let shift = (self.pos % 8) as u32;
-        let w = if byte + 8 <= self.b.len() {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&self.b[byte..byte + 8]);
-            u64::from_be_bytes(a)
-        } else {
-            let mut a = [0u8; 8];
-            let n = self.b.len() - byte;
-            a[..n].copy_from_slice(&self.b[byte..]);
-            u64::from_be_bytes(a)
-        };
-        self.pos = end;
-        Ok((w << shift) >> (64 - nbits))
+        let v = self.buf >> (64 - nbits);
+        self.buf <<= nbits;
+        self.avail -= nbits;
+        Ok(v)
     }
 
     #[inline]
@@ -142,5 +167,13 @@ mod tests {
             assert_eq!(r.read(n).unwrap(), v & mask, "n={n}");
         }
         assert!(r.read(16).is_err());
+        // Consumed-bytes accounting after mixed reads.
+        let mut r = BitReader::new(&[0xff; 20]);
+        r.read(3).unwrap();
+        assert_eq!(r.bytes_consumed(), 1);
+        r.read(13).unwrap();
+        assert_eq!(r.bytes_consumed(), 2);
+        r.read(1).unwrap();
+        assert_eq!(r.bytes_consumed(), 3);
     }
 }

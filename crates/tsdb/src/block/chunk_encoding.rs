@@ -442,6 +442,24 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x0dd_f00d);
+        let mut scratch = DecodeScratch::default();
+        let mut out = Vec::new();
+        for round in 0..20_000u64 {
+            let len = (round % 60) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if len > 2 {
+                // Plausible count and header so decoding gets further.
+                b[0] = (rng.next() % 100) as u8;
+                b[1] = ((rng.next() % 3) as u8) << 4;
+            }
+            out.clear();
+            let _ = decode(&mut Decbuf::new(&b), 0, &mut out, &mut scratch);
+        }
+    }
+
+    #[test]
     fn corrupt_chunks_fail_cleanly() {
         let s: Vec<(i64, f64)> = (0..200)
             .map(|i| (i * 15_000, (i * i) as f64 * 0.01))

@@ -235,6 +235,47 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
     debug_assert!(out.len() >= p.size, "BUG: size plan larger than encoding");
 }
 
+/// Appends `n` values of `w` bits each (plus `mn`) read from `b`, which
+/// holds at least `n * w` bits.
+fn unpack_for(b: &[u8], n: usize, w: u32, mn: i64, out: &mut Vec<i64>) -> Result<(), DecodeError> {
+    out.reserve(n);
+    if w == 0 {
+        out.extend(std::iter::repeat_n(mn, n));
+        return Ok(());
+    }
+    if w > 56 {
+        let mut r = BitReader::new(b);
+        for _ in 0..n {
+            out.push(mn.wrapping_add(r.read(w)? as i64));
+        }
+        return Ok(());
+    }
+    let wu = w as usize;
+    let mut i = 0;
+    // Fast path: an unaligned 8-byte big-endian load holds the whole value
+    // (shift <= 7, w <= 56).
+    while i < n {
+        let bit = i * wu;
+        let byte = bit >> 3;
+        if byte + 8 > b.len() {
+            break;
+        }
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[byte..byte + 8]);
+        let x = (u64::from_be_bytes(a) << (bit & 7)) >> (64 - w);
+        out.push(mn.wrapping_add(x as i64));
+        i += 1;
+    }
+    if i < n {
+        let mut r = BitReader::new(&b[(i * wu) >> 3..]);
+        r.read(((i * wu) & 7) as u32)?;
+        for _ in i..n {
+            out.push(mn.wrapping_add(r.read(w)? as i64));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes `n` integers from the front of `d`, appending them to `out`.
 pub fn decode(d: &mut Decbuf<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), DecodeError> {
     if n == 0 {
@@ -250,6 +291,9 @@ pub fn decode(d: &mut Decbuf<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), De
             let runs = d.len_at_most(n)?;
             let mut total = 0usize;
             for _ in 0..runs {
+                if total >= n {
+                    return Err(DecodeError("RLE runs exceed the count"));
+                }
                 let v = d.varint()?;
                 let c = d.len_at_most(n - total - 1)? + 1;
                 total += c;
@@ -266,11 +310,7 @@ pub fn decode(d: &mut Decbuf<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), De
                 return Err(DecodeError("bit width over 64"));
             }
             let nbytes = (n * w as usize).div_ceil(8);
-            let mut r = BitReader::new(d.bytes(nbytes)?);
-            out.reserve(n);
-            for _ in 0..n {
-                out.push(mn.wrapping_add(r.read(w)? as i64));
-            }
+            unpack_for(d.bytes(nbytes)?, n, w, mn, out)?;
         }
         SPARSE => {
             let base = d.varint()?;
@@ -348,6 +388,29 @@ mod tests {
         rt(&[i64::MAX, i64::MIN]);
         rt(&[5]);
         rt(&[]);
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut out = Vec::new();
+        for round in 0..20_000u64 {
+            let len = (round % 40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if i == 0 {
+                        (x % 5) as u8
+                    } else {
+                        x as u8
+                    }
+                })
+                .collect();
+            out.clear();
+            let _ = decode(&mut Decbuf::new(&b), 1 + (round % 70) as usize, &mut out);
+        }
     }
 
     #[test]
