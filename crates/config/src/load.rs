@@ -208,7 +208,8 @@ fn finish_global(
         check_protocols(&g.scrape_protocols, node, path)?;
     }
     let labels_node = node.and_then(|n| n.get("external_labels"));
-    for (name, value) in &g.external_labels {
+    // Empty values are accepted and mean "no such label", as in Prometheus.
+    for name in g.external_labels.keys() {
         let pos = labels_node
             .and_then(|n| n.key_pos(name))
             .unwrap_or_else(|| value_pos(node, "external_labels"));
@@ -217,13 +218,6 @@ fn finish_global(
                 path,
                 pos,
                 format!("{name:?} is not a valid label name"),
-            ));
-        }
-        if value.is_empty() {
-            return Err(invalid(
-                path,
-                pos,
-                format!("label value for {name:?} cannot be empty"),
             ));
         }
     }
