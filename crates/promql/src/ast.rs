@@ -392,9 +392,7 @@ fn fmt_label_list(l: &[String]) -> String {
 
 fn fmt_at_offset(f: &mut fmt::Formatter<'_>, at: &Option<AtModifier>, offset: i64) -> fmt::Result {
     match at {
-        Some(AtModifier::Timestamp(t)) => {
-            write!(f, " @ {}.{:03}", t.div_euclid(1000), t.rem_euclid(1000))?
-        }
+        Some(AtModifier::Timestamp(t)) => write!(f, " @ {:.3}", *t as f64 / 1000.0)?,
         Some(AtModifier::Start) => f.write_str(" @ start()")?,
         Some(AtModifier::End) => f.write_str(" @ end()")?,
         None => {}
@@ -438,7 +436,7 @@ impl VectorSelector {
         }
         f.write_str(&out)?;
         if !ms.is_empty() || out.is_empty() {
-            write!(f, "{{{}}}", ms.join(", "))?;
+            write!(f, "{{{}}}", ms.join(","))?;
         }
         Ok(())
     }
@@ -534,7 +532,7 @@ impl fmt::Display for Expr {
                 f.write_str(op.as_str())?;
                 if *without {
                     write!(f, " without ({}) ", fmt_label_list(grouping))?;
-                } else if *has_grouping || !grouping.is_empty() {
+                } else if !grouping.is_empty() {
                     write!(f, " by ({}) ", fmt_label_list(grouping))?;
                 }
                 f.write_str("(")?;

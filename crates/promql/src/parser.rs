@@ -1226,9 +1226,55 @@ mod tests {
         assert_eq!(rt("x[1h30m:]"), "x[1h30m:]");
         assert_eq!(
             rt("{\"metric.name\", \"label.x\"=\"v\"}"),
-            "{\"metric.name\", \"label.x\"=\"v\"}"
+            "{\"metric.name\",\"label.x\"=\"v\"}"
         );
         assert_eq!(rt("x @ start()"), "x @ start()");
+    }
+
+    #[test]
+    fn prometheus_printer_cases() {
+        for (i, o) in [
+            (
+                "sum by() (task:errors:rate10s{job=\"s\"})",
+                "sum(task:errors:rate10s{job=\"s\"})",
+            ),
+            (
+                "sum by(code) (task:errors:rate10s{job=\"s\"})",
+                "sum by (code) (task:errors:rate10s{job=\"s\"})",
+            ),
+            (
+                "sum without() (task:errors:rate10s{job=\"s\"})",
+                "sum without () (task:errors:rate10s{job=\"s\"})",
+            ),
+            ("topk(5, task:errors:rate10s{job=\"s\"})", ""),
+            (
+                "count_values(\"value\", task:errors:rate10s{job=\"s\"})",
+                "",
+            ),
+            ("a - on() c", "a - on () c"),
+            (
+                "a - on(b) group_left(x, y) c",
+                "a - on (b) group_left (x, y) c",
+            ),
+            ("a - on(b) group_left c", "a - on (b) group_left () c"),
+            ("a - on(b) group_left() (c)", "a - on (b) group_left () (c)"),
+            ("a - ignoring(b) c", "a - ignoring (b) c"),
+            ("a - ignoring() c", "a - c"),
+            ("up > bool 0", ""),
+            ("a offset -7m", ""),
+            ("a{c=\"d\"}[5m] offset 1m", ""),
+            ("a[1h:5m] offset 1m", ""),
+            ("{__name__=\"a\"}", ""),
+            ("a{b!~\"c\"}[1m]", ""),
+            ("a @ 10", "a @ 10.000"),
+            ("a[1m] @ 10", "a[1m] @ 10.000"),
+            ("a[1m] @ end()", ""),
+            ("a{x=\"1\",y=\"2\"}", ""),
+            ("a @ -1.5", "a @ -1.500"),
+        ] {
+            let want = if o.is_empty() { i } else { o };
+            assert_eq!(rt(i), want, "{i}");
+        }
     }
 
     #[test]
