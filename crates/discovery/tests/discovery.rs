@@ -54,6 +54,15 @@ fn addresses(t: &Targets, job: &str) -> Vec<String> {
     v
 }
 
+/// Writes via rename so the provider never reads a half-written file (an
+/// empty YAML file is a valid file with no targets).
+fn write_atomic(path: impl AsRef<Path>, content: &str) -> std::io::Result<()> {
+    let path = path.as_ref();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)
+}
+
 fn group_with<'a>(t: &'a Targets, job: &str, addr: &str) -> &'a TargetGroup {
     t[job]
         .iter()
@@ -101,17 +110,17 @@ async fn file_sd_json_and_yaml_with_changes_glob_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("a.json");
     let yaml = dir.path().join("b.yml");
-    std::fs::write(
+    write_atomic(
         &json,
         r#"[{"targets": ["j1:80", "j2:80"], "labels": {"team": "x"}}]"#,
     )
     .unwrap();
-    std::fs::write(
+    write_atomic(
         &yaml,
         "- targets: ['y1:80']\n  labels:\n    team: y\n- targets: ['y2:80']\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("ignored.txt"), "not matched").unwrap();
+    write_atomic(dir.path().join("ignored.txt"), "not matched").unwrap();
 
     let m = manager();
     let mut rx = m.subscribe();
@@ -132,21 +141,21 @@ async fn file_sd_json_and_yaml_with_changes_glob_and_errors() {
     assert_eq!(group_with(&t, "f", "y2:80").labels.get("team"), "");
 
     // A change is picked up.
-    std::fs::write(&json, r#"[{"targets": ["j3:80"]}]"#).unwrap();
+    write_atomic(&json, r#"[{"targets": ["j3:80"]}]"#).unwrap();
     wait_for(&mut rx, "changed json", |t| {
         addresses(t, "f") == ["j3:80", "y1:80", "y2:80"]
     })
     .await;
 
     // A new file matching the glob appears.
-    std::fs::write(dir.path().join("c.json"), r#"[{"targets": ["c1:80"]}]"#).unwrap();
+    write_atomic(dir.path().join("c.json"), r#"[{"targets": ["c1:80"]}]"#).unwrap();
     wait_for(&mut rx, "new file", |t| {
         addresses(t, "f").contains(&"c1:80".to_string())
     })
     .await;
 
     // A broken file keeps its last good targets and reports path and line.
-    std::fs::write(&yaml, "- targets: ['y1:80']\n- targets: [unclosed\n").unwrap();
+    write_atomic(&yaml, "- targets: ['y1:80']\n- targets: [unclosed\n").unwrap();
     let status = m.file_sd_status();
     let err = tokio::time::timeout(TIMEOUT, async {
         loop {
@@ -167,7 +176,7 @@ async fn file_sd_json_and_yaml_with_changes_glob_and_errors() {
     );
 
     // Fixing it clears the error; removing a file drops its targets.
-    std::fs::write(&yaml, "- targets: ['y5:80']\n").unwrap();
+    write_atomic(&yaml, "- targets: ['y5:80']\n").unwrap();
     wait_for(&mut rx, "fixed yaml", |t| {
         addresses(t, "f") == ["c1:80", "j3:80", "y5:80"]
     })
@@ -184,7 +193,7 @@ async fn file_sd_json_and_yaml_with_changes_glob_and_errors() {
 async fn file_broken_from_the_start_publishes_nothing_but_error() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bad.json");
-    std::fs::write(
+    write_atomic(
         &json,
         "[{\"targets\": [\"a:1\"],\n \"labels\": {\"bad-name\": \"x\"}}]",
     )
@@ -217,7 +226,7 @@ async fn alertmanager_sets_are_named_like_prometheus() {
 async fn reload_keeps_unchanged_file_provider_watching() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("a.json");
-    std::fs::write(&json, r#"[{"targets": ["a1:80"]}]"#).unwrap();
+    write_atomic(&json, r#"[{"targets": ["a1:80"]}]"#).unwrap();
     let m = manager();
     let mut rx = m.subscribe();
     let base = file_sd_config(dir.path(), &["*.json"]);
@@ -234,7 +243,7 @@ async fn reload_keeps_unchanged_file_provider_watching() {
     let t = wait_for(&mut rx, "second job", |t| addresses(t, "s") == ["s:1"]).await;
     assert_eq!(addresses(&t, "f"), ["a1:80"]);
 
-    std::fs::write(&json, r#"[{"targets": ["a2:80"]}]"#).unwrap();
+    write_atomic(&json, r#"[{"targets": ["a2:80"]}]"#).unwrap();
     wait_for(&mut rx, "file change after reload", |t| {
         addresses(t, "f") == ["a2:80"] && addresses(t, "s") == ["s:1"]
     })
