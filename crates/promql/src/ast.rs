@@ -526,7 +526,7 @@ impl fmt::Display for Expr {
                 param,
                 grouping,
                 without,
-                has_grouping,
+                has_grouping: _,
                 ..
             } => {
                 f.write_str(op.as_str())?;
