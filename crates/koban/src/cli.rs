@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the server (the default when no subcommand is given).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Checks configuration files.
     Check {
         #[command(subcommand)]

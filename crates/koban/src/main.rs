@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         None => server::main(cli.server),
-        Some(Command::Server(args)) => server::main(args),
+        Some(Command::Server(args)) => server::main(*args),
         Some(Command::Check {
             what: CheckCommand::Config { files },
         }) => check::check_config(&files),

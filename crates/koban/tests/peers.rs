@@ -318,10 +318,18 @@ async fn embedded_default_scrapes_itself() {
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
-    wait_for(&format!("{base}/-/ready"), "ready", |_| true)
-        .await
-        .to_string();
-    let v = get_json(&format!("{base}/api/v1/targets")).await;
+    let v = wait_for(
+        &format!("{base}/api/v1/targets"),
+        "the self-scrape target",
+        |v| {
+            v["data"]["activeTargets"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        },
+    )
+    .await;
+    let ready = reqwest::get(format!("{base}/-/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
     let t = &v["data"]["activeTargets"][0];
     assert_eq!(t["labels"]["job"], "koban");
     assert_eq!(t["scrapeUrl"], format!("http://localhost:{port}/metrics"));

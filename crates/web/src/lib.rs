@@ -152,40 +152,43 @@ pub fn normalize_prefix(p: &str) -> String {
 /// Builds the router with every route under the configured prefix.
 pub fn router(state: Arc<AppState>) -> Router {
     let prefix = normalize_prefix(&state.opts.route_prefix);
-    let routes = Router::new()
+    let p = |path: &str| format!("{prefix}{path}");
+    let mut r = Router::new()
         .route(
-            "/-/healthy",
+            &p("/-/healthy"),
             get(api::lifecycle::healthy).head(api::lifecycle::healthy),
         )
         .route(
-            "/-/ready",
+            &p("/-/ready"),
             get(api::lifecycle::ready).head(api::lifecycle::ready),
         )
         .route(
-            "/-/reload",
+            &p("/-/reload"),
             post(api::lifecycle::reload).put(api::lifecycle::reload),
         )
         .route(
-            "/-/quit",
+            &p("/-/quit"),
             post(api::lifecycle::quit).put(api::lifecycle::quit),
         )
-        .route("/metrics", get(api::lifecycle::metrics))
-        .route("/federate", get(api::federate::federate))
-        .nest("/api/v1", api::v1_routes())
-        .route("/", get(api::ui::index))
-        .fallback(api::ui::not_found)
-        .with_state(state);
-    if prefix.is_empty() {
-        routes
-    } else {
-        let redirect_to = format!("{prefix}/");
-        Router::new()
-            .route(
-                "/",
-                get(move || async move { axum::response::Redirect::to(&redirect_to) }),
-            )
-            .nest(&prefix, routes)
+        .route(&p("/metrics"), get(api::lifecycle::metrics))
+        .route(&p("/federate"), get(api::federate::federate))
+        .route(&p("/graph"), get(api::ui::index))
+        .route(&p("/"), get(api::ui::index))
+        .nest(&p("/api/v1"), api::v1_routes());
+    if !prefix.is_empty() {
+        // The UI uses relative links, so its home is `<prefix>/`; `/` and `<prefix>` redirect there.
+        let home = p("/");
+        let to = home.clone();
+        r = r.route(
+            "/",
+            get(move || async move { axum::response::Redirect::to(&to) }),
+        );
+        r = r.route(
+            &prefix,
+            get(move || async move { axum::response::Redirect::to(&home) }),
+        );
     }
+    r.fallback(api::ui::not_found).with_state(state)
 }
 
 /// Serves until `cancel` fires, then shuts down gracefully.
