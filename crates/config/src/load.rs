@@ -143,6 +143,8 @@ fn load_scrape_config_file(
 /// Keys refused inside scrape configs and alertmanager configs, besides every
 /// `*_sd_configs` other than `file_sd_configs`.
 const SCRAPE_UNSUPPORTED: &[&str] = &["oauth2", "http_headers"];
+/// Keys refused inside alertmanager configs.
+const AM_UNSUPPORTED: &[&str] = &["oauth2", "sigv4", "http_headers"];
 /// Keys refused inside remote write/read configs.
 const REMOTE_UNSUPPORTED: &[&str] = &["oauth2", "sigv4", "azuread", "google_iam", "http_headers"];
 /// Top-level sections refused.
@@ -159,7 +161,7 @@ fn check_unsupported(tree: &Node, path: &Path) -> Result<(), ConfigError> {
     }
     let ams = tree.get("alerting").and_then(|a| a.get("alertmanagers"));
     for item in ams.map(Node::items).unwrap_or(&[]) {
-        check_keys(item, path, SCRAPE_UNSUPPORTED)?;
+        check_keys(item, path, AM_UNSUPPORTED)?;
     }
     for section in ["remote_write", "remote_read"] {
         for item in tree.get(section).map(Node::items).unwrap_or(&[]) {

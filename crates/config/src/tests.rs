@@ -595,3 +595,40 @@ fn metrics_path_without_slash_is_normalised() {
     let cfg = load("scrape_configs:\n  - job_name: a\n    metrics_path: probe\n").unwrap();
     assert_eq!(cfg.scrape_configs[0].metrics_path, "/probe");
 }
+
+#[test]
+fn anchors_aliases_and_merge_keys_work() {
+    let text = "\
+x-common: &common
+  scrape_interval: 30s
+  metrics_path: /m
+scrape_configs:
+  - job_name: a
+    <<: *common
+    static_configs: &targets
+      - targets: ['h:1']
+  - job_name: b
+    <<: *common
+    static_configs: *targets
+";
+    // `x-common` is not a Prometheus key: refused like any unknown field.
+    let e = load(text).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::UnknownField { field, .. } if field == "x-common"),
+        "{e}"
+    );
+    let text = text.replacen("x-common: &common\n  scrape_interval: 30s\n  metrics_path: /m\n", "", 1).replace(
+        "  - job_name: a\n    <<: *common\n",
+        "  - job_name: a\n    <<: &common\n      scrape_interval: 30s\n      metrics_path: /m\n",
+    );
+    let cfg = load(&text).unwrap();
+    let b = &cfg.scrape_configs[1];
+    assert_eq!(
+        (
+            b.scrape_interval.to_string().as_str(),
+            b.metrics_path.as_str()
+        ),
+        ("30s", "/m")
+    );
+    assert_eq!(b.static_configs[0].targets, vec!["h:1".to_string()]);
+}
