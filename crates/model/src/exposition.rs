@@ -14,7 +14,7 @@
 //! must end with `# EOF` with nothing after it. Both accept quoted UTF-8
 //! metric and label names (`{"my.metric", "my.label"="v"}`).
 
-use crate::labels::{Label, Labels, METRIC_NAME};
+use crate::labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -203,6 +203,16 @@ impl<'a> SampleEntry<'a> {
     pub fn labels_into(&self, out: &mut Vec<Label>) {
         out.clear();
         self.for_each_label(|n, v| out.push(Label::new(n, v)));
+    }
+
+    /// A builder holding `__name__` and the labels, ready for relabelling
+    /// (e.g. [`crate::relabel::process_builder`]).
+    pub fn labels_builder(&self) -> LabelsBuilder {
+        let mut b = LabelsBuilder::new();
+        self.for_each_label(|n, v| {
+            b.set(n, v);
+        });
+        b
     }
 
     /// The full label set including `__name__` (empty values dropped, as

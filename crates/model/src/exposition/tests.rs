@@ -269,6 +269,7 @@ fn series_is_raw_and_name_is_borrowed() {
     let mut v = vec![Label::new("junk", "x")];
     s.labels_into(&mut v);
     assert_eq!(v, vec![Label::new("__name__", "plain")]);
+    assert_eq!(s.labels_builder().labels(), s.labels());
     assert_eq!(p.next(), Ok(None));
 }
 
