@@ -80,7 +80,12 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(b: &'a [u8]) -> Self {
-        BitReader { b, next: 0, buf: 0, avail: 0 }
+        BitReader {
+            b,
+            next: 0,
+            buf: 0,
+            avail: 0,
+        }
     }
 
     /// Bytes consumed, rounding a partial byte up.

@@ -145,6 +145,7 @@ impl Series for BlockSeries {
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
         Box::new(BlockSeriesIter {
             s: self,
+            maxt: self.maxt,
             next_chunk: 0,
             buf: Vec::new(),
             pos: 0,
@@ -157,6 +158,7 @@ impl Series for BlockSeries {
 /// Decodes one chunk at a time into a buffer.
 struct BlockSeriesIter<'a> {
     s: &'a BlockSeries,
+    maxt: i64,
     next_chunk: usize,
     buf: Vec<(i64, f64)>,
     pos: usize,
@@ -166,7 +168,9 @@ struct BlockSeriesIter<'a> {
 
 impl BlockSeriesIter<'_> {
     /// Loads the next chunk; false at the end (or on a decode error, which
-    /// is logged: the iterator interface has no error path).
+    /// is logged: the iterator interface has no error path). Kept out of
+    /// line so `next` stays small.
+    #[inline(never)]
     fn load(&mut self) -> bool {
         let Some(m) = self.s.chunks.get(self.next_chunk) else {
             self.done = true;
@@ -190,15 +194,17 @@ impl BlockSeriesIter<'_> {
     }
 }
 
-impl SampleIterator for BlockSeriesIter<'_> {
-    fn next(&mut self) -> Option<(i64, f64)> {
+impl BlockSeriesIter<'_> {
+    #[inline(never)]
+    fn next_slow(&mut self) -> Option<(i64, f64)> {
         loop {
             if self.done {
                 return None;
             }
             if let Some(&s) = self.buf.get(self.pos) {
-                if s.0 > self.s.maxt {
+                if s.0 > self.maxt {
                     self.done = true;
+                    self.buf.clear();
                     return None;
                 }
                 self.pos += 1;
@@ -208,6 +214,22 @@ impl SampleIterator for BlockSeriesIter<'_> {
                 return None;
             }
         }
+    }
+}
+
+impl SampleIterator for BlockSeriesIter<'_> {
+    #[inline]
+    fn next(&mut self) -> Option<(i64, f64)> {
+        if let Some(&s) = self.buf.get(self.pos) {
+            if s.0 <= self.maxt {
+                self.pos += 1;
+                return Some(s);
+            }
+            self.done = true;
+            self.buf.clear();
+            return None;
+        }
+        self.next_slow()
     }
 
     fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
