@@ -301,7 +301,20 @@ impl Discoverer for FileDiscoverer {
                         }
                     }
                 }
-                let update = st.refresh();
+                // File reads and parsing block; keep them off the async workers.
+                let (back, update) = match tokio::task::spawn_blocking(move || {
+                    let u = st.refresh();
+                    (st, u)
+                })
+                .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "file_sd: refresh task failed; provider stops");
+                        return;
+                    }
+                };
+                st = back;
                 let update = match (update, first) {
                     (Some(u), _) => Some(u),
                     (None, true) => Some(Vec::new()),
