@@ -4,6 +4,19 @@
 //! default filled in, or a [`ConfigError`] that displays as
 //! `path:line:col: message`. [`parse_duration`] parses Prometheus durations
 //! for command-line flags.
+//!
+//! Behaviour worth knowing:
+//! - Every struct denies unknown keys (`path:line:col: unknown field "x",
+//!   expected one of: ...`). Service discovery providers other than
+//!   `static_configs` / `file_sd_configs`, and `oauth2`, `sigv4`, `azuread`,
+//!   `google_iam`, `http_headers`, `tracing`, `otlp` are refused by name at
+//!   the key's position (`... dns_sd_configs is not supported by Koban yet`).
+//! - Scrape configs inherit interval, timeout (capped at the interval),
+//!   limits and protocols from `global`; relative paths (rule files, file SD
+//!   globs, `*_file` settings, `scrape_config_files`) are made relative to the
+//!   config file's directory; `scrape_config_files` are merged into
+//!   `scrape_configs` with job names unique across all files.
+//! - Validation errors carry the position of the offending value.
 
 mod bytesize;
 mod duration;
@@ -34,6 +47,11 @@ scrape_configs:
 ";
 
 impl Config {
+    /// The scrape config of `job`, if any.
+    pub fn scrape_config(&self, job: &str) -> Option<&ScrapeConfig> {
+        self.scrape_configs.iter().find(|s| s.job_name == job)
+    }
+
     /// A YAML dump of the effective configuration (defaults filled in,
     /// secrets shown as `<secret>`), as served by `/api/v1/status/config`.
     pub fn to_yaml(&self) -> String {
