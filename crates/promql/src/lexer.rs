@@ -86,6 +86,60 @@ pub struct Token {
     pub tok: Tok,
     pub start: usize,
     pub end: usize,
+    /// The source text of the token.
+    pub text: String,
+}
+
+impl Token {
+    /// Description in Prometheus's style: `<op:*>`, `<by>`, `identifier "foo"`,
+    /// `number "5"`, `end of input`.
+    pub fn describe(&self) -> String {
+        let q = |s: &str| {
+            if s.chars().count() > 10 {
+                format!(
+                    "{}...",
+                    &crate::ast::quote(&s.chars().take(10).collect::<String>())
+                )
+            } else {
+                crate::ast::quote(s)
+            }
+        };
+        match &self.tok {
+            Tok::Eof => "<EOF>".into(),
+            Tok::Number(_) => format!("number {}", q(&self.text)),
+            Tok::Duration(_) => format!("duration {}", q(&self.text)),
+            Tok::Str(_) => format!("string {}", q(&self.text)),
+            Tok::Ident(s) => {
+                let l = s.to_ascii_lowercase();
+                match l.as_str() {
+                    "and" | "or" | "unless" | "atan2" => format!("<op:{s}>"),
+                    "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+                    | "bool" | "offset" | "start" | "end" => format!("<{s}>"),
+                    _ if crate::ast::AggOp::from_name(&l).is_some() => format!("<aggr:{s}>"),
+                    _ => format!("identifier {}", q(s)),
+                }
+            }
+            Tok::Add
+            | Tok::Sub
+            | Tok::Mul
+            | Tok::Div
+            | Tok::Mod
+            | Tok::Pow
+            | Tok::Eql
+            | Tok::Neq
+            | Tok::Gtr
+            | Tok::Lss
+            | Tok::Gte
+            | Tok::Lte
+            | Tok::EqlRegex
+            | Tok::NeqRegex
+            | Tok::At
+            | Tok::Assign => {
+                format!("<op:{}>", self.text)
+            }
+            t => t.describe(),
+        }
+    }
 }
 
 /// Splits `input` into tokens (ending with `Eof`).
@@ -112,6 +166,7 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
             tok: t,
             start,
             end: start + n,
+            text: String::new(),
         };
         let two = |i: usize| if i + 1 < b.len() { b[i + 1] } else { 0 };
         match c {
@@ -230,6 +285,7 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
                     tok: Tok::Str(s),
                     start,
                     end: n,
+                    text: String::new(),
                 });
                 i = n;
             }
@@ -239,6 +295,7 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
                     tok: t,
                     start,
                     end: n,
+                    text: String::new(),
                 });
                 i = n;
             }
@@ -262,6 +319,7 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
                     tok: t,
                     start,
                     end: j,
+                    text: String::new(),
                 });
                 i = j;
             }
@@ -278,7 +336,11 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
         tok: Tok::Eof,
         start: b.len(),
         end: b.len(),
+        text: String::new(),
     });
+    for t in out.iter_mut() {
+        t.text = input.get(t.start..t.end).unwrap_or("").to_string();
+    }
     Ok(out)
 }
 

@@ -142,7 +142,7 @@ fn parse_inner(input: &str) -> Result<Expr, ParseError> {
         return Err(ParseError::new(
             t.start,
             t.end,
-            format!("unexpected {}", t.tok.describe()),
+            format!("unexpected {}", t.describe()),
         ));
     }
     check_ast(&e)?;
@@ -210,7 +210,7 @@ impl Parser {
     }
     fn unexpected<T>(&self, ctx: &str) -> Result<T, ParseError> {
         let t = self.cur();
-        let mut msg = format!("unexpected {}", t.tok.describe());
+        let mut msg = format!("unexpected {}", t.describe());
         if !ctx.is_empty() {
             msg.push_str(" in ");
             msg.push_str(ctx);
@@ -227,7 +227,7 @@ impl Parser {
                 c.end,
                 format!(
                     "unexpected {} in {}, expected {}",
-                    c.tok.describe(),
+                    c.describe(),
                     ctx,
                     t.describe()
                 ),
@@ -358,7 +358,7 @@ impl Parser {
                 return Err(ParseError::new(
                     pos.start,
                     pos.end,
-                    format!("unary expression only allowed on expressions of type scalar or instant vector, got {}", vt_name(vt)),
+                    format!("unary expression only allowed on expressions of type scalar or instant vector, got \"{}\"", vt_name(vt)),
                 ));
             }
             return Ok(Expr::Unary {
@@ -582,14 +582,14 @@ impl Parser {
                     return Err(ParseError::new(
                         c.start,
                         c.end,
-                        format!("unexpected {} in {}, expected label", c.tok.describe(), ctx),
+                        format!("unexpected {} in {}, expected label", c.describe(), ctx),
                     ));
                 }
                 _ => {
                     return Err(ParseError::new(
                         c.start,
                         c.end,
-                        format!("unexpected {} in {}, expected label", c.tok.describe(), ctx),
+                        format!("unexpected {} in {}, expected label", c.describe(), ctx),
                     ))
                 }
             }
@@ -605,7 +605,7 @@ impl Parser {
                         c.end,
                         format!(
                             "unexpected {} in {}, expected \",\" or \")\"",
-                            c.tok.describe(),
+                            c.describe(),
                             ctx
                         ),
                     ));
@@ -684,7 +684,7 @@ impl Parser {
             Tok::Eof => Err(ParseError::new(
                 c.start,
                 c.end,
-                "unexpected end of input".to_string(),
+                "unexpected <EOF>".to_string(),
             )),
             Tok::RParen => Err(ParseError::new(
                 c.start,
@@ -869,7 +869,7 @@ impl Parser {
                                 return Err(ParseError::new(
                                     t.start,
                                     t.end,
-                                    format!("unexpected {} in label matching, expected label matching operator", t.tok.describe()),
+                                    format!("unexpected {} in label matching, expected label matching operator", t.describe()),
                                 ));
                             }
                             Some(kind) => {
@@ -883,7 +883,7 @@ impl Parser {
                                             v.end,
                                             format!(
                                                 "unexpected {} in label matching, expected string",
-                                                v.tok.describe()
+                                                v.describe()
                                             ),
                                         ))
                                     }
@@ -901,7 +901,7 @@ impl Parser {
                             c.end,
                             format!(
                                 "unexpected {} in label matching, expected identifier or \"}}\"",
-                                c.tok.describe()
+                                c.describe()
                             ),
                         ))
                     }
@@ -918,7 +918,7 @@ impl Parser {
                             t.end,
                             format!(
                                 "unexpected {} in label matching, expected \",\" or \"}}\"",
-                                t.tok.describe()
+                                t.describe()
                             ),
                         ));
                     }
@@ -1279,6 +1279,14 @@ mod tests {
 
     #[test]
     fn errors() {
+        assert_eq!(
+            parse("sum(").unwrap_err().to_string(),
+            "1:5: parse error: unexpected <EOF>"
+        );
+        assert_eq!(
+            parse("sum(rate(foo[5m])").unwrap_err().to_string(),
+            "1:18: parse error: unexpected <EOF> in aggregation"
+        );
         let e = parse("sum(x").unwrap_err();
         assert_eq!(
             e.to_string(),
