@@ -13,6 +13,9 @@
 //!               transform 1: varint(n_0) codec(deltas)
 //!               transform 2: varint(n_0) [varint(d_0)] codec(delta-of-deltas)
 //!   2 XOR       Gorilla XOR bit stream of the raw bit patterns
+//!   3 DECIMAL+  uvarint k, k x (uvarint gap, u64 LE bits) exceptions
+//!               (NaN, inf, -0.0), then a DECIMAL payload in which each
+//!               exception holds its neighbour's value
 //! ```
 //!
 //! DECIMAL is used only when every value, decoded as `(n as f64) / 10^e`,
@@ -26,6 +29,14 @@ use crate::encoding::{put_uvarint, put_varint, Decbuf, DecodeError};
 const V_CONST: u8 = 0;
 const V_DECIMAL: u8 = 1;
 const V_XOR: u8 = 2;
+const V_DECIMAL_EXC: u8 = 3;
+
+/// Values a decimal cannot represent but that are common in otherwise
+/// decimal series: NaNs (the staleness marker), infinities and -0.0.
+#[inline]
+fn is_special(v: f64) -> bool {
+    !v.is_finite() || v.to_bits() == 0x8000_0000_0000_0000
+}
 
 /// Largest decimal exponent tried.
 const MAX_EXP: u32 = 15;
@@ -100,6 +111,43 @@ fn encode_decimal(ns: &[i64], e: u32, out: &mut Vec<u8>) {
     }
 }
 
+/// DECIMAL with a few special values (see [`is_special`]) stored raw:
+/// `uvarint count`, per exception `uvarint gap, u64 LE bits`, then the
+/// DECIMAL payload over all values with each exception replaced by its
+/// neighbour (so it costs nothing in the integer stream).
+fn encode_decimal_with_exceptions(vals: &[f64], ns: &mut Vec<i64>) -> Option<Vec<u8>> {
+    let nspecial = vals.iter().filter(|v| is_special(**v)).count();
+    if nspecial == 0 || nspecial == vals.len() || nspecial * 8 > vals.len() {
+        return None;
+    }
+    let first_ok = vals.iter().copied().find(|v| !is_special(*v))?;
+    let mut prev = first_ok;
+    let filled: Vec<f64> = vals
+        .iter()
+        .map(|&v| {
+            if is_special(v) {
+                prev
+            } else {
+                prev = v;
+                v
+            }
+        })
+        .collect();
+    let e = find_decimal(&filled, ns)?;
+    let mut out = Vec::new();
+    put_uvarint(&mut out, nspecial as u64);
+    let mut next = 0usize;
+    for (i, v) in vals.iter().enumerate() {
+        if is_special(*v) {
+            put_uvarint(&mut out, (i - next) as u64);
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+            next = i + 1;
+        }
+    }
+    encode_decimal(ns, e, &mut out);
+    Some(out)
+}
+
 fn encode_xor(vals: &[f64], out: &mut Vec<u8>) {
     let mut w = BitWriter::new();
     let mut prev = vals[0].to_bits();
@@ -172,6 +220,13 @@ pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
             return;
         }
     }
+    if let Some(dec) = encode_decimal_with_exceptions(&vals, &mut ns) {
+        if dec.len() < xor.len() {
+            out[header_pos] = V_DECIMAL_EXC << 4;
+            out.extend_from_slice(&dec);
+            return;
+        }
+    }
     out[header_pos] = V_XOR << 4;
     out.extend_from_slice(&xor);
 }
@@ -180,6 +235,7 @@ pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
 #[derive(Debug, Default)]
 pub struct DecodeScratch {
     ints: Vec<i64>,
+    exc: Vec<(usize, u64)>,
 }
 
 /// Decodes one chunk from the front of `d`, whose first timestamp is `mint`,
@@ -202,7 +258,10 @@ pub fn decode(
     }
     let start = out.len();
     out.reserve(n);
-    let ints_buf = &mut scratch.ints;
+    let DecodeScratch {
+        ints: ints_buf,
+        exc,
+    } = scratch;
     ints_buf.clear();
     ints::decode(d, n - 1, ints_buf)?;
     let mut t = mint;
@@ -219,7 +278,21 @@ pub fn decode(
                 s.1 = v;
             }
         }
-        V_DECIMAL => {
+        V_DECIMAL | V_DECIMAL_EXC => {
+            exc.clear();
+            if header >> 4 == V_DECIMAL_EXC {
+                let nexc = d.len_at_most(n)?;
+                let mut next = 0usize;
+                for _ in 0..nexc {
+                    let gap = d.len_at_most(n)?;
+                    let pos = next + gap;
+                    if pos >= n {
+                        return Err(DecodeError("exception position out of range"));
+                    }
+                    exc.push((pos, d.u64_le()?));
+                    next = pos + 1;
+                }
+            }
             let e = u32::from(d.u8()?);
             if e > MAX_EXP {
                 return Err(DecodeError("decimal exponent out of range"));
@@ -268,6 +341,9 @@ pub fn decode(
                 for (s, &x) in samples.iter_mut().zip(ints_buf.iter()) {
                     s.1 = x as f64 / scale;
                 }
+            }
+            for &(pos, bits) in exc.iter() {
+                samples[pos].1 = f64::from_bits(bits);
             }
         }
         V_XOR => {
@@ -403,6 +479,19 @@ mod tests {
             x.0 = -(1 << 40) + i as i64 * 7;
         }
         rt(&s);
+    }
+
+    #[test]
+    fn stale_markers_keep_decimal_encoding_cheap() {
+        let mut s: Vec<(i64, f64)> = (0..1000)
+            .map(|i| (i * 15_000, 1000.0 + (i * 3) as f64 * 0.25))
+            .collect();
+        let plain = rt(&s);
+        s[500].1 = f64::from_bits(0x7ff0_0000_0000_0002);
+        s[0].1 = -0.0;
+        s[999].1 = f64::NEG_INFINITY;
+        let with = rt(&s);
+        assert!(with <= plain + 60, "{with} vs {plain}");
     }
 
     #[test]
