@@ -632,3 +632,19 @@ scrape_configs:
     );
     assert_eq!(b.static_configs[0].targets, vec!["h:1".to_string()]);
 }
+
+#[test]
+fn hostile_input_is_an_error_not_a_panic() {
+    let deep = format!("a: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+    let many_aliases = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n";
+    for text in [
+        deep.as_str(),
+        many_aliases,
+        "\u{0}",
+        "---\n---\n",
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 99999999999999999999y\n",
+        ": :",
+    ] {
+        assert!(load(text).is_err(), "{text:.40}");
+    }
+}
