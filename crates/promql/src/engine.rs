@@ -181,7 +181,8 @@ impl Engine {
         step_ms: i64,
         cancel: Option<&AtomicBool>,
     ) -> Result<QueryResult, QueryError> {
-        let (mint, maxt) = find_min_max(e, start_ms, end_ms, self.opts.lookback_delta_ms);
+        let mm = find_min_max(e, start_ms, end_ms, self.opts.lookback_delta_ms);
+        let (mint, maxt) = mm.all;
         let querier = q
             .querier(mint, maxt)
             .map_err(|e| QueryError::Storage(e.to_string()))?;
@@ -192,6 +193,7 @@ impl Engine {
             interval: step_ms,
             lookback: self.opts.lookback_delta_ms,
             cache: HashMap::new(),
+            sel_ranges: mm.per,
             subq_cache: HashMap::new(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
@@ -218,14 +220,22 @@ impl Engine {
 }
 
 /// Computes the closed time range `[mint, maxt]` the query reads.
-fn find_min_max(e: &Expr, start: i64, end: i64, lookback: i64) -> (i64, i64) {
-    let mut mm = (i64::MAX, i64::MIN);
+/// Time ranges read by the whole query and by each selector (keyed by node address).
+struct MinMax {
+    all: (i64, i64),
+    per: HashMap<usize, (i64, i64)>,
+}
+
+fn find_min_max(e: &Expr, start: i64, end: i64, lookback: i64) -> MinMax {
+    let mut mm = MinMax {
+        all: (i64::MAX, i64::MIN),
+        per: HashMap::new(),
+    };
     walk_times(e, start, end, start, end, lookback, &mut mm);
-    if mm.0 > mm.1 {
-        (start, end)
-    } else {
-        mm
+    if mm.all.0 > mm.all.1 {
+        mm.all = (start, end);
     }
+    mm
 }
 
 fn at_time(at: &Option<AtModifier>, qs: i64, qe: i64) -> Option<i64> {
@@ -237,15 +247,23 @@ fn at_time(at: &Option<AtModifier>, qs: i64, qe: i64) -> Option<i64> {
     }
 }
 
-fn walk_times(e: &Expr, lo: i64, hi: i64, qs: i64, qe: i64, lookback: i64, mm: &mut (i64, i64)) {
-    let sel = |vs: &VectorSelector, range: i64, mm: &mut (i64, i64)| {
+fn walk_times(e: &Expr, lo: i64, hi: i64, qs: i64, qe: i64, lookback: i64, mm: &mut MinMax) {
+    let sel = |vs: &VectorSelector, range: i64, mm: &mut MinMax| {
         let (a, b) = match at_time(&vs.at, qs, qe) {
             Some(t) => (t, t),
             None => (lo, hi),
         };
         let w = if range > 0 { range } else { lookback };
-        mm.0 = mm.0.min(a.saturating_sub(vs.offset).saturating_sub(w));
-        mm.1 = mm.1.max(b.saturating_sub(vs.offset));
+        let lo = a.saturating_sub(vs.offset).saturating_sub(w);
+        let hi = b.saturating_sub(vs.offset);
+        mm.all.0 = mm.all.0.min(lo);
+        mm.all.1 = mm.all.1.max(hi);
+        let e = mm
+            .per
+            .entry(vs as *const VectorSelector as usize)
+            .or_insert((i64::MAX, i64::MIN));
+        e.0 = e.0.min(lo);
+        e.1 = e.1.max(hi);
     };
     match e {
         Expr::VectorSelector(vs) => sel(vs, 0, mm),
@@ -367,6 +385,8 @@ pub(crate) struct Ev<'a> {
     pub interval: i64,
     pub lookback: i64,
     cache: HashMap<usize, Rc<Vec<Loaded>>>,
+    /// Closed time range each selector reads.
+    sel_ranges: HashMap<usize, (i64, i64)>,
     subq_cache: HashMap<(usize, i64), Val>,
     subq_cached_samples: usize,
     pub warnings: Vec<String>,
@@ -561,9 +581,14 @@ impl<'a> Ev<'a> {
         if let Some(d) = self.cache.get(&key) {
             return Ok(d.clone());
         }
+        let (hs, he) = self
+            .sel_ranges
+            .get(&key)
+            .copied()
+            .unwrap_or((i64::MIN, i64::MAX));
         let hints = SelectHints {
-            start: i64::MIN,
-            end: i64::MAX,
+            start: hs,
+            end: he,
             step: self.interval,
             range,
             func: None,

@@ -482,15 +482,70 @@ impl Parser {
         }
     }
 
+    /// Duration arithmetic inside brackets: `5m + 30s`, `2 * 1h`, in ms.
+    fn dur_expr(&mut self, ctx: &str) -> Result<i64, ParseError> {
+        let start = self.cur().start;
+        let v = self.dur_sum(ctx)?;
+        if !v.is_finite() || v.abs() > i64::MAX as f64 {
+            return Err(ParseError::new(
+                start,
+                self.prev_end(),
+                format!("invalid duration expression in {ctx}"),
+            ));
+        }
+        Ok(v.round() as i64)
+    }
+
+    fn dur_sum(&mut self, ctx: &str) -> Result<f64, ParseError> {
+        let mut v = self.dur_prod(ctx)?;
+        while matches!(self.peek(), Tok::Add | Tok::Sub) {
+            let add = *self.peek() == Tok::Add;
+            self.next();
+            let r = self.dur_prod(ctx)?;
+            v = if add { v + r } else { v - r };
+        }
+        Ok(v)
+    }
+
+    fn dur_prod(&mut self, ctx: &str) -> Result<f64, ParseError> {
+        let mut v = self.dur_atom(ctx)?;
+        while matches!(self.peek(), Tok::Mul | Tok::Div | Tok::Mod) {
+            let op = self.next().tok;
+            let r = self.dur_atom(ctx)?;
+            // Products and quotients of two durations are in ms*ms; keep
+            // one side as a plain factor (seconds for numbers).
+            v = match op {
+                Tok::Mul => v * r / 1000.0,
+                Tok::Div => v / r * 1000.0,
+                _ => v % r,
+            };
+        }
+        Ok(v)
+    }
+
+    fn dur_atom(&mut self, ctx: &str) -> Result<f64, ParseError> {
+        if *self.peek() == Tok::Sub {
+            self.next();
+            return Ok(-self.dur_atom(ctx)?);
+        }
+        if *self.peek() == Tok::LParen {
+            self.next();
+            let v = self.dur_sum(ctx)?;
+            self.expect(Tok::RParen, ctx)?;
+            return Ok(v);
+        }
+        Ok(self.duration_value(ctx)? as f64)
+    }
+
     fn range_or_subquery(&mut self, e: Expr) -> Result<Expr, ParseError> {
         let lb = self.next();
-        let range = self.duration_value("duration")?;
+        let range = self.dur_expr("duration")?;
         if *self.peek() == Tok::Colon {
             self.next();
             let step = if *self.peek() == Tok::RBracket {
                 0
             } else {
-                self.duration_value("subquery")?
+                self.dur_expr("subquery")?
             };
             let rb = self.expect(Tok::RBracket, "subquery selector")?;
             let vt = e.value_type();
@@ -675,7 +730,8 @@ impl Parser {
                         | "or"
                         | "unless"
                         | "atan2"
-                ) {
+                ) && next != Tok::LBrace
+                {
                     return self.unexpected("");
                 }
                 self.next();
@@ -1229,6 +1285,9 @@ mod tests {
             "{\"metric.name\",\"label.x\"=\"v\"}"
         );
         assert_eq!(rt("x @ start()"), "x @ start()");
+        assert_eq!(rt("rate(x[5m + 30s])"), "rate(x[5m30s])");
+        assert_eq!(rt("x[2 * 1h:(10m)]"), "x[2h:10m]");
+        assert_eq!(rt("offset{step=\"1s\"}[5m]"), "offset{step=\"1s\"}[5m]");
     }
 
     #[test]
