@@ -249,3 +249,28 @@ async fn reload_keeps_unchanged_file_provider_watching() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn directory_created_after_start_is_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("later");
+    let m = manager();
+    let mut rx = m.subscribe();
+    m.apply_config(&file_sd_config(&sub, &["*.json"]));
+    wait_for(&mut rx, "empty job", |t| {
+        t.get("f").is_some_and(|g| g.is_empty())
+    })
+    .await;
+    std::fs::create_dir(&sub).unwrap();
+    write_atomic(sub.join("a.json"), r#"[{"targets": ["late:1"]}]"#).unwrap();
+    wait_for(&mut rx, "file in new directory", |t| {
+        addresses(t, "f") == ["late:1"]
+    })
+    .await;
+    // Once the directory exists it is watched: later changes arrive too.
+    write_atomic(sub.join("a.json"), r#"[{"targets": ["later:1"]}]"#).unwrap();
+    wait_for(&mut rx, "change in new directory", |t| {
+        addresses(t, "f") == ["later:1"]
+    })
+    .await;
+}
