@@ -8,7 +8,7 @@
 
 mod bstream;
 
-use bstream::{BitReader, BitWriter};
+use bstream::{peek, read_bits, BitWriter};
 use koban_storage::SampleIterator;
 
 /// Encoding id of the XOR chunk, for containers (block chunk files) that
@@ -220,7 +220,7 @@ impl XorChunk {
         if got != n {
             return Err(ChunkError::Truncated { want: n, got });
         }
-        let bits = if n == 0 { HEADER_LEN * 8 } else { it.r.bits_consumed() };
+        let bits = it.pos;
         let used = bits.div_ceil(8);
         if used != buf.len() {
             return Err(ChunkError::TrailingBytes { samples: n, extra: buf.len().saturating_sub(used) });
@@ -246,13 +246,6 @@ fn fits(v: i64, n: u32) -> bool {
     (-lim..lim).contains(&v)
 }
 
-/// Sign-extends the low `n` bits of `v`.
-#[inline(always)]
-fn sign_extend(v: u64, n: u32) -> i64 {
-    let s = 64 - n;
-    ((v << s) as i64) >> s
-}
-
 fn write_varint(w: &mut BitWriter, buf: &mut Vec<u8>, v: i64) {
     let mut u = ((v << 1) ^ (v >> 63)) as u64; // zigzag
     loop {
@@ -266,11 +259,11 @@ fn write_varint(w: &mut BitWriter, buf: &mut Vec<u8>, v: i64) {
     }
 }
 
-fn read_varint(r: &mut BitReader, data: &[u8]) -> Option<i64> {
+fn read_varint(data: &[u8], pos: &mut usize) -> Option<i64> {
     let mut u: u64 = 0;
     let mut shift = 0u32;
     loop {
-        let b = r.read_bits(data, 8)? as u8;
+        let b = bstream::read_bits(data, pos, 8) as u8;
         if shift >= 64 {
             return None;
         }
@@ -295,7 +288,8 @@ impl<T: AsRef<[u8]> + Send> ChunkBytes for T {}
 #[derive(Debug, Clone)]
 pub struct XorIter<B> {
     data: B,
-    r: BitReader,
+    /// Bit position of the next sample.
+    pos: usize,
     n: usize,
     i: usize,
     t: i64,
@@ -319,7 +313,7 @@ impl<B: AsRef<[u8]>> XorIter<B> {
         };
         XorIter {
             data,
-            r: BitReader::new(HEADER_LEN),
+            pos: HEADER_LEN * 8,
             n,
             i: 0,
             t: 0,
@@ -363,33 +357,83 @@ impl<B: AsRef<[u8]>> XorIter<B> {
     #[inline(always)]
     fn decode(&mut self) -> Option<()> {
         let data = self.data.as_ref();
-        let r = &mut self.r;
+        let mut pos = self.pos;
+        // `w` holds the bits at `pos`, left-aligned; the first `avail` are exact.
+        let mut w;
+        let mut avail: u32;
         match self.i {
             0 => {
-                self.t = read_varint(r, data)?;
-                self.v = r.read_bits(data, 64)?;
+                self.t = read_varint(data, &mut pos)?;
+                self.v = read_bits(data, &mut pos, 64);
+                if pos > data.len() * 8 {
+                    return None;
+                }
+                self.pos = pos;
                 return Some(());
             }
             1 => {
-                self.t_delta = read_varint(r, data)?;
+                self.t_delta = read_varint(data, &mut pos)?;
+                w = peek(data, pos);
+                avail = 57;
             }
             _ => {
-                let dod = match r.read_dod_prefix(data)? {
-                    0 => 0,
-                    1 => sign_extend(r.read_bits(data, 14)?, 14),
-                    2 => sign_extend(r.read_bits(data, 17)?, 17),
-                    3 => sign_extend(r.read_bits(data, 20)?, 20),
-                    _ => r.read_bits(data, 64)? as i64,
+                w = peek(data, pos);
+                avail = 57;
+                let dod = if w >> 63 == 0 {
+                    w <<= 1;
+                    avail -= 1;
+                    pos += 1;
+                    0
+                } else {
+                    match (!w).leading_zeros() {
+                        1 => {
+                            let d = ((w << 2) as i64) >> 50;
+                            w <<= 16;
+                            avail -= 16;
+                            pos += 16;
+                            d
+                        }
+                        2 => {
+                            let d = ((w << 3) as i64) >> 47;
+                            w <<= 20;
+                            avail -= 20;
+                            pos += 20;
+                            d
+                        }
+                        3 => {
+                            let d = ((w << 4) as i64) >> 44;
+                            w <<= 24;
+                            avail -= 24;
+                            pos += 24;
+                            d
+                        }
+                        _ => {
+                            pos += 4;
+                            let d = read_bits(data, &mut pos, 64) as i64;
+                            w = peek(data, pos);
+                            avail = 57;
+                            d
+                        }
+                    }
                 };
                 self.t_delta = self.t_delta.wrapping_add(dod);
             }
         }
         self.t = self.t.wrapping_add(self.t_delta);
-        // Value.
-        if r.read_bit(data)? {
-            if r.read_bit(data)? {
-                let leading = r.read_bits(data, 5)? as u8;
-                let mut sig = r.read_bits(data, 6)? as u8;
+        // Value; at least 33 bits of `w` are exact here.
+        if w >> 63 == 0 {
+            pos += 1;
+        } else {
+            if (w >> 62) & 1 == 0 {
+                if self.leading == NO_WINDOW {
+                    return None;
+                }
+                w <<= 2;
+                avail -= 2;
+                pos += 2;
+            } else {
+                let leading = ((w >> 57) & 31) as u8;
+                let mut sig = ((w >> 51) & 63) as u8;
                 if sig == 0 {
                     sig = 64;
                 }
@@ -398,13 +442,23 @@ impl<B: AsRef<[u8]>> XorIter<B> {
                 }
                 self.leading = leading;
                 self.trailing = 64 - leading - sig;
-            } else if self.leading == NO_WINDOW {
-                return None;
+                w <<= 13;
+                avail -= 13;
+                pos += 13;
             }
-            let sig = 64 - self.leading - self.trailing;
-            let bits = r.read_bits(data, sig)?;
+            let sig = (64 - self.leading - self.trailing) as u32;
+            let bits = if sig <= avail {
+                pos += sig as usize;
+                w >> (64 - sig)
+            } else {
+                read_bits(data, &mut pos, sig as u8)
+            };
             self.v ^= bits << self.trailing;
         }
+        if pos > data.len() * 8 {
+            return None;
+        }
+        self.pos = pos;
         Some(())
     }
 }

@@ -6,3 +6,9 @@ pub mod encoding;
 pub mod index;
 pub mod backfill;
 pub mod compact;
+pub mod db;
+pub mod head;
+pub mod wal;
+
+pub use db::{Db, DbOptions, TsdbError};
+pub use head::{Head, HeadOptions, HeadStats};

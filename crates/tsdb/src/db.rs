@@ -1,0 +1,264 @@
+//! The database: a directory holding the WAL (and, via the block and
+//! compaction modules, persisted blocks), the in-memory head, and the lock
+//! that keeps other processes out.
+//!
+//! Directory layout:
+//! ```text
+//! <dir>/lock          flock(2)-ed while open
+//! <dir>/wal/00000001  WAL segments (see docs/format/wal.md)
+//! <dir>/wal/checkpoint.NNNNNNNN/
+//! <dir>/<block ulid>/ persisted blocks (other modules)
+//! ```
+
+use crate::head::{Head, HeadOptions, HeadStats, MemSeries};
+use crate::wal::{self, record::Record, Wal, WalError, WalOptions};
+use fs2::FileExt;
+use koban_storage::{Appendable, Appender, Querier, Queryable, StorageError};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors opening or operating the database, with the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum TsdbError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("another process holds the lock on {path}")]
+    Locked { path: PathBuf },
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error("database is closed")]
+    Closed,
+}
+
+impl TsdbError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        TsdbError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+impl From<TsdbError> for StorageError {
+    fn from(e: TsdbError) -> Self {
+        match e {
+            TsdbError::Closed => StorageError::Closed,
+            e => StorageError::Io(e.to_string()),
+        }
+    }
+}
+
+/// Database options.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Delete blocks older than this (time retention). None: keep (the
+    /// binary applies Prometheus's 15d default when neither is set).
+    pub retention: Option<Duration>,
+    /// Delete oldest blocks while the total size exceeds this many bytes.
+    pub retention_size: Option<u64>,
+    /// Out-of-order window. Only 0 (refuse out-of-order samples) is
+    /// supported for now; larger values are accepted and behave like 0.
+    pub out_of_order_window_ms: i64,
+    /// Head chunks and the smallest blocks cover this much time (2h).
+    pub block_duration_ms: i64,
+    /// Maximum WAL segment size (128 MiB).
+    pub wal_segment_size: u64,
+    /// How often the WAL is fsynced in the background (None: only on
+    /// segment cut, `Db::sync` and close).
+    pub wal_fsync_interval: Option<Duration>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            retention: None,
+            retention_size: None,
+            out_of_order_window_ms: 0,
+            block_duration_ms: 2 * 3600 * 1000,
+            wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+            wal_fsync_interval: WalOptions::default().fsync_interval,
+        }
+    }
+}
+
+/// An open database. Implements [`Appendable`] and [`Queryable`].
+pub struct Db {
+    dir: PathBuf,
+    opts: DbOptions,
+    head: Head,
+    wal: Arc<Wal>,
+    closed: AtomicBool,
+    /// Holds the flock until dropped.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.dir).finish()
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`: takes the lock
+    /// file, replays the WAL into the head (repairing a torn tail, see
+    /// [`wal::replay`]) and starts a new WAL segment.
+    pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, TsdbError> {
+        if opts.block_duration_ms <= 0 {
+            return Err(TsdbError::InvalidOption(format!("block_duration_ms must be > 0, got {}", opts.block_duration_ms)));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| TsdbError::io(&lock_path, e))?;
+        if lock.try_lock_exclusive().is_err() {
+            return Err(TsdbError::Locked { path: lock_path });
+        }
+        let head = Head::new(HeadOptions { chunk_range_ms: opts.block_duration_ms });
+        let wal_dir = dir.join("wal");
+        let start = std::time::Instant::now();
+        let st = replay_into(&head, &wal_dir)?;
+        tracing::info!(
+            dir = %dir.display(),
+            series = head.num_series(),
+            samples = st.samples,
+            elapsed_ms = start.elapsed().as_millis() as u64,
+            "TSDB head rebuilt from WAL"
+        );
+        let wal = Arc::new(Wal::open(
+            &wal_dir,
+            WalOptions { segment_size: opts.wal_segment_size, fsync_interval: opts.wal_fsync_interval },
+        )?);
+        head.set_wal(Some(wal.clone()));
+        Ok(Db { dir: dir.to_path_buf(), opts, head, wal, closed: AtomicBool::new(false), _lock: lock })
+    }
+
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> &DbOptions {
+        &self.opts
+    }
+
+    /// The in-memory head (for compaction: select its data, then
+    /// [`Head::truncate`] and [`Db::truncate_wal`]).
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The WAL.
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.wal
+    }
+
+    /// Head statistics (top 10 metric names by series count).
+    pub fn stats(&self) -> HeadStats {
+        self.head.stats(10)
+    }
+
+    /// fsyncs the WAL: every commit acknowledged before the call survives
+    /// power loss.
+    pub fn sync(&self) -> Result<(), TsdbError> {
+        Ok(self.wal.sync()?)
+    }
+
+    /// After blocks hold every sample older than `mint` (and
+    /// [`Head::truncate`] dropped them): starts a new WAL segment and
+    /// replaces all older segments by a checkpoint with the live series and
+    /// their samples at or after `mint`.
+    pub fn truncate_wal(&self, mint: i64) -> Result<(), TsdbError> {
+        let seg = self.wal.cut_segment()?;
+        let head = self.head.clone();
+        self.wal.truncate_before(seg, mint, |r| head.series_by_id(r).is_some())?;
+        Ok(())
+    }
+
+    /// Refuses further appends and queries, fsyncs and stops the WAL
+    /// flusher. The lock is released when the `Db` is dropped.
+    pub fn close(&self) -> Result<(), TsdbError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.head.set_closed();
+        self.wal.close()?;
+        Ok(())
+    }
+
+    /// Block queriers overlapping `[mint, maxt]`.
+    ///
+    /// SEAM: the block layer (crate::block) plugs in here; every querier
+    /// returned is merged with the head's by [`Db::querier`]. For now the
+    /// head is the only source.
+    fn block_queriers(&self, _mint: i64, _maxt: i64) -> Result<Vec<Box<dyn Querier>>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "closing TSDB");
+        }
+    }
+}
+
+impl Appendable for Db {
+    fn appender(&self) -> Box<dyn Appender> {
+        self.head.appender()
+    }
+}
+
+impl Queryable for Db {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        let head = self.head.querier(mint, maxt)?;
+        let blocks = self.block_queriers(mint, maxt)?;
+        if blocks.is_empty() {
+            return Ok(head);
+        }
+        // SEAM: merge `blocks` and `head` (series merged by labels, samples
+        // de-duplicated by timestamp) once blocks exist.
+        Ok(head)
+    }
+}
+
+/// Replays the WAL in `wal_dir` into `head`.
+fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayStats, TsdbError> {
+    let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
+    let mut unknown = 0u64;
+    let st = wal::replay(wal_dir, |rec| match rec {
+        Record::Series(v) => {
+            for (r, l) in v {
+                match head.replay_series(r, &l) {
+                    Ok(s) => {
+                        refs.insert(r, s);
+                    }
+                    Err(e) => tracing::warn!(series = %l, error = %e, "WAL replay: skipping invalid series"),
+                }
+            }
+        }
+        Record::Samples(v) => {
+            for (r, t, val) in v {
+                match refs.get(&r) {
+                    Some(s) => head.replay_sample(s, t, val),
+                    None => unknown += 1,
+                }
+            }
+        }
+    })?;
+    if unknown > 0 {
+        tracing::warn!(samples = unknown, "WAL replay: samples for unknown series refs skipped");
+    }
+    Ok(st)
+}

@@ -1,0 +1,514 @@
+//! The in-memory head block: the most recent samples of every active
+//! series, appended by scrapes and rules and read by queries.
+//!
+//! Layout, chosen for a small per-series footprint:
+//! * label strings are interned once in a [`symbols::SymbolTable`]; a series
+//!   keeps its labels as a boxed slice of symbol ids (name, value, ...);
+//! * series live in a sharded slab indexed by their id (`SeriesRef`), so an
+//!   append with a known ref is a vector index, not a hash lookup;
+//! * a sharded hash index maps `Labels::hash()` to series ids for appends
+//!   without a ref;
+//! * an inverted index ([`postings::MemPostings`]) maps label name/value to
+//!   sorted series ids for queries;
+//! * samples are kept in XOR chunks of at most [`chunkenc::TARGET_SAMPLES`]
+//!   samples; closed chunks are exact-size shared byte slices.
+//!
+//! Isolation: commits are applied under the write side of a global commit
+//! lock and bump a commit sequence number; a querier remembers the sequence
+//! when it is created and, per series, hides the samples of the last two
+//! commits that are newer than that (see `head_read`). Selects snapshot the
+//! series under the read side of the lock, so a select never sees part of a
+//! commit.
+
+mod head_append;
+mod head_read;
+mod postings;
+mod symbols;
+
+pub use head_append::HeadAppender;
+pub use head_read::{HeadChunkIterator, HeadQuerier, HeadSeries};
+
+use crate::chunkenc::{self, XorChunk};
+use koban_model::Labels;
+use koban_storage::{Appendable, Appender, Querier, Queryable, StorageError};
+use parking_lot::{Mutex, RwLock};
+use postings::MemPostings;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use symbols::SymbolTable;
+
+/// Number of shards of the series slab and hash index (a power of two).
+const SHARDS: usize = 16;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+/// Options of the head.
+#[derive(Debug, Clone)]
+pub struct HeadOptions {
+    /// Chunks never span a multiple of this many milliseconds, so they align
+    /// with block boundaries (Prometheus: min block duration, 2h).
+    pub chunk_range_ms: i64,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions { chunk_range_ms: 2 * 3600 * 1000 }
+    }
+}
+
+/// Counters and gauges describing the head, for metrics and status pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeadStats {
+    /// Series currently in the head.
+    pub num_series: u64,
+    /// Samples committed since start (replayed samples included).
+    pub samples_appended: u64,
+    /// Series created since start.
+    pub series_created: u64,
+    /// Samples refused as out of order (at append or commit time).
+    pub out_of_order: u64,
+    /// Smallest and largest committed timestamp; `i64::MAX`/`i64::MIN` when empty.
+    pub min_time: i64,
+    pub max_time: i64,
+    /// Series count per metric name, largest first (top 10 as the
+    /// Prometheus status page, unless more are asked for).
+    pub series_per_metric: Vec<(String, u64)>,
+}
+
+/// A closed chunk: exact-size, shared with queriers without copying.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedChunk {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    pub(crate) data: Arc<[u8]>,
+}
+
+/// Per-series mutable state.
+#[derive(Debug)]
+pub(crate) struct SeriesData {
+    pub(crate) closed: Vec<ClosedChunk>,
+    pub(crate) head: Option<XorChunk>,
+    /// Last committed sample (i64::MIN when none).
+    pub(crate) last_t: i64,
+    pub(crate) last_v: u64,
+    /// True once a series record for this series is in the WAL.
+    pub(crate) logged: bool,
+    /// The last two commits that touched the series: (sequence, last_t
+    /// before that commit), newest first. Sequence 0 = none.
+    pub(crate) commits: [(u64, i64); 2],
+    /// Set when truncation removed the series from the head; a pending
+    /// commit then re-creates it from its labels.
+    pub(crate) removed: bool,
+}
+
+/// One series in the head (opaque outside the crate).
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) id: u64,
+    /// Symbol ids: name0, value0, name1, value1, ...
+    pub(crate) lset: Box<[u32]>,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+impl SeriesData {
+    fn new() -> Self {
+        SeriesData { closed: Vec::new(), head: None, last_t: i64::MIN, last_v: 0, logged: false, commits: [(0, 0); 2], removed: false }
+    }
+
+    /// Checks whether (t, v) may be appended after the committed samples.
+    /// `Ok(false)` means "identical duplicate, ignore silently".
+    #[inline]
+    pub(crate) fn appendable(&self, t: i64, v: f64) -> Result<bool, StorageError> {
+        if self.last_t == i64::MIN || t > self.last_t {
+            return Ok(true);
+        }
+        if t < self.last_t {
+            return Err(StorageError::OutOfOrder);
+        }
+        if v.to_bits() == self.last_v {
+            Ok(false)
+        } else {
+            Err(StorageError::DuplicateSample)
+        }
+    }
+
+    /// Appends a sample the caller checked with [`SeriesData::appendable`].
+    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range_ms: i64) {
+        let cut = match &self.head {
+            None => true,
+            Some(c) => {
+                c.num_samples() >= chunkenc::TARGET_SAMPLES
+                    || (chunk_range_ms > 0
+                        && t.div_euclid(chunk_range_ms) != c.min_time().div_euclid(chunk_range_ms))
+            }
+        };
+        if cut {
+            if let Some(old) = self.head.take() {
+                if old.num_samples() > 0 {
+                    self.closed.push(ClosedChunk {
+                        min_t: old.min_time(),
+                        max_t: old.max_time(),
+                        data: Arc::from(old.into_bytes().into_boxed_slice()),
+                    });
+                }
+            }
+            // 120 regular samples need ~150 bytes; start near that.
+            self.head = Some(XorChunk::with_capacity(128));
+        }
+        if let Some(h) = self.head.as_mut() {
+            h.append(t, v);
+        }
+        self.last_t = t;
+        self.last_v = v.to_bits();
+    }
+
+    fn num_samples(&self) -> usize {
+        self.closed.len() + self.head.as_ref().map_or(0, |h| h.num_samples())
+    }
+}
+
+/// A shard of the series slab: `slots[id >> SHARD_BITS]`.
+#[derive(Default)]
+struct SlabShard {
+    slots: Vec<Option<Arc<MemSeries>>>,
+}
+
+/// A shard of the label-hash index.
+#[derive(Default)]
+struct HashShard {
+    /// Label hash -> series id, for the (overwhelmingly common) case of no collision.
+    one: HashMap<u64, u64>,
+    /// Further series ids sharing a hash with the one in `one`.
+    more: HashMap<u64, Vec<u64>>,
+}
+
+pub(crate) struct HeadInner {
+    pub(crate) opts: HeadOptions,
+    pub(crate) symbols: RwLock<SymbolTable>,
+    slab: [RwLock<SlabShard>; SHARDS],
+    hashes: [Mutex<HashShard>; SHARDS],
+    pub(crate) postings: RwLock<MemPostings>,
+    next_id: AtomicU64,
+    /// Commits hold the write side while applying; selects the read side.
+    pub(crate) commit_lock: RwLock<()>,
+    /// Sequence number of the last applied commit.
+    pub(crate) commit_seq: AtomicU64,
+    pub(crate) wal: RwLock<Option<Arc<crate::wal::Wal>>>,
+    pub(crate) min_time: AtomicI64,
+    pub(crate) max_time: AtomicI64,
+    /// Samples older than this are refused with `OutOfBounds` (set on truncation).
+    pub(crate) min_valid_time: AtomicI64,
+    pub(crate) num_series: AtomicU64,
+    pub(crate) samples_appended: AtomicU64,
+    pub(crate) series_created: AtomicU64,
+    pub(crate) out_of_order: AtomicU64,
+    pub(crate) closed: std::sync::atomic::AtomicBool,
+}
+
+/// The head block. Cheap to clone (a shared handle).
+#[derive(Clone)]
+pub struct Head {
+    pub(crate) inner: Arc<HeadInner>,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head").field("num_series", &self.inner.num_series.load(Ordering::Relaxed)).finish()
+    }
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Self::new(HeadOptions::default())
+    }
+}
+
+impl Head {
+    /// An empty head without a WAL.
+    pub fn new(opts: HeadOptions) -> Self {
+        Head {
+            inner: Arc::new(HeadInner {
+                opts,
+                symbols: RwLock::new(SymbolTable::default()),
+                slab: std::array::from_fn(|_| RwLock::new(SlabShard::default())),
+                hashes: std::array::from_fn(|_| Mutex::new(HashShard::default())),
+                postings: RwLock::new(MemPostings::default()),
+                next_id: AtomicU64::new(1),
+                commit_lock: RwLock::new(()),
+                commit_seq: AtomicU64::new(0),
+                wal: RwLock::new(None),
+                min_time: AtomicI64::new(i64::MAX),
+                max_time: AtomicI64::new(i64::MIN),
+                min_valid_time: AtomicI64::new(i64::MIN),
+                num_series: AtomicU64::new(0),
+                samples_appended: AtomicU64::new(0),
+                series_created: AtomicU64::new(0),
+                out_of_order: AtomicU64::new(0),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Attaches the WAL every later commit is logged to.
+    pub(crate) fn set_wal(&self, wal: Option<Arc<crate::wal::Wal>>) {
+        *self.inner.wal.write() = wal;
+    }
+
+    /// Refuses every later append and commit with `StorageError::Closed`.
+    pub(crate) fn set_closed(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// Smallest committed timestamp (`i64::MAX` when empty).
+    pub fn min_time(&self) -> i64 {
+        self.inner.min_time.load(Ordering::Acquire)
+    }
+
+    /// Largest committed timestamp (`i64::MIN` when empty).
+    pub fn max_time(&self) -> i64 {
+        self.inner.max_time.load(Ordering::Acquire)
+    }
+
+    /// Number of series in the head.
+    pub fn num_series(&self) -> u64 {
+        self.inner.num_series.load(Ordering::Relaxed)
+    }
+
+    /// Counters and the per-metric series counts (top `top_n` metric names).
+    pub fn stats(&self, top_n: usize) -> HeadStats {
+        let i = &self.inner;
+        let mut per_metric = {
+            let syms = i.symbols.read();
+            i.postings.read().value_counts(&syms, koban_model::METRIC_NAME)
+        };
+        per_metric.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        per_metric.truncate(top_n);
+        HeadStats {
+            num_series: i.num_series.load(Ordering::Relaxed),
+            samples_appended: i.samples_appended.load(Ordering::Relaxed),
+            series_created: i.series_created.load(Ordering::Relaxed),
+            out_of_order: i.out_of_order.load(Ordering::Relaxed),
+            min_time: self.min_time(),
+            max_time: self.max_time(),
+            series_per_metric: per_metric,
+        }
+    }
+
+    /// Drops every chunk whose samples are all older than `mint` (they are
+    /// persisted in blocks), removes series left without samples, and
+    /// refuses later appends older than `mint` with `OutOfBounds`.
+    /// Returns the number of series removed.
+    pub fn truncate(&self, mint: i64) -> usize {
+        let i = &self.inner;
+        i.min_valid_time.fetch_max(mint, Ordering::AcqRel);
+        // Exclude commits and selects while series disappear.
+        let _g = i.commit_lock.write();
+        let mut removed = Vec::new();
+        let mut new_min = i64::MAX;
+        for shard in &i.slab {
+            let mut sh = shard.write();
+            for slot in sh.slots.iter_mut() {
+                let Some(s) = slot else { continue };
+                let mut d = s.data.lock();
+                d.closed.retain(|c| c.max_t >= mint);
+                if d.head.as_ref().is_some_and(|h| h.num_samples() > 0 && h.max_time() < mint) {
+                    d.head = None;
+                }
+                match (d.closed.first(), &d.head) {
+                    (Some(c), _) => new_min = new_min.min(c.min_t),
+                    (None, Some(h)) if h.num_samples() > 0 => new_min = new_min.min(h.min_time()),
+                    _ => {}
+                }
+                if d.num_samples() == 0 && d.last_t != i64::MIN {
+                    d.removed = true;
+                    drop(d);
+                    removed.push(s.clone());
+                    *slot = None;
+                }
+            }
+        }
+        if !removed.is_empty() {
+            // Lock order as series creation: hash shards before postings.
+            let hashes: Vec<u64> = {
+                let syms = i.symbols.read();
+                removed.iter().map(|s| syms.resolve(&s.lset).hash()).collect()
+            };
+            for (s, h) in removed.iter().zip(hashes) {
+                i.hash_remove(h, s.id);
+            }
+            let mut p = i.postings.write();
+            for s in &removed {
+                p.remove(&s.lset, s.id);
+            }
+            i.num_series.fetch_sub(removed.len() as u64, Ordering::Relaxed);
+        }
+        i.min_time.store(if new_min == i64::MAX { i64::MAX } else { new_min.max(mint) }, Ordering::Release);
+        if new_min == i64::MAX {
+            i.max_time.store(i64::MIN, Ordering::Release);
+        }
+        removed.len()
+    }
+
+    /// Calls `f` with the id and labels of every series (for WAL checkpoints).
+    pub fn for_each_series(&self, mut f: impl FnMut(u64, &Labels)) {
+        let i = &self.inner;
+        for shard in &i.slab {
+            let series: Vec<Arc<MemSeries>> = shard.read().slots.iter().flatten().cloned().collect();
+            let syms = i.symbols.read();
+            for s in series {
+                f(s.id, &syms.resolve(&s.lset));
+            }
+        }
+    }
+
+    /// Looks up a series by ref.
+    pub(crate) fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
+        self.inner.series_by_id(id)
+    }
+
+    /// Finds or creates the series for `labels`. Returns the series and
+    /// whether it was created.
+    pub(crate) fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool), StorageError> {
+        self.inner.get_or_create(labels, None)
+    }
+
+    /// Replay: creates the series with the given id (or returns the existing
+    /// series with the same labels).
+    pub(crate) fn replay_series(&self, id: u64, labels: &Labels) -> Result<Arc<MemSeries>, StorageError> {
+        let (s, _) = self.inner.get_or_create(labels, Some(id))?;
+        s.data.lock().logged = true;
+        Ok(s)
+    }
+
+    /// Replay: appends one sample bypassing the WAL; refused samples are
+    /// counted and skipped.
+    pub(crate) fn replay_sample(&self, s: &MemSeries, t: i64, v: f64) {
+        let i = &self.inner;
+        let mut d = s.data.lock();
+        match d.appendable(t, v) {
+            Ok(true) => {
+                d.append(t, v, i.opts.chunk_range_ms);
+                drop(d);
+                i.samples_appended.fetch_add(1, Ordering::Relaxed);
+                i.min_time.fetch_min(t, Ordering::AcqRel);
+                i.max_time.fetch_max(t, Ordering::AcqRel);
+            }
+            Ok(false) => {}
+            Err(_) => {
+                i.out_of_order.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl HeadInner {
+    #[inline]
+    pub(crate) fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
+        let shard = &self.slab[(id as usize) & (SHARDS - 1)];
+        shard.read().slots.get((id >> SHARD_BITS) as usize).and_then(|s| s.clone())
+    }
+
+    fn hash_remove(&self, hash: u64, id: u64) {
+        let mut h = self.hashes[(hash as usize) & (SHARDS - 1)].lock();
+        if h.one.get(&hash) == Some(&id) {
+            match h.more.get_mut(&hash).and_then(|v| v.pop()) {
+                Some(other) => {
+                    h.one.insert(hash, other);
+                }
+                None => {
+                    h.one.remove(&hash);
+                }
+            }
+        } else if let Some(v) = h.more.get_mut(&hash) {
+            v.retain(|x| *x != id);
+        }
+        if h.more.get(&hash).is_some_and(|v| v.is_empty()) {
+            h.more.remove(&hash);
+        }
+    }
+
+    fn labels_equal(&self, s: &MemSeries, labels: &Labels) -> bool {
+        if s.lset.len() != labels.len() * 2 {
+            return false;
+        }
+        let syms = self.symbols.read();
+        labels.iter().enumerate().all(|(k, l)| {
+            syms.get(s.lset[2 * k]) == Some(l.name.as_str()) && syms.get(s.lset[2 * k + 1]) == Some(l.value.as_str())
+        })
+    }
+
+    fn get_or_create(&self, labels: &Labels, want_id: Option<u64>) -> Result<(Arc<MemSeries>, bool), StorageError> {
+        if labels.is_empty() || labels.metric_name().is_empty() {
+            return Err(StorageError::InvalidLabels);
+        }
+        let hash = labels.hash();
+        let mut h = self.hashes[(hash as usize) & (SHARDS - 1)].lock();
+        if let Some(&id) = h.one.get(&hash) {
+            let more = h.more.get(&hash).map(|v| v.as_slice()).unwrap_or(&[]);
+            for &cand in std::iter::once(&id).chain(more) {
+                if let Some(s) = self.series_by_id(cand) {
+                    if self.labels_equal(&s, labels) {
+                        return Ok((s, false));
+                    }
+                }
+            }
+        }
+        // Create it while holding the hash shard, so no twin is created.
+        let id = match want_id {
+            Some(id) if id != 0 && self.series_by_id(id).is_none() => {
+                self.next_id.fetch_max(id + 1, Ordering::AcqRel);
+                id
+            }
+            _ => self.next_id.fetch_add(1, Ordering::AcqRel),
+        };
+        let lset: Box<[u32]> = {
+            let mut syms = self.symbols.write();
+            labels.iter().flat_map(|l| [syms.intern(&l.name), syms.intern(&l.value)]).collect()
+        };
+        let s = Arc::new(MemSeries { id, lset, data: Mutex::new(SeriesData::new()) });
+        {
+            let mut sh = self.slab[(id as usize) & (SHARDS - 1)].write();
+            let idx = (id >> SHARD_BITS) as usize;
+            if sh.slots.len() <= idx {
+                sh.slots.resize(idx + 1, None);
+            }
+            sh.slots[idx] = Some(s.clone());
+        }
+        self.postings.write().add(&s.lset, id);
+        match h.one.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => h.more.entry(hash).or_default().push(id),
+        }
+        drop(h);
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        self.series_created.fetch_add(1, Ordering::Relaxed);
+        Ok((s, true))
+    }
+
+    /// Every live series id, sorted.
+    pub(crate) fn all_ids(&self) -> Vec<u64> {
+        let mut ids = Vec::with_capacity(self.num_series.load(Ordering::Relaxed) as usize);
+        for shard in &self.slab {
+            ids.extend(shard.read().slots.iter().flatten().map(|s| s.id));
+        }
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl Appendable for Head {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(HeadAppender::new(self.clone()))
+    }
+}
+
+impl Queryable for Head {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        Ok(Box::new(HeadQuerier::new(self.clone(), mint, maxt)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

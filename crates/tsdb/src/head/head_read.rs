@@ -1,0 +1,319 @@
+//! Reading the head: matcher evaluation over the in-memory postings and
+//! snapshotting series chunks for queriers.
+
+use super::postings::{intersect, union, MemPostings};
+use super::symbols::SymbolTable;
+use super::{Head, HeadInner, MemSeries};
+use crate::chunkenc::XorIter;
+use koban_model::{Labels, MatchType, Matcher};
+use koban_storage::{Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// A read view of the head over `[mint, maxt]`.
+///
+/// Isolation: the querier remembers the commit sequence at creation and
+/// hides, per series, samples of (up to two) commits newer than that, so
+/// commits that land while a query runs are invisible to all of its
+/// selects. A series committed more than twice since the querier was
+/// created may show samples of the older of those commits (documented
+/// limitation, needs a querier living across several scrape intervals).
+pub struct HeadQuerier {
+    head: Head,
+    mint: i64,
+    maxt: i64,
+    watermark: u64,
+}
+
+impl HeadQuerier {
+    pub fn new(head: Head, mint: i64, maxt: i64) -> Self {
+        let watermark = head.inner.commit_seq.load(Ordering::Acquire);
+        // Data before the truncation point belongs to blocks (whole chunks
+        // may linger in memory): hide it, as Prometheus does.
+        let mint = mint.max(head.inner.min_valid_time.load(Ordering::Acquire));
+        HeadQuerier { head, mint, maxt, watermark }
+    }
+
+    /// Snapshots the matching series with data in range.
+    pub fn select_series(&self, sorted: bool, matchers: &[Matcher]) -> Vec<HeadSeries> {
+        let inner = &self.head.inner;
+        let _g = inner.commit_lock.read();
+        let ids = matching_ids(inner, matchers);
+        let syms = inner.symbols.read();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(s) = inner.series_by_id(id) else { continue };
+            if let Some(hs) = self.snapshot(&syms, &s) {
+                out.push(hs);
+            }
+        }
+        drop(syms);
+        if sorted {
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        out
+    }
+
+    fn snapshot(&self, syms: &SymbolTable, s: &MemSeries) -> Option<HeadSeries> {
+        let d = s.data.lock();
+        let mut limit = self.maxt;
+        for (seq, before) in d.commits {
+            if seq > self.watermark {
+                limit = limit.min(before);
+            }
+        }
+        if limit < self.mint {
+            return None;
+        }
+        let mut chunks = Vec::new();
+        for c in &d.closed {
+            if c.max_t >= self.mint && c.min_t <= limit {
+                chunks.push(ChunkRef { min_t: c.min_t, max_t: c.max_t, data: c.data.clone() });
+            }
+        }
+        if let Some(h) = &d.head {
+            if h.num_samples() > 0 && h.max_time() >= self.mint && h.min_time() <= limit {
+                chunks.push(ChunkRef { min_t: h.min_time(), max_t: h.max_time(), data: Arc::from(h.bytes()) });
+            }
+        }
+        drop(d);
+        if chunks.is_empty() {
+            return None;
+        }
+        Some(HeadSeries { labels: syms.resolve(&s.lset), chunks, mint: self.mint, maxt: limit })
+    }
+
+    fn overlaps_head(&self) -> bool {
+        let h = &self.head;
+        h.min_time() <= self.maxt && h.max_time() >= self.mint
+    }
+}
+
+/// Series ids (sorted) matching every matcher.
+pub(crate) fn matching_ids(inner: &HeadInner, matchers: &[Matcher]) -> Vec<u64> {
+    let syms = inner.symbols.read();
+    let p = inner.postings.read();
+    let mut cand: Option<Vec<u64>> = None;
+    let mut filters: Vec<&Matcher> = Vec::new();
+    // Narrowing matchers (not matching "") select via postings; the others
+    // filter the candidates by label value.
+    for m in matchers {
+        if m.matches_empty() {
+            filters.push(m);
+            continue;
+        }
+        let ids = postings_for(&syms, &p, m);
+        let next = match cand {
+            None => ids,
+            Some(c) => intersect(&c, &ids),
+        };
+        if next.is_empty() {
+            return next;
+        }
+        cand = Some(next);
+    }
+    drop(p);
+    let ids = match cand {
+        Some(c) => c,
+        None => {
+            drop(syms);
+            let all = inner.all_ids();
+            return filter_ids(inner, &inner.symbols.read(), all, &filters);
+        }
+    };
+    filter_ids(inner, &syms, ids, &filters)
+}
+
+fn filter_ids(inner: &HeadInner, syms: &SymbolTable, mut ids: Vec<u64>, filters: &[&Matcher]) -> Vec<u64> {
+    if filters.is_empty() {
+        return ids;
+    }
+    let names: Vec<Option<u32>> = filters.iter().map(|m| syms.lookup(&m.name)).collect();
+    ids.retain(|&id| {
+        let Some(s) = inner.series_by_id(id) else { return false };
+        filters.iter().zip(&names).all(|(m, name)| {
+            let v = name
+                .and_then(|n| s.lset.chunks_exact(2).find(|p| p[0] == n))
+                .and_then(|p| syms.get(p[1]))
+                .unwrap_or("");
+            m.matches(v)
+        })
+    });
+    ids
+}
+
+fn postings_for(syms: &SymbolTable, p: &MemPostings, m: &Matcher) -> Vec<u64> {
+    let Some(name) = syms.lookup(&m.name) else { return Vec::new() };
+    match m.kind {
+        MatchType::Equal => syms.lookup(&m.value).map_or_else(Vec::new, |v| p.get(name, v).to_vec()),
+        MatchType::Regex if m.set_matches().is_some() => {
+            let lists = m
+                .set_matches()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| syms.lookup(s))
+                .map(|v| p.get(name, v))
+                .collect();
+            union(lists)
+        }
+        _ => union(
+            p.values(name)
+                .filter(|(v, _)| syms.get(*v).is_some_and(|s| m.matches(s)))
+                .map(|(_, l)| l)
+                .collect(),
+        ),
+    }
+}
+
+impl Querier for HeadQuerier {
+    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> Result<SeriesSet, StorageError> {
+        let _ = hints;
+        let v = self.select_series(sorted, matchers);
+        Ok(Box::new(v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>))))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        let inner = &self.head.inner;
+        let mut out: Vec<String> = if matchers.is_empty() {
+            let syms = inner.symbols.read();
+            let Some(n) = syms.lookup(name) else { return Ok(Vec::new()) };
+            let p = inner.postings.read();
+            p.values(n).filter_map(|(v, _)| syms.get(v)).map(str::to_string).collect()
+        } else {
+            let ids = matching_ids(inner, matchers);
+            let syms = inner.symbols.read();
+            let Some(n) = syms.lookup(name) else { return Ok(Vec::new()) };
+            let mut vals: Vec<u32> = ids
+                .iter()
+                .filter_map(|&id| inner.series_by_id(id))
+                .filter_map(|s| s.lset.chunks_exact(2).find(|p| p[0] == n).map(|p| p[1]))
+                .collect();
+            vals.sort_unstable();
+            vals.dedup();
+            vals.into_iter().filter_map(|v| syms.get(v)).map(str::to_string).collect()
+        };
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        let inner = &self.head.inner;
+        let mut out: Vec<String> = if matchers.is_empty() {
+            let syms = inner.symbols.read();
+            let p = inner.postings.read();
+            p.names().filter_map(|n| syms.get(n)).map(str::to_string).collect()
+        } else {
+            let ids = matching_ids(inner, matchers);
+            let mut names: Vec<u32> = ids
+                .iter()
+                .filter_map(|&id| inner.series_by_id(id))
+                .flat_map(|s| s.lset.chunks_exact(2).map(|p| p[0]).collect::<Vec<_>>())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            let syms = inner.symbols.read();
+            names.into_iter().filter_map(|n| syms.get(n)).map(str::to_string).collect()
+        };
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ChunkRef {
+    min_t: i64,
+    max_t: i64,
+    data: Arc<[u8]>,
+}
+
+/// A snapshot of one head series restricted to the querier's range.
+#[derive(Debug, Clone)]
+pub struct HeadSeries {
+    labels: Labels,
+    chunks: Vec<ChunkRef>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl HeadSeries {
+    /// Number of chunks in the snapshot.
+    pub fn num_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The encoded XOR chunks (min_t, max_t, bytes) of the snapshot; the
+    /// samples outside the querier's range are not filtered out here.
+    pub fn chunks(&self) -> impl Iterator<Item = (i64, i64, &[u8])> {
+        self.chunks.iter().map(|c| (c.min_t, c.max_t, &c.data[..]))
+    }
+}
+
+impl Series for HeadSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(HeadChunkIterator { chunks: &self.chunks, idx: 0, cur: None, mint: self.mint, maxt: self.maxt })
+    }
+}
+
+/// Iterates the samples of a [`HeadSeries`] within its range.
+pub struct HeadChunkIterator<'a> {
+    chunks: &'a [ChunkRef],
+    idx: usize,
+    cur: Option<XorIter<&'a [u8]>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SampleIterator for HeadChunkIterator<'_> {
+    fn next(&mut self) -> Option<(i64, f64)> {
+        loop {
+            if let Some(it) = &mut self.cur {
+                match it.next() {
+                    Some((t, v)) => {
+                        if t < self.mint {
+                            continue;
+                        }
+                        if t > self.maxt {
+                            self.cur = None;
+                            self.idx = self.chunks.len();
+                            return None;
+                        }
+                        return Some((t, v));
+                    }
+                    None => self.cur = None,
+                }
+            }
+            let c = self.chunks.get(self.idx)?;
+            self.idx += 1;
+            self.cur = Some(XorIter::new(&c.data[..]));
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
+        // Skip whole chunks that end before `t`.
+        let cur_ends_before = self.idx > 0 && self.chunks.get(self.idx - 1).is_some_and(|c| c.max_t < t);
+        if self.cur.is_none() || cur_ends_before {
+            self.cur = None;
+            while self.chunks.get(self.idx).is_some_and(|c| c.max_t < t) {
+                self.idx += 1;
+            }
+        }
+        while let Some((st, v)) = self.next() {
+            if st >= t {
+                return Some((st, v));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,259 @@
+use super::*;
+use koban_model::{MatchType, Matcher, STALE_NAN_BITS};
+use koban_storage::{Appendable, Queryable, StorageError};
+
+fn ls(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+fn m(kind: MatchType, n: &str, v: &str) -> Matcher {
+    Matcher::new(kind, n, v).unwrap()
+}
+
+/// All series (labels as string, samples) matching, sorted.
+fn query(q: &dyn Queryable, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(String, Vec<(i64, f64)>)> {
+    let q = q.querier(mint, maxt).unwrap();
+    collect(&*q, ms)
+}
+
+fn collect(q: &dyn Querier, ms: &[Matcher]) -> Vec<(String, Vec<(i64, f64)>)> {
+    q.select(true, None, ms)
+        .unwrap()
+        .map(|s| {
+            let s = s.unwrap();
+            let mut it = s.iter();
+            let mut v = Vec::new();
+            while let Some(x) = it.next() {
+                v.push(x);
+            }
+            (s.labels().to_string(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn commit_and_rollback_visibility() {
+    let h = Head::default();
+    let a = ls(&[("__name__", "up"), ("job", "a")]);
+    let mut app = h.appender();
+    let r = app.append(0, &a, 1000, 1.0).unwrap();
+    assert_ne!(r, 0);
+    assert_eq!(app.append(r, &Labels::empty(), 2000, 2.0).unwrap(), r);
+    let all = [m(MatchType::Equal, "__name__", "up")];
+    assert!(query(&h, 0, 10_000, &all).is_empty(), "staged samples are invisible");
+    app.commit().unwrap();
+    assert_eq!(query(&h, 0, 10_000, &all), vec![(a.to_string(), vec![(1000, 1.0), (2000, 2.0)])]);
+
+    let mut app = h.appender();
+    app.append(r, &a, 3000, 3.0).unwrap();
+    app.rollback().unwrap();
+    let mut app = h.appender();
+    app.append(r, &a, 4000, 4.0).unwrap();
+    drop(app);
+    assert_eq!(query(&h, 0, 10_000, &all)[0].1.len(), 2);
+    // Range restriction.
+    assert_eq!(query(&h, 1500, 2500, &all)[0].1, vec![(2000, 2.0)]);
+    assert!(query(&h, 5000, 6000, &all).is_empty());
+    let st = h.stats(10);
+    assert_eq!((st.num_series, st.samples_appended, st.min_time, st.max_time), (1, 2, 1000, 2000));
+    assert_eq!(st.series_per_metric, vec![("up".to_string(), 1)]);
+}
+
+#[test]
+fn out_of_order_and_duplicates() {
+    let h = Head::default();
+    let a = ls(&[("__name__", "x")]);
+    let mut app = h.appender();
+    let r = app.append(0, &a, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    assert_eq!(app.append(r, &a, 999, 1.0), Err(StorageError::OutOfOrder));
+    assert_eq!(app.append(r, &a, 1000, 2.0), Err(StorageError::DuplicateSample));
+    assert_eq!(app.append(r, &a, 1000, 1.0), Ok(r), "identical duplicate is ignored");
+    // Within one batch, a later out-of-order sample is dropped at commit.
+    app.append(r, &a, 3000, 3.0).unwrap();
+    app.append(r, &a, 2000, 2.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(query(&h, 0, 10_000, &[m(MatchType::Equal, "__name__", "x")])[0].1, vec![(1000, 1.0), (3000, 3.0)]);
+    assert_eq!(h.stats(1).out_of_order, 2);
+    let mut app = h.appender();
+    assert_eq!(app.append(0, &Labels::empty(), 1, 1.0), Err(StorageError::InvalidLabels));
+    assert_eq!(app.append(0, &ls(&[("job", "x")]), 1, 1.0), Err(StorageError::InvalidLabels));
+}
+
+#[test]
+fn stale_markers_and_nans_bit_exact() {
+    let h = Head::default();
+    let a = ls(&[("__name__", "x")]);
+    let mut app = h.appender();
+    let vals = [1.0, f64::from_bits(STALE_NAN_BITS), f64::NAN, f64::from_bits(0x7ff8_0000_0000_0042), -0.0];
+    for (i, v) in vals.iter().enumerate() {
+        app.append(0, &a, i as i64, *v).unwrap();
+    }
+    app.commit().unwrap();
+    let got = &query(&h, 0, 100, &[m(MatchType::Equal, "__name__", "x")])[0].1;
+    let bits: Vec<u64> = got.iter().map(|s| s.1.to_bits()).collect();
+    assert_eq!(bits, vals.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}
+
+fn fixture() -> Head {
+    let h = Head::default();
+    let mut app = h.appender();
+    for (i, (name, job, inst)) in [
+        ("up", "api", "a:1"),
+        ("up", "api", "b:1"),
+        ("up", "db", "c:1"),
+        ("http_requests_total", "api", "a:1"),
+        ("http_requests_total", "web", ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.append(0, &ls(&[("__name__", name), ("job", job), ("instance", inst)]), 100, i as f64).unwrap();
+    }
+    app.commit().unwrap();
+    h
+}
+
+fn names(h: &Head, ms: &[Matcher]) -> Vec<String> {
+    query(h, 0, 1000, ms).into_iter().map(|s| s.0).collect()
+}
+
+#[test]
+fn matchers_all_kinds() {
+    let h = fixture();
+    let up = m(MatchType::Equal, "__name__", "up");
+    assert_eq!(names(&h, std::slice::from_ref(&up)).len(), 3);
+    assert_eq!(names(&h, &[up.clone(), m(MatchType::Equal, "job", "api")]).len(), 2);
+    assert_eq!(names(&h, &[up.clone(), m(MatchType::NotEqual, "job", "api")]), vec![r#"{__name__="up", instance="c:1", job="db"}"#]);
+    assert_eq!(names(&h, &[m(MatchType::Regex, "job", "api|db")]).len(), 4);
+    assert_eq!(names(&h, &[m(MatchType::Regex, "__name__", "http.*")]).len(), 2);
+    assert_eq!(names(&h, &[m(MatchType::Regex, "instance", "[ab]:.")]).len(), 3);
+    assert_eq!(names(&h, &[up.clone(), m(MatchType::NotRegex, "instance", "a.*|c.*")]).len(), 1);
+    // Matchers matching the empty string select series without the label.
+    assert_eq!(
+        names(&h, &[m(MatchType::Regex, "__name__", ".+"), m(MatchType::Equal, "instance", "")]),
+        vec![r#"{__name__="http_requests_total", job="web"}"#]
+    );
+    assert_eq!(names(&h, &[m(MatchType::NotEqual, "instance", "")]).len(), 4);
+    assert_eq!(names(&h, &[m(MatchType::Regex, "job", "web|")]).len(), 1);
+    assert!(names(&h, &[m(MatchType::Equal, "nope", "x")]).is_empty());
+    assert!(names(&h, &[up.clone(), m(MatchType::Equal, "job", "zzz")]).is_empty());
+
+    let q = h.querier(0, 1000).unwrap();
+    assert_eq!(q.label_values("job", &[]).unwrap(), vec!["api", "db", "web"]);
+    assert_eq!(q.label_values("job", std::slice::from_ref(&up)).unwrap(), vec!["api", "db"]);
+    assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "instance", "job"]);
+    assert_eq!(
+        q.label_names(&[m(MatchType::Equal, "job", "web")]).unwrap(),
+        vec!["__name__", "job"]
+    );
+    assert!(h.querier(5000, 6000).unwrap().label_values("job", &[]).unwrap().is_empty());
+}
+
+#[test]
+fn querier_isolation_across_selects() {
+    let h = Head::default();
+    let a = ls(&[("__name__", "a")]);
+    let b = ls(&[("__name__", "b")]);
+    let mut app = h.appender();
+    app.append(0, &a, 1, 1.0).unwrap();
+    app.append(0, &b, 1, 1.0).unwrap();
+    app.commit().unwrap();
+    let q = h.querier(0, 100).unwrap();
+    // Two later commits, each touching both series, plus a new series.
+    for t in [2, 3] {
+        let mut app = h.appender();
+        app.append(0, &a, t, t as f64).unwrap();
+        app.append(0, &b, t, t as f64).unwrap();
+        app.append(0, &ls(&[("__name__", "c")]), t, 0.0).unwrap();
+        app.commit().unwrap();
+    }
+    let ma = [m(MatchType::Equal, "__name__", "a")];
+    let mb = [m(MatchType::Equal, "__name__", "b")];
+    assert_eq!(collect(&*q, &ma)[0].1, vec![(1, 1.0)]);
+    assert_eq!(collect(&*q, &mb)[0].1, vec![(1, 1.0)]);
+    assert!(collect(&*q, &[m(MatchType::Equal, "__name__", "c")]).is_empty());
+    let q2 = h.querier(0, 100).unwrap();
+    assert_eq!(collect(&*q2, &ma)[0].1.len(), 3);
+}
+
+#[test]
+fn chunks_cut_and_seek() {
+    let h = Head::new(HeadOptions { chunk_range_ms: 1_000_000 });
+    let a = ls(&[("__name__", "a")]);
+    let mut r = 0;
+    for i in 0..400i64 {
+        let mut app = h.appender();
+        r = app.append(r, &a, i * 1000, i as f64).unwrap();
+        app.commit().unwrap();
+    }
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let s = q.select(false, None, &[m(MatchType::Equal, "__name__", "a")]).unwrap().next().unwrap().unwrap();
+    let mut it = s.iter();
+    let mut n = 0;
+    while let Some((t, v)) = it.next() {
+        assert_eq!((t, v), (n * 1000, n as f64));
+        n += 1;
+    }
+    assert_eq!(n, 400);
+    let mut it = s.iter();
+    assert_eq!(it.seek(250_500), Some((251_000, 251.0)));
+    assert_eq!(it.seek(0), Some((252_000, 252.0)));
+    assert_eq!(it.seek(399_000), Some((399_000, 399.0)));
+    assert_eq!(it.next(), None);
+    // Chunks: 120-sample cuts plus a cut at the 1_000_000 ms range boundary.
+    let hs = HeadQuerier::new(h.clone(), i64::MIN, i64::MAX).select_series(false, &[m(MatchType::Equal, "__name__", "a")]);
+    let bounds: Vec<(i64, i64)> = hs[0].chunks().map(|c| (c.0, c.1)).collect();
+    assert_eq!(bounds, vec![(0, 119_000), (120_000, 239_000), (240_000, 359_000), (360_000, 399_000)]);
+}
+
+#[test]
+fn truncate_drops_old_data_and_series() {
+    let h = Head::default();
+    let mut app = h.appender();
+    app.append(0, &ls(&[("__name__", "old")]), 1000, 1.0).unwrap();
+    app.append(0, &ls(&[("__name__", "new")]), 1000, 1.0).unwrap();
+    app.append(0, &ls(&[("__name__", "new")]), 9_000_000, 2.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(h.truncate(7_200_000), 1);
+    assert_eq!(h.num_series(), 1);
+    let all = [m(MatchType::Regex, "__name__", ".+")];
+    assert_eq!(query(&h, i64::MIN, i64::MAX, &all), vec![(r#"{__name__="new"}"#.to_string(), vec![(9_000_000, 2.0)])]);
+    let mut app = h.appender();
+    assert_eq!(app.append(0, &ls(&[("__name__", "x")]), 1000, 1.0), Err(StorageError::OutOfBounds));
+    // A series removed by truncation can be appended again (new ref).
+    let r = app.append(0, &ls(&[("__name__", "old")]), 8_000_000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert!(h.series_by_id(r).is_some());
+    assert_eq!(query(&h, i64::MIN, i64::MAX, &all).len(), 2);
+}
+
+#[test]
+fn concurrent_appenders() {
+    let h = Head::default();
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let h = h.clone();
+            s.spawn(move || {
+                let labels: Vec<Labels> =
+                    (0..200).map(|i| ls(&[("__name__", "m"), ("w", &w.to_string()), ("i", &i.to_string())])).collect();
+                let mut refs = vec![0u64; labels.len()];
+                for t in 0..50 {
+                    let mut app = h.appender();
+                    for (k, l) in labels.iter().enumerate() {
+                        refs[k] = app.append(refs[k], l, t, t as f64).unwrap();
+                    }
+                    app.commit().unwrap();
+                }
+            });
+        }
+    });
+    let st = h.stats(10);
+    assert_eq!((st.num_series, st.samples_appended), (800, 800 * 50));
+    let q = h.querier(0, 100).unwrap();
+    assert_eq!(q.label_values("w", &[]).unwrap(), vec!["0", "1", "2", "3"]);
+    let res = collect(&*q, &[m(MatchType::Equal, "w", "2")]);
+    assert_eq!(res.len(), 200);
+    assert!(res.iter().all(|s| s.1.len() == 50));
+}
