@@ -1,7 +1,7 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, `limitk`, ...).
 
 use crate::ast::{AggOp, Expr};
-use crate::engine::{err, Ev, QueryError, Smp, Val, Vector};
+use crate::engine::{err, Ev, FastMap, QueryError, Smp, Val, Vector};
 use crate::functions::{kahan_inc, quantile};
 use koban_model::{Label, Labels, METRIC_NAME};
 use std::collections::HashMap;
@@ -125,14 +125,26 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
         }
         _ => {}
     }
-    let mut idx: HashMap<u64, usize> = HashMap::new();
+    let mut idx: FastMap<u64, usize> = FastMap::default();
     let mut groups: Vec<Group> = Vec::new();
     for (si, s) in input.iter().enumerate() {
         let k = group_key(&s.l, s.drop_name, grouping, *without);
         let gi = match idx.get(&k) {
             Some(&g) => g,
             None => {
-                let labels = Arc::new(group_labels(&s.l, s.drop_name, grouping, *without));
+                // Group label sets are shared between steps (cheaper
+                // range-query assembly and no per-step allocation).
+                let ck = (e as *const Expr as usize, k);
+                let labels = match ev.group_cache.get(&ck) {
+                    Some(l) => l.clone(),
+                    None => {
+                        let l = Arc::new(group_labels(&s.l, s.drop_name, grouping, *without));
+                        if ev.group_cache.len() < 1_000_000 {
+                            ev.group_cache.insert(ck, l.clone());
+                        }
+                        l
+                    }
+                };
                 groups.push(Group {
                     labels,
                     v: s.v,
@@ -271,7 +283,7 @@ fn select_k(
     without: bool,
     e: &Expr,
 ) -> Result<Vector, QueryError> {
-    let mut idx: HashMap<u64, usize> = HashMap::new();
+    let mut idx: FastMap<u64, usize> = FastMap::default();
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, s) in input.iter().enumerate() {
         let k = group_key(&s.l, s.drop_name, grouping, without);

@@ -2,9 +2,9 @@
 //! `on`/`ignoring`/`group_left`/`group_right` matching and set operators.
 
 use crate::ast::{BinOp, Card, Expr, VectorMatching};
-use crate::engine::{err, Ev, QueryError, Smp, Val, Vector};
+use crate::engine::{err, Ev, FastMap, FastSet, QueryError, Smp, Val, Vector};
 use koban_model::{Labels, LabelsBuilder, METRIC_NAME};
-use std::collections::{HashMap, HashSet};
+
 use std::sync::Arc;
 
 /// Applies an arithmetic or comparison operator. Returns the value and, for
@@ -111,21 +111,21 @@ fn sig(l: &Labels, m: &VectorMatching) -> u64 {
 }
 
 fn and(l: Vector, r: Vector, m: &VectorMatching) -> Vector {
-    let rs: HashSet<u64> = r.iter().map(|s| sig(&s.l, m)).collect();
+    let rs: FastSet<u64> = r.iter().map(|s| sig(&s.l, m)).collect();
     l.into_iter()
         .filter(|s| rs.contains(&sig(&s.l, m)))
         .collect()
 }
 
 fn or(l: Vector, r: Vector, m: &VectorMatching) -> Vector {
-    let ls: HashSet<u64> = l.iter().map(|s| sig(&s.l, m)).collect();
+    let ls: FastSet<u64> = l.iter().map(|s| sig(&s.l, m)).collect();
     let mut out = l;
     out.extend(r.into_iter().filter(|s| !ls.contains(&sig(&s.l, m))));
     out
 }
 
 fn unless(l: Vector, r: Vector, m: &VectorMatching) -> Vector {
-    let rs: HashSet<u64> = r.iter().map(|s| sig(&s.l, m)).collect();
+    let rs: FastSet<u64> = r.iter().map(|s| sig(&s.l, m)).collect();
     l.into_iter()
         .filter(|s| !rs.contains(&sig(&s.l, m)))
         .collect()
@@ -197,7 +197,8 @@ fn vector_vector(
     } else {
         (lhs, rhs)
     };
-    let mut right: HashMap<u64, usize> = HashMap::with_capacity(rhs.len());
+    let mut right: FastMap<u64, usize> = FastMap::default();
+    right.reserve(rhs.len());
     for (i, s) in rhs.iter().enumerate() {
         let g = sig(&s.l, m);
         if let Some(&j) = right.get(&g) {
@@ -221,7 +222,7 @@ fn vector_vector(
         right.insert(g, i);
     }
     let mut out = Vec::with_capacity(lhs.len().min(rhs.len()));
-    let mut matched: HashMap<u64, HashSet<u64>> = HashMap::new();
+    let mut matched: FastMap<u64, FastSet<u64>> = FastMap::default();
     let drop = rb || !op.is_comparison();
     for ls in lhs.iter() {
         let g = sig(&ls.l, m);
@@ -231,7 +232,7 @@ fn vector_vector(
             if matched.contains_key(&g) {
                 return err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
             }
-            matched.insert(g, HashSet::new());
+            matched.insert(g, FastSet::default());
         }
         let (vl, vr) = if m.card == Card::OneToMany {
             (rs.v, ls.v)

@@ -91,6 +91,45 @@ pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 /// evaluation interval).
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 
+/// A fast, non-cryptographic hasher for integer keys (pointers, label
+/// hashes, timestamps) in per-step maps.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn write_i64(&mut self, i: i64) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64);
+    }
+}
+
+/// HashMap with [`FxHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+/// HashSet with [`FxHasher`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// Budget of samples memoised for subquery inner steps.
 const SUBQUERY_CACHE_SAMPLES: usize = 20_000_000;
 
@@ -192,9 +231,11 @@ impl Engine {
             end: end_ms,
             interval: step_ms,
             lookback: self.opts.lookback_delta_ms,
-            cache: HashMap::new(),
+            cache: FastMap::default(),
             sel_ranges: mm.per,
-            subq_cache: HashMap::new(),
+            subq_cache: FastMap::default(),
+            group_cache: FastMap::default(),
+            regex_cache: HashMap::new(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
@@ -223,13 +264,13 @@ impl Engine {
 /// Time ranges read by the whole query and by each selector (keyed by node address).
 struct MinMax {
     all: (i64, i64),
-    per: HashMap<usize, (i64, i64)>,
+    per: FastMap<usize, (i64, i64)>,
 }
 
 fn find_min_max(e: &Expr, start: i64, end: i64, lookback: i64) -> MinMax {
     let mut mm = MinMax {
         all: (i64::MAX, i64::MIN),
-        per: HashMap::new(),
+        per: FastMap::default(),
     };
     walk_times(e, start, end, start, end, lookback, &mut mm);
     if mm.all.0 > mm.all.1 {
@@ -384,10 +425,14 @@ pub(crate) struct Ev<'a> {
     pub end: i64,
     pub interval: i64,
     pub lookback: i64,
-    cache: HashMap<usize, Rc<Vec<Loaded>>>,
+    cache: FastMap<usize, Rc<Vec<Loaded>>>,
     /// Closed time range each selector reads.
-    sel_ranges: HashMap<usize, (i64, i64)>,
-    subq_cache: HashMap<(usize, i64), Val>,
+    sel_ranges: FastMap<usize, (i64, i64)>,
+    subq_cache: FastMap<(usize, i64), Val>,
+    /// Aggregation output label sets by (node, group key), shared between steps.
+    pub(crate) group_cache: FastMap<(usize, u64), Arc<Labels>>,
+    /// Compiled `label_replace` regexes by pattern.
+    pub(crate) regex_cache: HashMap<String, regex::Regex>,
     subq_cached_samples: usize,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
@@ -497,7 +542,7 @@ impl<'a> Ev<'a> {
             }
         }
         let mut series: HashMap<Labels, usize> = HashMap::new();
-        let mut by_ptr: HashMap<(usize, bool), usize> = HashMap::new();
+        let mut by_ptr: FastMap<(usize, bool), usize> = FastMap::default();
         let mut keep_alive: Vec<Arc<Labels>> = Vec::new();
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut t = self.start;
@@ -770,7 +815,7 @@ impl<'a> Ev<'a> {
                     st += step;
                 }
                 let mut idx: HashMap<Labels, usize> = HashMap::new();
-                let mut by_ptr: HashMap<usize, usize> = HashMap::new();
+                let mut by_ptr: FastMap<usize, usize> = FastMap::default();
                 let mut out: Vec<MSeries> = Vec::new();
                 let key = &**expr as *const Expr as usize;
                 let mut ts = st;

@@ -544,11 +544,18 @@ fn label_replace(ev: &mut Ev<'_>, args: &[Expr], t: i64) -> Result<Val, QueryErr
     let repl = str_arg(ev, &args[2], t)?;
     let src = str_arg(ev, &args[3], t)?;
     let re_s = str_arg(ev, &args[4], t)?;
-    let re = regex::Regex::new(&format!("^(?s:{re_s})$")).map_err(|e| {
-        QueryError::Execution(format!(
-            "invalid regular expression in label_replace(): {re_s}: {e}"
-        ))
-    })?;
+    let re = match ev.regex_cache.get(&re_s) {
+        Some(r) => r.clone(),
+        None => {
+            let r = regex::Regex::new(&format!("^(?s:{re_s})$")).map_err(|e| {
+                QueryError::Execution(format!(
+                    "invalid regular expression in label_replace(): {re_s}: {e}"
+                ))
+            })?;
+            ev.regex_cache.insert(re_s.clone(), r.clone());
+            r
+        }
+    };
     if !valid_label_name(&dst) {
         return err(format!(
             "invalid destination label name in label_replace(): {dst}"
