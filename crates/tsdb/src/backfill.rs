@@ -83,9 +83,27 @@ impl Staging {
 }
 
 /// Like [`create_blocks_from_openmetrics`] with explicit options.
+///
+/// On error nothing new is left in `out_dir` (the staging directory is
+/// removed; final blocks are only written after the whole input parsed).
 pub fn create_blocks_from_openmetrics_with(
     input: &Path,
     out_dir: &Path,
+    opts: &BackfillOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<BackfillStats, BlockError> {
+    let staging_dir = out_dir.join(".backfill.tmp");
+    let r = backfill(input, out_dir, &staging_dir, opts, progress);
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(&staging_dir);
+    }
+    r
+}
+
+fn backfill(
+    input: &Path,
+    out_dir: &Path,
+    staging_dir: &Path,
     opts: &BackfillOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<BackfillStats, BlockError> {
@@ -93,7 +111,7 @@ pub fn create_blocks_from_openmetrics_with(
     let total = f.metadata().map_err(|e| BlockError::io(input, e))?.len();
     let mut r = BufReader::with_capacity(1 << 20, f);
     std::fs::create_dir_all(out_dir).map_err(|e| BlockError::io(out_dir, e))?;
-    let staging_dir = out_dir.join(".backfill.tmp");
+    let staging_dir = staging_dir.to_path_buf();
     if staging_dir.exists() {
         std::fs::remove_dir_all(&staging_dir).map_err(|e| BlockError::io(&staging_dir, e))?;
     }

@@ -400,3 +400,71 @@ fn backfill_history_reads_back_bit_exact() {
         assert!(Some(s) == want.get(&key), "{key} differs");
     }
 }
+
+#[test]
+fn backfill_scrape_ordered_input_with_duplicates() {
+    use std::fmt::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let om = dir.path().join("scrapes.om");
+    let mut s = String::from("# HELP a_total A.\n# TYPE a_total counter\n");
+    let t0 = 1_700_000_000i64;
+    // 5h of 60s scrapes across 2h windows, three series interleaved.
+    for k in 0..300 {
+        for i in 0..3 {
+            writeln!(
+                s,
+                "a_total{{i=\"{i}\",path=\"/x\\\"y\"}} {} {}",
+                k * (i + 1),
+                t0 + k * 60
+            )
+            .unwrap();
+        }
+    }
+    // A duplicate (later value wins) and an out-of-order sample.
+    writeln!(s, "a_total{{i=\"0\",path=\"/x\\\"y\"}} 12345 {}", t0 + 60).unwrap();
+    writeln!(s, "b 0.5 {}.5", t0 - 3600).unwrap();
+    s.push_str("# EOF\n");
+    std::fs::write(&om, s).unwrap();
+    let data = dir.path().join("data");
+    let stats = koban_tsdb::backfill::create_blocks_from_openmetrics_with(
+        &om,
+        &data,
+        &koban_tsdb::backfill::BackfillOptions {
+            flush_samples: 100,
+            ..Default::default()
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(stats.samples, 902);
+    assert_eq!(stats.series, 4);
+    assert_eq!(stats.blocks.len(), 1);
+    let b = Block::open(&stats.blocks[0]).unwrap();
+    assert_eq!(b.meta().stats.num_samples, 901);
+    assert_eq!(b.meta().min_time, (t0 - 3600) * 1000 + 500);
+    let got = read_all(
+        &b.querier(i64::MIN, i64::MAX),
+        &[m(MatchType::Regex, "__name__", ".+")],
+    );
+    let a0 = ls(&[("__name__", "a_total"), ("i", "0"), ("path", "/x\"y")]);
+    assert_eq!(got[&a0].len(), 300);
+    assert_eq!(got[&a0][1], ((t0 + 60) * 1000, 12345f64.to_bits()));
+    let a2 = ls(&[("__name__", "a_total"), ("i", "2"), ("path", "/x\"y")]);
+    assert_eq!(
+        got[&a2][299],
+        ((t0 + 299 * 60) * 1000, (299f64 * 3.0).to_bits())
+    );
+}
+
+#[test]
+fn backfill_reports_the_bad_line_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let om = dir.path().join("bad.om");
+    std::fs::write(&om, "# TYPE x gauge\nx 1 100\nx{a=\"b} 2 200\n# EOF\n").unwrap();
+    let data = dir.path().join("data");
+    let e = koban_tsdb::backfill::create_blocks_from_openmetrics(&om, &data, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.om:3:"), "{e}");
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+}

@@ -121,6 +121,15 @@ impl BlockWriter {
     /// Returns the block's directory, or None (and leaves nothing behind)
     /// when no samples were added.
     pub fn finish(mut self) -> Result<Option<PathBuf>, BlockError> {
+        let r = self.finish_inner();
+        if r.is_err() {
+            // Leave nothing half-written behind.
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+        r
+    }
+
+    fn finish_inner(&mut self) -> Result<Option<PathBuf>, BlockError> {
         if let Some(s) = self.segs.take() {
             s.finish()?;
         }
