@@ -1014,6 +1014,17 @@ mod tests {
         let _ = e.instant(&s, "m_total offset 9223372036854775s", 0);
         let _ = e.instant(&s, "m_total @ -9223372036854775", 0);
         let _ = e.instant(&s, "rate(m_total[5m] offset -9223372036854775s)", 0);
+        // Deep but accepted nesting must evaluate without overflowing a 2 MiB stack.
+        let deep = "abs(".repeat(60) + "m_total" + &")".repeat(60);
+        assert!(e.instant(&s, &deep, 0).is_ok());
+        let deep = "max_over_time(".repeat(20) + "m_total" + &"[1m:30s])".repeat(20);
+        let _ = Engine::new(EngineOpts {
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .instant(&s, &deep, 0);
+        let deep = "-(".repeat(40) + "m_total" + &")".repeat(40);
+        assert!(e.instant(&s, &deep, 0).is_ok());
         let cancel = AtomicBool::new(true);
         assert!(matches!(
             e.instant_with_cancel(&s, "m_total", 0, Some(&cancel)),

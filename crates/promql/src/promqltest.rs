@@ -196,23 +196,24 @@ fn parse_series(line: &str) -> Result<SeriesSpec, String> {
     while !rest.is_empty() {
         if rest.starts_with("{{") {
             // Native histogram values are not supported: the series is
-            // marked and its float samples are not loaded.
+            // marked and the histogram points are left out (floats load).
             histogram = true;
-            break;
-        }
-        if rest.starts_with("{{{{") {
-            let end = rest.find("}}").map(|i| i + 2).unwrap_or(rest.len());
+            // One token: `{{...}}`, `{{...}}xN` or `{{...}}+{{...}}xN`.
+            let mut end = rest.find("}}").map(|i| i + 2).unwrap_or(rest.len());
+            if rest[end..].starts_with("+{{") || rest[end..].starts_with("-{{") {
+                end = rest[end..]
+                    .find("}}")
+                    .map(|i| end + i + 2)
+                    .unwrap_or(rest.len());
+            }
             let after = &rest[end..];
-            // Histogram expansions like `{{...}}x3` or `{{...}}+{{...}}x3`.
             let tok_end = after.find(char::is_whitespace).unwrap_or(after.len());
-            let suffix = &after[..tok_end];
-            let n = suffix
-                .rsplit('x')
-                .next()
+            let n = after[..tok_end]
+                .strip_prefix('x')
                 .and_then(|s| s.parse::<usize>().ok())
                 .unwrap_or(0);
             for _ in 0..=n {
-                vals.push(Some(0.0));
+                vals.push(None);
             }
             rest = after[tok_end..].trim_start();
             continue;
@@ -378,9 +379,7 @@ pub fn run_script(name: &str, text: &str) -> FileReport {
                             .enumerate()
                             .filter_map(|(n, v)| v.map(|v| (n as i64 * interval, v)))
                             .collect();
-                        if !s.histogram {
-                            store.add(s.labels.clone(), &pts);
-                        }
+                        store.add(s.labels.clone(), &pts);
                         if nhcb && s.labels.metric_name().ends_with("_bucket") {
                             let mut b = s.labels.builder();
                             b.del("le");
@@ -405,7 +404,12 @@ pub fn run_script(name: &str, text: &str) -> FileReport {
         if line.starts_with("eval") {
             match run_eval(&engine, &store, line, &block) {
                 Ok(Outcome::Pass) => rep.passed += 1,
-                Ok(Outcome::Skip) => rep.skipped += 1,
+                Ok(Outcome::Skip) => {
+                    rep.skipped += 1;
+                    if std::env::var_os("PROMQLTEST_SHOW_SKIPS").is_some() {
+                        eprintln!("{name}:{lineno}: skipped");
+                    }
+                }
                 Err(e) => fail(&mut rep, e),
             }
             i = j;
