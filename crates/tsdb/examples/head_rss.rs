@@ -43,6 +43,10 @@ fn main() {
             refs[i] = app.append(refs[i], l, t0 + k * 15_000, v).expect("append");
         }
         app.commit().expect("commit");
+        if k == 0 {
+            let r = rss_bytes();
+            println!("after first sample: bytes_per_series={}", (r - before) / n as u64);
+        }
     }
     let after = rss_bytes();
     let st = head.stats(3);

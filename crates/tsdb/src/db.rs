@@ -257,6 +257,7 @@ fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayStats, TsdbErro
             }
         }
     })?;
+    head.inner.rebuild_free_slots();
     if unknown > 0 {
         tracing::warn!(samples = unknown, "WAL replay: samples for unknown series refs skipped");
     }

@@ -105,8 +105,9 @@ pub(crate) struct SeriesData {
 #[derive(Debug)]
 pub(crate) struct MemSeries {
     pub(crate) id: u64,
-    /// Symbol ids: name0, value0, name1, value1, ...
-    pub(crate) lset: Box<[u32]>,
+    /// Symbol ids name0, value0, name1, value1, ... as varints
+    /// (see [`symbols::encode_lset`]).
+    pub(crate) lset: Box<[u8]>,
     pub(crate) data: Mutex<SeriesData>,
 }
 
@@ -152,8 +153,9 @@ impl SeriesData {
                     });
                 }
             }
-            // 120 regular samples need ~150 bytes; start near that.
-            self.head = Some(XorChunk::with_capacity(128));
+            // Constant series need ~40 bytes per 120 samples; the buffer
+            // grows in small steps from there.
+            self.head = Some(XorChunk::with_capacity(32));
         }
         if let Some(h) = self.head.as_mut() {
             h.append(t, v);
@@ -167,7 +169,7 @@ impl SeriesData {
     }
 }
 
-/// A shard of the series slab: `slots[id >> SHARD_BITS]`.
+/// A shard of the series slab: `slots[slot >> SHARD_BITS]`.
 #[derive(Default)]
 struct SlabShard {
     slots: Vec<Option<Arc<MemSeries>>>,
@@ -188,7 +190,12 @@ pub(crate) struct HeadInner {
     slab: [RwLock<SlabShard>; SHARDS],
     hashes: [Mutex<HashShard>; SHARDS],
     pub(crate) postings: RwLock<MemPostings>,
-    next_id: AtomicU64,
+    /// Next never-used slot (slot 0 is never used, so no id is 0).
+    next_slot: std::sync::atomic::AtomicU32,
+    /// Slots freed by truncation, reused by new series.
+    free_slots: Mutex<Vec<u32>>,
+    /// Series creations so far; the high half of new series ids.
+    generation: AtomicU64,
     /// Commits hold the write side while applying; selects the read side.
     pub(crate) commit_lock: RwLock<()>,
     /// Sequence number of the last applied commit.
@@ -233,7 +240,9 @@ impl Head {
                 slab: std::array::from_fn(|_| RwLock::new(SlabShard::default())),
                 hashes: std::array::from_fn(|_| Mutex::new(HashShard::default())),
                 postings: RwLock::new(MemPostings::default()),
-                next_id: AtomicU64::new(1),
+                next_slot: std::sync::atomic::AtomicU32::new(1),
+                free_slots: Mutex::new(Vec::new()),
+                generation: AtomicU64::new(0),
                 commit_lock: RwLock::new(()),
                 commit_seq: AtomicU64::new(0),
                 wal: RwLock::new(None),
@@ -338,8 +347,10 @@ impl Head {
             }
             let mut p = i.postings.write();
             for s in &removed {
-                p.remove(&s.lset, s.id);
+                p.remove(symbols::pairs(&s.lset), slot_of(s.id));
             }
+            drop(p);
+            i.free_slots.lock().extend(removed.iter().map(|s| slot_of(s.id)));
             i.num_series.fetch_sub(removed.len() as u64, Ordering::Relaxed);
         }
         i.min_time.store(if new_min == i64::MAX { i64::MAX } else { new_min.max(mint) }, Ordering::Release);
@@ -401,11 +412,38 @@ impl Head {
     }
 }
 
+/// The slab slot of a series id (its low 32 bits).
+#[inline]
+pub(crate) fn slot_of(id: u64) -> u32 {
+    id as u32
+}
+
 impl HeadInner {
+    /// The series with this id, if it is still in the head (a ref whose
+    /// slot was reused by another series does not match).
     #[inline]
     pub(crate) fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
-        let shard = &self.slab[(id as usize) & (SHARDS - 1)];
-        shard.read().slots.get((id >> SHARD_BITS) as usize).and_then(|s| s.clone())
+        self.series_by_slot(slot_of(id)).filter(|s| s.id == id)
+    }
+
+    #[inline]
+    pub(crate) fn series_by_slot(&self, slot: u32) -> Option<Arc<MemSeries>> {
+        let shard = &self.slab[(slot as usize) & (SHARDS - 1)];
+        shard.read().slots.get((slot >> SHARD_BITS) as usize).and_then(|s| s.clone())
+    }
+
+    /// Replay is done: every unused slot below the high-water mark becomes
+    /// reusable.
+    pub(crate) fn rebuild_free_slots(&self) {
+        let next = self.next_slot.load(Ordering::Acquire);
+        let mut free = Vec::new();
+        for slot in 1..next {
+            if self.series_by_slot(slot).is_none() {
+                free.push(slot);
+            }
+        }
+        free.reverse();
+        *self.free_slots.lock() = free;
     }
 
     fn hash_remove(&self, hash: u64, id: u64) {
@@ -428,13 +466,11 @@ impl HeadInner {
     }
 
     fn labels_equal(&self, s: &MemSeries, labels: &Labels) -> bool {
-        if s.lset.len() != labels.len() * 2 {
-            return false;
-        }
         let syms = self.symbols.read();
-        labels.iter().enumerate().all(|(k, l)| {
-            syms.get(s.lset[2 * k]) == Some(l.name.as_str()) && syms.get(s.lset[2 * k + 1]) == Some(l.value.as_str())
-        })
+        let mut it = symbols::pairs(&s.lset);
+        labels.iter().all(|l| {
+            it.next().is_some_and(|(n, v)| syms.get(n) == Some(l.name.as_str()) && syms.get(v) == Some(l.value.as_str()))
+        }) && it.next().is_none()
     }
 
     fn get_or_create(&self, labels: &Labels, want_id: Option<u64>) -> Result<(Arc<MemSeries>, bool), StorageError> {
@@ -454,27 +490,37 @@ impl HeadInner {
             }
         }
         // Create it while holding the hash shard, so no twin is created.
+        let gen = self.generation.fetch_add(1, Ordering::AcqRel);
         let id = match want_id {
-            Some(id) if id != 0 && self.series_by_id(id).is_none() => {
-                self.next_id.fetch_max(id + 1, Ordering::AcqRel);
+            // Replay keeps the logged id when its slot is free (no
+            // truncation runs during replay, so the free list is empty).
+            Some(id) if slot_of(id) != 0 && self.series_by_slot(slot_of(id)).is_none() => {
+                self.next_slot.fetch_max(slot_of(id).saturating_add(1), Ordering::AcqRel);
                 id
             }
-            _ => self.next_id.fetch_add(1, Ordering::AcqRel),
+            _ => {
+                let slot = match self.free_slots.lock().pop() {
+                    Some(s) => s,
+                    None => self.next_slot.fetch_add(1, Ordering::AcqRel),
+                };
+                ((gen & 0xffff_ffff) << 32) | slot as u64
+            }
         };
-        let lset: Box<[u32]> = {
+        let slot = slot_of(id);
+        let lset = {
             let mut syms = self.symbols.write();
-            labels.iter().flat_map(|l| [syms.intern(&l.name), syms.intern(&l.value)]).collect()
+            symbols::encode_lset(labels.iter().flat_map(|l| [syms.intern(&l.name), syms.intern(&l.value)]))
         };
         let s = Arc::new(MemSeries { id, lset, data: Mutex::new(SeriesData::new()) });
         {
-            let mut sh = self.slab[(id as usize) & (SHARDS - 1)].write();
-            let idx = (id >> SHARD_BITS) as usize;
+            let mut sh = self.slab[(slot as usize) & (SHARDS - 1)].write();
+            let idx = (slot >> SHARD_BITS) as usize;
             if sh.slots.len() <= idx {
                 sh.slots.resize(idx + 1, None);
             }
             sh.slots[idx] = Some(s.clone());
         }
-        self.postings.write().add(&s.lset, id);
+        self.postings.write().add(symbols::pairs(&s.lset), slot);
         match h.one.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(id);
@@ -487,11 +533,11 @@ impl HeadInner {
         Ok((s, true))
     }
 
-    /// Every live series id, sorted.
-    pub(crate) fn all_ids(&self) -> Vec<u64> {
+    /// Every live series slot, sorted.
+    pub(crate) fn all_slots(&self) -> Vec<u32> {
         let mut ids = Vec::with_capacity(self.num_series.load(Ordering::Relaxed) as usize);
         for shard in &self.slab {
-            ids.extend(shard.read().slots.iter().flatten().map(|s| s.id));
+            ids.extend(shard.read().slots.iter().flatten().map(|s| slot_of(s.id)));
         }
         ids.sort_unstable();
         ids

@@ -39,6 +39,11 @@ impl BitWriter {
         // The last byte is full: append the low `n` bits as new bytes.
         let aligned = ((v & mask(n)) as u128) << (128 - n as u32);
         let nbytes = (n as usize).div_ceil(8);
+        if buf.capacity() - buf.len() < nbytes {
+            // Grow in small steps: head chunks are many and small, and
+            // doubling would waste a quarter of their memory on average.
+            buf.reserve_exact(nbytes.max(buf.len() / 8).max(16));
+        }
         buf.extend_from_slice(&aligned.to_be_bytes()[..nbytes]);
         self.free = (nbytes * 8 - n as usize) as u8;
     }

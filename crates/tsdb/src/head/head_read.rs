@@ -2,7 +2,7 @@
 //! snapshotting series chunks for queriers.
 
 use super::postings::{intersect, union, MemPostings};
-use super::symbols::SymbolTable;
+use super::symbols::{lset_get, pairs, SymbolTable};
 use super::{Head, HeadInner, MemSeries};
 use crate::chunkenc::XorIter;
 use koban_model::{Labels, MatchType, Matcher};
@@ -41,8 +41,8 @@ impl HeadQuerier {
         let ids = matching_ids(inner, matchers);
         let syms = inner.symbols.read();
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(s) = inner.series_by_id(id) else { continue };
+        for slot in ids {
+            let Some(s) = inner.series_by_slot(slot) else { continue };
             if let Some(hs) = self.snapshot(&syms, &s) {
                 out.push(hs);
             }
@@ -89,11 +89,11 @@ impl HeadQuerier {
     }
 }
 
-/// Series ids (sorted) matching every matcher.
-pub(crate) fn matching_ids(inner: &HeadInner, matchers: &[Matcher]) -> Vec<u64> {
+/// Series slots (sorted) matching every matcher.
+pub(crate) fn matching_ids(inner: &HeadInner, matchers: &[Matcher]) -> Vec<u32> {
     let syms = inner.symbols.read();
     let p = inner.postings.read();
-    let mut cand: Option<Vec<u64>> = None;
+    let mut cand: Option<Vec<u32>> = None;
     let mut filters: Vec<&Matcher> = Vec::new();
     // Narrowing matchers (not matching "") select via postings; the others
     // filter the candidates by label value.
@@ -117,32 +117,29 @@ pub(crate) fn matching_ids(inner: &HeadInner, matchers: &[Matcher]) -> Vec<u64> 
         Some(c) => c,
         None => {
             drop(syms);
-            let all = inner.all_ids();
+            let all = inner.all_slots();
             return filter_ids(inner, &inner.symbols.read(), all, &filters);
         }
     };
     filter_ids(inner, &syms, ids, &filters)
 }
 
-fn filter_ids(inner: &HeadInner, syms: &SymbolTable, mut ids: Vec<u64>, filters: &[&Matcher]) -> Vec<u64> {
+fn filter_ids(inner: &HeadInner, syms: &SymbolTable, mut ids: Vec<u32>, filters: &[&Matcher]) -> Vec<u32> {
     if filters.is_empty() {
         return ids;
     }
     let names: Vec<Option<u32>> = filters.iter().map(|m| syms.lookup(&m.name)).collect();
     ids.retain(|&id| {
-        let Some(s) = inner.series_by_id(id) else { return false };
+        let Some(s) = inner.series_by_slot(id) else { return false };
         filters.iter().zip(&names).all(|(m, name)| {
-            let v = name
-                .and_then(|n| s.lset.chunks_exact(2).find(|p| p[0] == n))
-                .and_then(|p| syms.get(p[1]))
-                .unwrap_or("");
+            let v = name.and_then(|n| lset_get(&s.lset, n)).and_then(|v| syms.get(v)).unwrap_or("");
             m.matches(v)
         })
     });
     ids
 }
 
-fn postings_for(syms: &SymbolTable, p: &MemPostings, m: &Matcher) -> Vec<u64> {
+fn postings_for(syms: &SymbolTable, p: &MemPostings, m: &Matcher) -> Vec<u32> {
     let Some(name) = syms.lookup(&m.name) else { return Vec::new() };
     match m.kind {
         MatchType::Equal => syms.lookup(&m.value).map_or_else(Vec::new, |v| p.get(name, v).to_vec()),
@@ -188,8 +185,8 @@ impl Querier for HeadQuerier {
             let Some(n) = syms.lookup(name) else { return Ok(Vec::new()) };
             let mut vals: Vec<u32> = ids
                 .iter()
-                .filter_map(|&id| inner.series_by_id(id))
-                .filter_map(|s| s.lset.chunks_exact(2).find(|p| p[0] == n).map(|p| p[1]))
+                .filter_map(|&id| inner.series_by_slot(id))
+                .filter_map(|s| lset_get(&s.lset, n))
                 .collect();
             vals.sort_unstable();
             vals.dedup();
@@ -213,8 +210,8 @@ impl Querier for HeadQuerier {
             let ids = matching_ids(inner, matchers);
             let mut names: Vec<u32> = ids
                 .iter()
-                .filter_map(|&id| inner.series_by_id(id))
-                .flat_map(|s| s.lset.chunks_exact(2).map(|p| p[0]).collect::<Vec<_>>())
+                .filter_map(|&id| inner.series_by_slot(id))
+                .flat_map(|s| pairs(&s.lset).map(|p| p.0).collect::<Vec<_>>())
                 .collect();
             names.sort_unstable();
             names.dedup();

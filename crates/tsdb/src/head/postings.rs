@@ -5,17 +5,16 @@ use std::collections::HashMap;
 
 #[derive(Default, Debug)]
 pub(crate) struct MemPostings {
-    /// name symbol -> value symbol -> sorted series ids.
-    m: HashMap<u32, HashMap<u32, Vec<u64>>>,
+    /// name symbol -> value symbol -> sorted series slots.
+    m: HashMap<u32, HashMap<u32, Vec<u32>>>,
 }
 
 impl MemPostings {
-    /// Adds `id` under every label pair of `lset` (`[name, value, ...]`).
-    pub(crate) fn add(&mut self, lset: &[u32], id: u64) {
-        for p in lset.chunks_exact(2) {
-            let list = self.m.entry(p[0]).or_default().entry(p[1]).or_default();
-            // Ids are allocated increasingly; concurrent creators may insert
-            // slightly out of order, so insert in place.
+    /// Adds slot `id` under every (name, value) pair.
+    pub(crate) fn add(&mut self, pairs: impl Iterator<Item = (u32, u32)>, id: u32) {
+        for p in pairs {
+            let list = self.m.entry(p.0).or_default().entry(p.1).or_default();
+            // Fresh slots mostly increase; reused ones are inserted in place.
             match list.last() {
                 Some(&last) if last > id => {
                     if let Err(pos) = list.binary_search(&id) {
@@ -28,31 +27,31 @@ impl MemPostings {
         }
     }
 
-    pub(crate) fn remove(&mut self, lset: &[u32], id: u64) {
-        for p in lset.chunks_exact(2) {
-            if let Some(vals) = self.m.get_mut(&p[0]) {
-                if let Some(list) = vals.get_mut(&p[1]) {
+    pub(crate) fn remove(&mut self, pairs: impl Iterator<Item = (u32, u32)>, id: u32) {
+        for p in pairs {
+            if let Some(vals) = self.m.get_mut(&p.0) {
+                if let Some(list) = vals.get_mut(&p.1) {
                     if let Ok(pos) = list.binary_search(&id) {
                         list.remove(pos);
                     }
                     if list.is_empty() {
-                        vals.remove(&p[1]);
+                        vals.remove(&p.1);
                     }
                 }
                 if vals.is_empty() {
-                    self.m.remove(&p[0]);
+                    self.m.remove(&p.0);
                 }
             }
         }
     }
 
     /// Series ids with label `name`=`value` (symbols).
-    pub(crate) fn get(&self, name: u32, value: u32) -> &[u64] {
+    pub(crate) fn get(&self, name: u32, value: u32) -> &[u32] {
         self.m.get(&name).and_then(|v| v.get(&value)).map_or(&[], |l| l.as_slice())
     }
 
     /// Every value (symbol) of `name` with its postings.
-    pub(crate) fn values(&self, name: u32) -> impl Iterator<Item = (u32, &[u64])> {
+    pub(crate) fn values(&self, name: u32) -> impl Iterator<Item = (u32, &[u32])> {
         self.m.get(&name).into_iter().flat_map(|v| v.iter().map(|(k, l)| (*k, l.as_slice())))
     }
 
@@ -69,7 +68,7 @@ impl MemPostings {
 }
 
 /// Intersection of two sorted id lists.
-pub(crate) fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+pub(crate) fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let mut out = Vec::with_capacity(small.len());
     if small.len() * 16 < large.len() {
@@ -96,12 +95,12 @@ pub(crate) fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
 }
 
 /// Union of several sorted id lists.
-pub(crate) fn union(lists: Vec<&[u64]>) -> Vec<u64> {
+pub(crate) fn union(lists: Vec<&[u32]>) -> Vec<u32> {
     match lists.len() {
         0 => Vec::new(),
         1 => lists[0].to_vec(),
         _ => {
-            let mut v: Vec<u64> = lists.into_iter().flatten().copied().collect();
+            let mut v: Vec<u32> = lists.into_iter().flatten().copied().collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -116,7 +115,7 @@ mod tests {
     #[test]
     fn set_ops() {
         assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
-        let big: Vec<u64> = (0..1000).collect();
+        let big: Vec<u32> = (0..1000).collect();
         assert_eq!(intersect(&[5, 999, 2000], &big), vec![5, 999]);
         assert_eq!(union(vec![&[1, 5], &[2, 5, 9], &[]]), vec![1, 2, 5, 9]);
     }
@@ -124,15 +123,16 @@ mod tests {
     #[test]
     fn add_out_of_order_and_remove() {
         let mut p = MemPostings::default();
-        p.add(&[0, 1], 5);
-        p.add(&[0, 1], 3);
-        p.add(&[0, 1], 9);
+        let one = || std::iter::once((0u32, 1u32));
+        p.add(one(), 5);
+        p.add(one(), 3);
+        p.add(one(), 9);
         assert_eq!(p.get(0, 1), &[3, 5, 9]);
-        p.remove(&[0, 1], 5);
+        p.remove(one(), 5);
         assert_eq!(p.get(0, 1), &[3, 9]);
-        p.remove(&[0, 1], 3);
-        p.remove(&[0, 1], 9);
-        assert_eq!(p.get(0, 1), &[] as &[u64]);
+        p.remove(one(), 3);
+        p.remove(one(), 9);
+        assert_eq!(p.get(0, 1), &[] as &[u32]);
         assert_eq!(p.names().count(), 0);
     }
 }

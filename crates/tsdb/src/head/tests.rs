@@ -257,3 +257,29 @@ fn concurrent_appenders() {
     assert_eq!(res.len(), 200);
     assert!(res.iter().all(|s| s.1.len() == 50));
 }
+
+#[test]
+fn slots_are_reused_and_stale_refs_fall_back_to_labels() {
+    let h = Head::default();
+    let old = ls(&[("__name__", "old")]);
+    let mut app = h.appender();
+    let r_old = app.append(0, &old, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(h.truncate(5000), 1);
+    let mut app = h.appender();
+    let r_new = app.append(0, &ls(&[("__name__", "new")]), 6000, 2.0).unwrap();
+    assert_eq!(r_new as u32, r_old as u32, "slot reused");
+    assert_ne!(r_new, r_old, "but the id differs");
+    // The stale ref is not taken for the new series: labels decide.
+    let r_old2 = app.append(r_old, &old, 7000, 3.0).unwrap();
+    assert_ne!(r_old2, r_new);
+    app.commit().unwrap();
+    let got = query(&h, 0, 10_000, &[m(MatchType::Regex, "__name__", ".+")]);
+    assert_eq!(
+        got,
+        vec![
+            (r#"{__name__="new"}"#.to_string(), vec![(6000, 2.0)]),
+            (r#"{__name__="old"}"#.to_string(), vec![(7000, 3.0)])
+        ]
+    );
+}
