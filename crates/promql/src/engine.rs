@@ -130,6 +130,11 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHa
 /// HashSet with [`FxHasher`].
 pub(crate) type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
 
+/// Target time span of one evaluation block of a range query.
+const BLOCK_MS: i64 = 2 * 3600 * 1000;
+/// Minimum number of steps per block.
+const MIN_BLOCK_STEPS: i64 = 120;
+
 /// Budget of samples memoised for subquery inner steps.
 const SUBQUERY_CACHE_SAMPLES: usize = 20_000_000;
 
@@ -545,9 +550,24 @@ impl<'a> Ev<'a> {
         let mut by_ptr: FastMap<(usize, bool), usize> = FastMap::default();
         let mut keep_alive: Vec<Arc<Labels>> = Vec::new();
         let mut out: Vec<RangeSeries> = Vec::new();
+        // Long ranges are evaluated in blocks of steps; selector data is
+        // re-selected per block so memory stays bounded by one block.
+        let block_steps = (BLOCK_MS / self.interval).max(MIN_BLOCK_STEPS);
+        let mut steps_in_block = block_steps;
         let mut t = self.start;
         while t <= self.end {
             self.check_interrupt()?;
+            if steps_in_block == block_steps {
+                steps_in_block = 0;
+                let block_end = t
+                    .saturating_add(self.interval.saturating_mul(block_steps - 1))
+                    .min(self.end);
+                self.cache.clear();
+                self.subq_cache.clear();
+                self.subq_cached_samples = 0;
+                self.sel_ranges = find_min_max(e, t, block_end, self.lookback).per;
+            }
+            steps_in_block += 1;
             let base = self.cur_samples;
             let v = self.eval(e, t)?;
             self.cur_samples = base;
@@ -985,6 +1005,55 @@ mod tests {
                 assert_eq!(m[0].points.len(), 3);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn range_blocks_agree_with_instant_queries() {
+        let s = MemStore::new();
+        for i in 0..3 {
+            let l = Labels::from_pairs([("__name__", "c_total"), ("i", &i.to_string())]);
+            let pts: Vec<(i64, f64)> = (0..3000)
+                .map(|k| (k * 10_000, ((k * (i + 1)) % 977) as f64))
+                .collect();
+            s.add(l, &pts);
+        }
+        let e = Engine::new(EngineOpts::default());
+        for q in [
+            "c_total",
+            "sum(rate(c_total[5m]))",
+            "max_over_time(rate(c_total[2m])[10m:1m])",
+            "c_total offset 3m * on(i) c_total",
+        ] {
+            let (start, end, step) = (3_000, 29_000_000, 60_000);
+            let r = e.range(&s, q, start, end, step).unwrap();
+            let Value::Matrix(m) = r.value else {
+                panic!("{q}")
+            };
+            let mut t = start;
+            while t <= end {
+                let Value::Vector(v) = e.instant(&s, q, t).unwrap().value else {
+                    panic!("{q}")
+                };
+                for smp in v {
+                    let ser = m
+                        .iter()
+                        .find(|x| x.labels == smp.labels)
+                        .unwrap_or_else(|| panic!("{q} {t}"));
+                    let p = ser
+                        .points
+                        .iter()
+                        .find(|p| p.0 == t)
+                        .unwrap_or_else(|| panic!("{q} {t}"));
+                    assert!(
+                        p.1 == smp.v || (p.1.is_nan() && smp.v.is_nan()),
+                        "{q} at {t}: {} vs {}",
+                        p.1,
+                        smp.v
+                    );
+                }
+                t += step * 7;
+            }
         }
     }
 
