@@ -664,8 +664,10 @@ impl<'a> Ev<'a> {
             .select(true, Some(&hints), &vs.matchers)
             .map_err(|e| QueryError::Storage(e.to_string()))?;
         let mut out = Vec::new();
+        let mut loaded_samples = 0usize;
         for s in set {
             let s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
+            self.check_interrupt()?;
             let mut it = s.iter();
             let mut pts = Vec::new();
             let mut has_stale = false;
@@ -675,6 +677,12 @@ impl<'a> Ev<'a> {
             }
             if pts.is_empty() {
                 continue;
+            }
+            // Raw samples held in memory count against the sample limit
+            // (generously: four raw samples per counted sample).
+            loaded_samples += pts.len();
+            if loaded_samples / 4 > self.max_samples {
+                return Err(QueryError::TooManySamples);
             }
             out.push(Loaded {
                 l: Arc::new(s.labels().clone()),
