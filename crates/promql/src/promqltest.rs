@@ -524,7 +524,8 @@ fn run_eval(
                 .iter()
                 .any(|f| query.contains(f));
             if instant && instant_ok_value && !ex.ordered && !query_bound {
-                check_range_mode(engine, store, query, t0, &expected, scalar_expected)
+                check_range_mode(engine, store, query, t0, &expected, scalar_expected)?;
+                check_at_modifier(engine, store, query, t0, &ex, &expected, scalar_expected)
             } else {
                 Ok(())
             }
@@ -534,6 +535,98 @@ fn run_eval(
         Err(_) if touched || store.histogram_touched.load(Ordering::Relaxed) => Ok(Outcome::Skip),
         Err(e) => Err(e),
     }
+}
+
+/// Functions whose result depends on the evaluation time even when their
+/// arguments are step invariant.
+const AT_UNSAFE_FUNCTIONS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// Sets `@ ts` on every selector and subquery not already under an `@`;
+/// returns true if the expression uses an `@`-unsafe function.
+fn set_at_everywhere(e: &mut crate::ast::Expr, ts: i64, under_at: bool) -> bool {
+    use crate::ast::{AtModifier, Expr};
+    match e {
+        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => {
+            if !under_at && vs.at.is_none() {
+                vs.at = Some(AtModifier::Timestamp(ts));
+            }
+            false
+        }
+        Expr::Subquery { expr, at, .. } => {
+            let under = under_at || at.is_some();
+            if !under {
+                *at = Some(AtModifier::Timestamp(ts));
+            }
+            set_at_everywhere(expr, ts, true)
+        }
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => {
+            set_at_everywhere(expr, ts, under_at)
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            let a = set_at_everywhere(lhs, ts, under_at);
+            set_at_everywhere(rhs, ts, under_at) || a
+        }
+        Expr::Call { func, args, .. } => {
+            let mut unsafe_fn = AT_UNSAFE_FUNCTIONS.contains(&func.name);
+            for a in args {
+                unsafe_fn |= set_at_everywhere(a, ts, under_at);
+            }
+            unsafe_fn
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            let mut u = set_at_everywhere(expr, ts, under_at);
+            if let Some(p) = param {
+                u |= set_at_everywhere(p, ts, under_at);
+            }
+            u
+        }
+        Expr::Number { .. } | Expr::String { .. } => false,
+    }
+}
+
+/// As Prometheus: re-runs an instant query with `@ t` on every selector
+/// (printed and re-parsed) at other evaluation times; results must not change.
+fn check_at_modifier(
+    engine: &Engine,
+    store: &MemStore,
+    query: &str,
+    t: i64,
+    ex: &Expect,
+    expected: &[SeriesSpec],
+    scalar_expected: Option<f64>,
+) -> Result<(), String> {
+    let Ok(mut e) = crate::parse(query) else {
+        return Ok(());
+    };
+    if set_at_everywhere(&mut e, t, false) {
+        return Ok(());
+    }
+    let q2 = e.to_string();
+    let times: Vec<i64> = if t == 0 {
+        vec![-1000, 0, 1000]
+    } else {
+        vec![-10 * t, 0, t / 5, t, 10 * t]
+    };
+    for et in times {
+        let r = engine
+            .instant(store, &q2, et)
+            .map_err(|e| format!("with @ modifier ({q2}) at {et}: {e}"))?;
+        compare(&r.value, ex, expected, scalar_expected, true, et, et, 0)
+            .map_err(|e| format!("with @ modifier ({q2}) at {et}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn check_range_mode(

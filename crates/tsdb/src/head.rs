@@ -88,9 +88,6 @@ pub(crate) struct ClosedChunk {
 pub(crate) struct SeriesData {
     pub(crate) closed: Vec<ClosedChunk>,
     pub(crate) head: Option<XorChunk>,
-    /// Last committed sample (i64::MIN when none).
-    pub(crate) last_t: i64,
-    pub(crate) last_v: u64,
     /// True once a series record for this series is in the WAL.
     pub(crate) logged: bool,
     /// The last two commits that touched the series: (sequence, last_t
@@ -113,20 +110,36 @@ pub(crate) struct MemSeries {
 
 impl SeriesData {
     fn new() -> Self {
-        SeriesData { closed: Vec::new(), head: None, last_t: i64::MIN, last_v: 0, logged: false, commits: [(0, 0); 2], removed: false }
+        SeriesData { closed: Vec::new(), head: None, logged: false, commits: [(0, 0); 2], removed: false }
+    }
+
+    /// The last committed sample: (t, value bits if known).
+    #[inline]
+    pub(crate) fn last(&self) -> Option<(i64, Option<u64>)> {
+        match &self.head {
+            Some(h) if h.num_samples() > 0 => Some((h.max_time(), h.last_value().map(f64::to_bits))),
+            _ => self.closed.last().map(|c| (c.max_t, None)),
+        }
+    }
+
+    /// Timestamp of the last committed sample (`i64::MIN` when none).
+    #[inline]
+    pub(crate) fn last_t(&self) -> i64 {
+        self.last().map_or(i64::MIN, |l| l.0)
     }
 
     /// Checks whether (t, v) may be appended after the committed samples.
     /// `Ok(false)` means "identical duplicate, ignore silently".
     #[inline]
     pub(crate) fn appendable(&self, t: i64, v: f64) -> Result<bool, StorageError> {
-        if self.last_t == i64::MIN || t > self.last_t {
+        let Some((last_t, last_v)) = self.last() else { return Ok(true) };
+        if t > last_t {
             return Ok(true);
         }
-        if t < self.last_t {
+        if t < last_t {
             return Err(StorageError::OutOfOrder);
         }
-        if v.to_bits() == self.last_v {
+        if last_v == Some(v.to_bits()) {
             Ok(false)
         } else {
             Err(StorageError::DuplicateSample)
@@ -160,8 +173,6 @@ impl SeriesData {
         if let Some(h) = self.head.as_mut() {
             h.append(t, v);
         }
-        self.last_t = t;
-        self.last_v = v.to_bits();
     }
 
     fn num_samples(&self) -> usize {
@@ -328,7 +339,8 @@ impl Head {
                     (None, Some(h)) if h.num_samples() > 0 => new_min = new_min.min(h.min_time()),
                     _ => {}
                 }
-                if d.num_samples() == 0 && d.last_t != i64::MIN {
+                // Series without samples go too (a pending commit re-creates them).
+                if d.num_samples() == 0 {
                     d.removed = true;
                     drop(d);
                     removed.push(s.clone());

@@ -124,7 +124,7 @@ impl Appender for HeadAppender {
                 Ok(true) => {
                     if d.commits[0].0 != seq {
                         d.commits[1] = d.commits[0];
-                        d.commits[0] = (seq, d.last_t);
+                        d.commits[0] = (seq, d.last_t());
                     }
                     d.append(st.t, st.v, range);
                     mint = mint.min(st.t);

@@ -2,37 +2,87 @@
 
 use koban_model::{Label, Labels};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Interned strings, each stored once and referred to by a u32 id.
-/// Symbols are never freed while the process runs (label strings of
-/// garbage-collected series stay; they are few compared to live ones).
+///
+/// Strings live back to back in one arena; a hash map from the string's
+/// xxh3 hash to its id finds them (collisions go to a side map). About 30
+/// bytes of overhead per distinct string. Symbols are never freed while the
+/// process runs (label strings of garbage-collected series stay; they are
+/// few compared to live ones).
 #[derive(Default, Debug)]
 pub(crate) struct SymbolTable {
-    map: HashMap<Arc<str>, u32>,
-    strs: Vec<Arc<str>>,
+    arena: String,
+    /// id -> (offset, length) in `arena`.
+    offs: Vec<(u32, u32)>,
+    by_hash: HashMap<u64, u32, BuildIdHasher>,
+    /// Further ids whose string has the same hash as `by_hash`'s.
+    more: HashMap<u64, Vec<u32>>,
+}
+
+/// The xxh3 hash is already uniform: use it as the bucket hash.
+#[derive(Default, Debug, Clone, Copy)]
+pub(crate) struct BuildIdHasher;
+
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ *b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+impl std::hash::BuildHasher for BuildIdHasher {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
 }
 
 impl SymbolTable {
     /// The id of `s`, interning it if new.
     pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.map.get(s) {
+        let h = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        if let Some(id) = self.find(h, s) {
             return id;
         }
-        let a: Arc<str> = Arc::from(s);
-        let id = self.strs.len() as u32;
-        self.strs.push(a.clone());
-        self.map.insert(a, id);
+        let id = self.offs.len() as u32;
+        self.offs.push((self.arena.len() as u32, s.len() as u32));
+        self.arena.push_str(s);
+        match self.by_hash.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.more.entry(h).or_default().push(id),
+        }
         id
+    }
+
+    fn find(&self, h: u64, s: &str) -> Option<u32> {
+        let first = *self.by_hash.get(&h)?;
+        if self.get(first) == Some(s) {
+            return Some(first);
+        }
+        self.more.get(&h)?.iter().copied().find(|&id| self.get(id) == Some(s))
     }
 
     /// The id of `s` if interned.
     pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
-        self.map.get(s).copied()
+        self.find(xxhash_rust::xxh3::xxh3_64(s.as_bytes()), s)
     }
 
     pub(crate) fn get(&self, id: u32) -> Option<&str> {
-        self.strs.get(id as usize).map(|s| &**s)
+        let &(off, len) = self.offs.get(id as usize)?;
+        self.arena.get(off as usize..(off + len) as usize)
     }
 
     /// Resolves a series' encoded label set into labels.
@@ -88,6 +138,23 @@ pub(crate) fn lset_get(lset: &[u8], name: u32) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn interning() {
+        let mut t = super::SymbolTable::default();
+        let a = t.intern("alpha");
+        let b = t.intern("");
+        let c = t.intern("日本");
+        assert_eq!((t.intern("alpha"), t.intern(""), t.intern("日本")), (a, b, c));
+        assert_eq!(t.get(c), Some("日本"));
+        assert_eq!(t.get(b), Some(""));
+        assert_eq!(t.lookup("beta"), None);
+        assert_eq!(t.lookup("alpha"), Some(a));
+        for i in 0..10_000 {
+            let id = t.intern(&i.to_string());
+            assert_eq!(t.get(id), Some(i.to_string().as_str()));
+        }
+    }
+
     #[test]
     fn lset_round_trip() {
         let ids = [0u32, 1, 127, 128, 16_383, 16_384, u32::MAX, 5];
