@@ -122,8 +122,21 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `nbits` (<= 64) bits.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self, nbits: u32) -> Result<u64, DecodeError> {
+        // Fast path: 1..=avail bits already buffered (nbits == 0 wraps and
+        // takes the slow path).
+        if nbits.wrapping_sub(1) < self.avail {
+            let v = self.buf >> (64 - nbits);
+            self.buf = self.buf.checked_shl(nbits).unwrap_or(0);
+            self.avail -= nbits;
+            return Ok(v);
+        }
+        self.read_slow(nbits)
+    }
+
+    #[inline(never)]
+    fn read_slow(&mut self, nbits: u32) -> Result<u64, DecodeError> {
         if nbits == 0 {
             return Ok(0);
         }
@@ -147,6 +160,34 @@ impl<'a> BitReader<'a> {
     #[inline]
     pub fn bit(&mut self) -> Result<bool, DecodeError> {
         Ok(self.read(1)? == 1)
+    }
+
+    /// Reads a unary number: 1 bits ended by a 0 bit, returning the count of
+    /// 1s. Fails past `max` ones or at the end of the stream.
+    #[inline]
+    pub fn unary(&mut self, max: u64) -> Result<u64, DecodeError> {
+        let mut q = 0u64;
+        loop {
+            if self.avail == 0 {
+                self.refill();
+                if self.avail == 0 {
+                    return Err(DecodeError("bit stream truncated"));
+                }
+            }
+            let ones = (self.buf.leading_ones()).min(self.avail);
+            q += u64::from(ones);
+            if q > max {
+                return Err(DecodeError("unary value out of range"));
+            }
+            if ones < self.avail {
+                // Consume the ones and the terminating zero.
+                self.buf = self.buf.checked_shl(ones + 1).unwrap_or(0);
+                self.avail -= ones + 1;
+                return Ok(q);
+            }
+            self.buf = 0;
+            self.avail = 0;
+        }
     }
 }
 
@@ -180,5 +221,21 @@ mod tests {
         assert_eq!(r.bytes_consumed(), 2);
         r.read(1).unwrap();
         assert_eq!(r.bytes_consumed(), 3);
+        // Unary codes, including runs longer than the buffer.
+        let mut w = BitWriter::new();
+        let qs = [0u64, 1, 5, 63, 64, 130, 2, 63, 63];
+        for q in qs {
+            for _ in 0..q {
+                w.bit(true);
+            }
+            w.bit(false);
+        }
+        let b = w.finish();
+        let mut r = BitReader::new(&b);
+        for q in qs {
+            assert_eq!(r.unary(1000).unwrap(), q);
+        }
+        assert!(BitReader::new(&[0xff, 0xff]).unary(1000).is_err());
+        assert!(BitReader::new(&[0xff, 0x00]).unary(3).is_err());
     }
 }

@@ -327,13 +327,7 @@ pub fn decode(d: &mut Decbuf<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), De
             let mut positions: Vec<usize> = Vec::with_capacity(nexc);
             let mut prev = 0usize;
             for _ in 0..nexc {
-                let mut q = 0u64;
-                while r.bit()? {
-                    q += 1;
-                    if q > n as u64 {
-                        return Err(DecodeError("sparse gap out of range"));
-                    }
-                }
+                let q = r.unary(n as u64)?;
                 let gap = ((q << k) | r.read(k)?) as usize;
                 let pos = prev
                     .checked_add(gap)
