@@ -10,6 +10,10 @@
 //! <dir>/<block ulid>/ persisted blocks (other modules)
 //! ```
 
+mod merge;
+
+pub use merge::MergeQuerier;
+
 use crate::head::{Head, HeadOptions, HeadStats, MemSeries};
 use crate::wal::{self, record::Record, Wal, WalError, WalOptions};
 use fs2::FileExt;
@@ -84,8 +88,13 @@ impl Default for DbOptions {
     }
 }
 
+/// Supplies queriers over persisted blocks overlapping `[mint, maxt]`
+/// (registered by the block layer with [`Db::set_block_source`]).
+pub type BlockSource = Box<dyn Fn(i64, i64) -> Result<Vec<Box<dyn Querier>>, StorageError> + Send + Sync>;
+
 /// An open database. Implements [`Appendable`] and [`Queryable`].
 pub struct Db {
+    blocks: parking_lot::RwLock<Option<BlockSource>>,
     dir: PathBuf,
     opts: DbOptions,
     head: Head,
@@ -137,7 +146,15 @@ impl Db {
             WalOptions { segment_size: opts.wal_segment_size, fsync_interval: opts.wal_fsync_interval },
         )?);
         head.set_wal(Some(wal.clone()));
-        Ok(Db { dir: dir.to_path_buf(), opts, head, wal, closed: AtomicBool::new(false), _lock: lock })
+        Ok(Db {
+            blocks: parking_lot::RwLock::new(None),
+            dir: dir.to_path_buf(),
+            opts,
+            head,
+            wal,
+            closed: AtomicBool::new(false),
+            _lock: lock,
+        })
     }
 
     /// The database directory.
@@ -193,13 +210,21 @@ impl Db {
         Ok(())
     }
 
-    /// Block queriers overlapping `[mint, maxt]`.
-    ///
-    /// SEAM: the block layer (crate::block) plugs in here; every querier
-    /// returned is merged with the head's by [`Db::querier`]. For now the
-    /// head is the only source.
-    fn block_queriers(&self, _mint: i64, _maxt: i64) -> Result<Vec<Box<dyn Querier>>, StorageError> {
-        Ok(Vec::new())
+    /// Registers the source of block queriers. SEAM: the block layer
+    /// plugs in here; [`Db::querier`] merges the queriers it returns with
+    /// the head's ([`MergeQuerier`]: series merged by labels, samples
+    /// de-duplicated by timestamp, blocks before head).
+    pub fn set_block_source(&self, src: BlockSource) {
+        *self.blocks.write() = Some(src);
+    }
+
+    /// Block queriers overlapping `[mint, maxt]` (none until a block source
+    /// is registered).
+    fn block_queriers(&self, mint: i64, maxt: i64) -> Result<Vec<Box<dyn Querier>>, StorageError> {
+        match &*self.blocks.read() {
+            Some(src) => src(mint, maxt),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -223,13 +248,12 @@ impl Queryable for Db {
             return Err(StorageError::Closed);
         }
         let head = self.head.querier(mint, maxt)?;
-        let blocks = self.block_queriers(mint, maxt)?;
-        if blocks.is_empty() {
+        let mut qs = self.block_queriers(mint, maxt)?;
+        if qs.is_empty() {
             return Ok(head);
         }
-        // SEAM: merge `blocks` and `head` (series merged by labels, samples
-        // de-duplicated by timestamp) once blocks exist.
-        Ok(head)
+        qs.push(head);
+        Ok(Box::new(MergeQuerier::new(qs)))
     }
 }
 

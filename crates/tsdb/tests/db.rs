@@ -220,3 +220,35 @@ fn closed_db_refuses_appends_and_queries() {
     assert!(db.querier(0, 1).is_err());
     db.sync().unwrap();
 }
+
+#[test]
+fn block_source_is_merged_with_the_head() {
+    struct Fixed(Vec<koban_storage::MemSeries>);
+    impl koban_storage::Querier for Fixed {
+        fn select(
+            &self,
+            _: bool,
+            _: Option<&koban_storage::SelectHints>,
+            _: &[Matcher],
+        ) -> Result<koban_storage::SeriesSet, koban_storage::StorageError> {
+            let v = self.0.clone();
+            Ok(Box::new(v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn koban_storage::Series>))))
+        }
+        fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>, koban_storage::StorageError> {
+            Ok(vec![])
+        }
+        fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, koban_storage::StorageError> {
+            Ok(vec![])
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    write(&db, 2, 10..12);
+    db.set_block_source(Box::new(|_, _| {
+        let s = koban_storage::MemSeries { labels: series(0), samples: vec![(1000, value(0, 1)), (2000, value(0, 2))] };
+        Ok(vec![Box::new(Fixed(vec![s])) as Box<dyn koban_storage::Querier>])
+    }));
+    let mut want = expected(2, 10..12);
+    want[0].1.splice(0..0, [(1000, value(0, 1).to_bits()), (2000, value(0, 2).to_bits())]);
+    check(dump(&db), want);
+}
