@@ -133,8 +133,11 @@ impl Wal {
     /// the last existing one (replay first with [`replay`]).
     pub fn open(dir: &Path, opts: WalOptions) -> Result<Wal, WalError> {
         std::fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
+        // Never reuse a number a checkpoint covers, even if every segment
+        // file is gone: replay would skip the new segment.
         let last = list_segments(dir)?.last().copied().unwrap_or(0);
-        let seg = last + 1;
+        let cp = replay::latest_checkpoint(dir)?.map_or(0, |c| c.0);
+        let seg = last.max(cp) + 1;
         let (file, path) = open_segment(dir, seg)?;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),

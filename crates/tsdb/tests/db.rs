@@ -252,3 +252,24 @@ fn block_source_is_merged_with_the_head() {
     want[0].1.splice(0..0, [(1000, value(0, 1).to_bits()), (2000, value(0, 2).to_bits())]);
     check(dump(&db), want);
 }
+
+#[test]
+fn checkpoint_without_segments_still_replays_new_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        write(&db, 3, 0..10);
+        db.truncate_wal(0).unwrap();
+    }
+    // Remove every segment file, keeping only the checkpoint.
+    for p in segments(dir.path()) {
+        std::fs::remove_file(p).unwrap();
+    }
+    {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        check(dump(&db), expected(3, 0..10));
+        write(&db, 3, 10..20);
+    }
+    let db = Db::open(dir.path(), opts()).unwrap();
+    check(dump(&db), expected(3, 0..20));
+}
