@@ -152,7 +152,14 @@ fn compress(sec: &[u8]) -> Option<Vec<u8>> {
     if sec.len() < COMPRESS_MIN {
         return None;
     }
-    let c = zstd::bulk::compress(sec, 19).ok()?;
+    // High ratio for the usual small sections; fast for big ones so large
+    // blocks still write quickly.
+    let level = match sec.len() {
+        0..=262_143 => 19,
+        262_144..=16_777_215 => 9,
+        _ => 3,
+    };
+    let c = zstd::bulk::compress(sec, level).ok()?;
     (c.len() + c.len() / 16 < sec.len()).then_some(c)
 }
 

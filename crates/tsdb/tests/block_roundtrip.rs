@@ -468,3 +468,38 @@ fn backfill_reports_the_bad_line_and_leaves_nothing() {
     assert!(e.contains("bad.om:3:"), "{e}");
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
 }
+
+#[test]
+fn many_series_cross_postings_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = BlockWriter::new(dir.path()).unwrap();
+    for i in 0..70_000u32 {
+        let l = ls(&[
+            ("__name__", "s"),
+            ("i", &i.to_string()),
+            ("odd", if i % 2 == 1 { "1" } else { "0" }),
+        ]);
+        w.add_series(l, &[(i64::from(i), f64::from(i)), (100_000, 1.0)])
+            .unwrap();
+    }
+    let b = Block::open(&w.finish().unwrap().unwrap()).unwrap();
+    assert_eq!(b.index().num_series(), 70_000);
+    let q = b.querier(i64::MIN, i64::MAX);
+    let n = q
+        .select(
+            false,
+            None,
+            &[Matcher::equal("odd", "1"), m(MatchType::Regex, "i", "6.*")],
+        )
+        .unwrap()
+        .count();
+    // i starting with 6 below 70000: 6, 60-69, 600-699, 6000-6999, 60000-69999 -> 11111; half odd.
+    assert_eq!(n, 5_555);
+    let got = read_all(&q, &[Matcher::equal("i", "69999")]);
+    let l = ls(&[("__name__", "s"), ("i", "69999"), ("odd", "1")]);
+    assert_eq!(
+        got[&l],
+        vec![(69_999, 69_999f64.to_bits()), (100_000, 1f64.to_bits())]
+    );
+    assert_eq!(q.label_values("odd", &[]).unwrap(), vec!["0", "1"]);
+}
