@@ -24,11 +24,16 @@ fn cpu_ns() -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: backfill IN OUT");
+    if args.len() != 3 && !(args.len() == 4 && args[1] == "--verify") {
+        eprintln!("usage: backfill IN OUT | --read OUT | --verify OUT IN");
         std::process::exit(2);
     }
     let (input, out) = (Path::new(&args[1]), Path::new(&args[2]));
+    if args[1] == "--verify" {
+        // Every sample of the input (argv[3]) must read back bit-exact from OUT.
+        verify(out, Path::new(&args[3]));
+        return;
+    }
     if args[1] == "--read" {
         // Only time reading the blocks already in OUT.
         for e in std::fs::read_dir(out).expect("readable dir").flatten() {
@@ -100,5 +105,81 @@ fn read_block(d: &Path) {
             best / n as f64,
             best_cpu / n as f64
         );
+    }
+}
+
+/// `name{a="1",b="2"}` with labels sorted and empty values dropped; values
+/// in the history files hold no `",` so a split is enough.
+fn canonical(series: &str) -> String {
+    let Some((name, body)) = series.split_once('{') else {
+        return format!("{series}{{}}");
+    };
+    let body = body.strip_suffix('}').unwrap_or(body);
+    let mut pairs: Vec<String> = body
+        .split("\",")
+        .map(|p| p.trim_end_matches('"').to_string())
+        .filter(|p| p.split_once("=\"").is_some_and(|(_, v)| !v.is_empty()))
+        .map(|p| p + "\"")
+        .collect();
+    pairs.sort();
+    format!("{name}{{{}}}", pairs.join(","))
+}
+
+fn verify(out: &Path, input: &Path) {
+    use std::collections::HashMap;
+    use std::io::BufRead;
+    let mut stored: HashMap<String, (Vec<(i64, u64)>, usize)> = HashMap::new();
+    for e in std::fs::read_dir(out).expect("readable dir").flatten() {
+        let b = koban_tsdb::block::Block::open(&e.path()).expect("open block");
+        let q = b.querier(i64::MIN, i64::MAX);
+        let m = koban_model::Matcher::new(koban_model::MatchType::Regex, "__name__", ".+")
+            .expect("valid regex");
+        for s in q.select(false, None, &[m]).expect("select") {
+            let s = s.expect("series");
+            let l = s.labels();
+            let rest: Vec<String> = l
+                .iter()
+                .filter(|x| x.name != "__name__")
+                .map(|x| format!("{}=\"{}\"", x.name, x.value))
+                .collect();
+            let key = format!("{}{{{}}}", l.metric_name(), rest.join(","));
+            let mut it = s.iter();
+            let e = stored.entry(key).or_default();
+            while let Some((t, v)) = it.next() {
+                e.0.push((t, v.to_bits()));
+            }
+        }
+    }
+    let f = std::io::BufReader::new(std::fs::File::open(input).expect("open input"));
+    let (mut n, mut bad) = (0u64, 0u64);
+    for line in f.lines() {
+        let line = line.expect("read line");
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let mut parts = line.rsplitn(3, ' ');
+        let ts: i64 = parts
+            .next()
+            .and_then(|x| x.parse().ok())
+            .expect("timestamp");
+        let v: f64 = parts.next().and_then(|x| x.parse().ok()).expect("value");
+        let key = canonical(parts.next().expect("series"));
+        n += 1;
+        match stored.get_mut(&key) {
+            Some((samples, pos)) if samples.get(*pos) == Some(&(ts * 1000, v.to_bits())) => {
+                *pos += 1
+            }
+            _ => {
+                bad += 1;
+                if bad < 5 {
+                    eprintln!("mismatch: {line}");
+                }
+            }
+        }
+    }
+    let leftover: usize = stored.values().map(|(s, p)| s.len() - p).sum();
+    println!("verified {n} input samples: {bad} mismatches, {leftover} extra stored samples");
+    if bad > 0 || leftover > 0 {
+        std::process::exit(1);
     }
 }
