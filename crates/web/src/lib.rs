@@ -173,6 +173,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&p("/metrics"), get(api::lifecycle::metrics))
         .route(&p("/federate"), get(api::federate::federate))
         .route(&p("/graph"), get(api::ui::index))
+        .route(&p("/static/{*path}"), get(api::ui::static_file))
+        .route(&p("/vendor/{*path}"), get(api::ui::vendor_file))
         .route(&p("/"), get(api::ui::index))
         .nest(&p("/api/v1"), api::v1_routes());
     if !prefix.is_empty() {
