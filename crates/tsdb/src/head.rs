@@ -14,11 +14,14 @@
 //!   samples; closed chunks are exact-size shared byte slices.
 //!
 //! Isolation: commits are applied under the write side of a global commit
-//! lock and bump a commit sequence number; a querier remembers the sequence
-//! when it is created and, per series, hides the samples of the last two
-//! commits that are newer than that (see `head_read`). Selects snapshot the
-//! series under the read side of the lock, so a select never sees part of a
-//! commit.
+//! lock and bump a commit sequence number; a querier registers the sequence
+//! it saw when it was created (its watermark) and hides, per series, the
+//! samples of commits newer than that. Each series keeps a small log of
+//! (commit sequence, last timestamp before that commit) for the commits
+//! newer than the oldest open querier's watermark (usually one entry).
+//! Selects snapshot the series under the read side of the commit lock, so
+//! a select never sees part of a commit, and all selects of one querier see
+//! the same commits.
 
 mod head_append;
 mod head_read;
@@ -90,12 +93,78 @@ pub(crate) struct SeriesData {
     pub(crate) head: Option<XorChunk>,
     /// True once a series record for this series is in the WAL.
     pub(crate) logged: bool,
-    /// The last two commits that touched the series: (sequence, last_t
-    /// before that commit), newest first. Sequence 0 = none.
-    pub(crate) commits: [(u64, i64); 2],
+    /// Commits that touched the series and some open querier may not see.
+    pub(crate) commits: CommitLog,
     /// Set when truncation removed the series from the head; a pending
     /// commit then re-creates it from its labels.
     pub(crate) removed: bool,
+}
+
+/// Per-series (commit sequence, last timestamp before that commit), oldest
+/// first; two entries inline, more (long-running queriers) on the heap.
+#[derive(Debug, Default)]
+pub(crate) struct CommitLog {
+    inline: [(u64, i64); 2],
+    len: u8,
+    /// Overflow (rare: only while a querier stays open across commits);
+    /// a boxed slice keeps the common case at 8 bytes.
+    more: Option<Box<[(u64, i64)]>>,
+}
+
+impl CommitLog {
+    fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        self.inline[..self.len as usize].iter().copied().chain(self.more.iter().flat_map(|v| v.iter().copied()))
+    }
+
+    fn push(&mut self, e: (u64, i64)) {
+        if (self.len as usize) < self.inline.len() && self.more.is_none() {
+            self.inline[self.len as usize] = e;
+            self.len += 1;
+        } else {
+            let mut v = self.more.take().map(Vec::from).unwrap_or_default();
+            v.push(e);
+            self.more = Some(v.into_boxed_slice());
+        }
+    }
+
+    /// Sequence of the newest entry (0 if none).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.iter().last().map_or(0, |e| e.0)
+    }
+
+    /// Drops entries every open querier sees (sequence <= `low`).
+    pub(crate) fn trim(&mut self, low: u64) {
+        if self.more.is_none() {
+            let mut k = 0;
+            for i in 0..self.len as usize {
+                if self.inline[i].0 > low {
+                    self.inline[k] = self.inline[i];
+                    k += 1;
+                }
+            }
+            self.len = k as u8;
+            return;
+        }
+        let keep: Vec<(u64, i64)> = self.iter().filter(|e| e.0 > low).collect();
+        self.len = 0;
+        self.more = None;
+        for e in keep {
+            self.push(e);
+        }
+    }
+
+    /// Records a commit (call once per commit, before its first sample).
+    pub(crate) fn record(&mut self, seq: u64, low: u64, last_t: i64) {
+        if self.last_seq() != seq {
+            self.trim(low);
+            self.push((seq, last_t));
+        }
+    }
+
+    /// The largest timestamp visible to a querier with watermark `w`.
+    pub(crate) fn visible_until(&self, w: u64) -> i64 {
+        self.iter().find(|e| e.0 > w).map_or(i64::MAX, |e| e.1)
+    }
 }
 
 /// One series in the head (opaque outside the crate).
@@ -110,7 +179,7 @@ pub(crate) struct MemSeries {
 
 impl SeriesData {
     fn new() -> Self {
-        SeriesData { closed: Vec::new(), head: None, logged: false, commits: [(0, 0); 2], removed: false }
+        SeriesData { closed: Vec::new(), head: None, logged: false, commits: CommitLog::default(), removed: false }
     }
 
     /// The last committed sample: (t, value bits if known).
@@ -211,6 +280,8 @@ pub(crate) struct HeadInner {
     pub(crate) commit_lock: RwLock<()>,
     /// Sequence number of the last applied commit.
     pub(crate) commit_seq: AtomicU64,
+    /// Watermarks of open queriers (watermark -> count).
+    pub(crate) readers: Mutex<std::collections::BTreeMap<u64, usize>>,
     pub(crate) wal: RwLock<Option<Arc<crate::wal::Wal>>>,
     pub(crate) min_time: AtomicI64,
     pub(crate) max_time: AtomicI64,
@@ -256,6 +327,7 @@ impl Head {
                 generation: AtomicU64::new(0),
                 commit_lock: RwLock::new(()),
                 commit_seq: AtomicU64::new(0),
+                readers: Mutex::new(std::collections::BTreeMap::new()),
                 wal: RwLock::new(None),
                 min_time: AtomicI64::new(i64::MAX),
                 max_time: AtomicI64::new(i64::MIN),

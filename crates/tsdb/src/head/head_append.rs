@@ -115,17 +115,18 @@ impl Appender for HeadAppender {
             s.data.lock().logged = true;
         }
 
-        let seq = inner.commit_seq.load(Ordering::Acquire) + 1;
+        let last_seq = inner.commit_seq.load(Ordering::Acquire);
+        let seq = last_seq + 1;
+        // Entries every open querier already sees can go.
+        let low = inner.readers.lock().keys().next().copied().unwrap_or(last_seq);
         let (mut mint, mut maxt, mut n, mut ooo) = (i64::MAX, i64::MIN, 0u64, 0u64);
         let range = inner.opts.chunk_range_ms;
         for st in &self.staged {
             let mut d = st.series.data.lock();
             match d.appendable(st.t, st.v) {
                 Ok(true) => {
-                    if d.commits[0].0 != seq {
-                        d.commits[1] = d.commits[0];
-                        d.commits[0] = (seq, d.last_t());
-                    }
+                    let last_t = d.last_t();
+                    d.commits.record(seq, low, last_t);
                     d.append(st.t, st.v, range);
                     mint = mint.min(st.t);
                     maxt = maxt.max(st.t);

@@ -12,12 +12,10 @@ use std::sync::Arc;
 
 /// A read view of the head over `[mint, maxt]`.
 ///
-/// Isolation: the querier remembers the commit sequence at creation and
-/// hides, per series, samples of (up to two) commits newer than that, so
-/// commits that land while a query runs are invisible to all of its
-/// selects. A series committed more than twice since the querier was
-/// created may show samples of the older of those commits (documented
-/// limitation, needs a querier living across several scrape intervals).
+/// Isolation: the querier registers the commit sequence at creation and
+/// hides, per series, samples of every commit newer than that, so commits
+/// that land while a query runs are invisible to all of its selects. Drop
+/// queriers when done: an open querier makes series keep commit history.
 pub struct HeadQuerier {
     head: Head,
     mint: i64,
@@ -27,7 +25,14 @@ pub struct HeadQuerier {
 
 impl HeadQuerier {
     pub fn new(head: Head, mint: i64, maxt: i64) -> Self {
-        let watermark = head.inner.commit_seq.load(Ordering::Acquire);
+        let watermark = {
+            // Registered under the lock commits read it with, so no commit
+            // trims history this querier needs.
+            let mut r = head.inner.readers.lock();
+            let w = head.inner.commit_seq.load(Ordering::Acquire);
+            *r.entry(w).or_insert(0) += 1;
+            w
+        };
         // Data before the truncation point belongs to blocks (whole chunks
         // may linger in memory): hide it, as Prometheus does.
         let mint = mint.max(head.inner.min_valid_time.load(Ordering::Acquire));
@@ -56,12 +61,7 @@ impl HeadQuerier {
 
     fn snapshot(&self, syms: &SymbolTable, s: &MemSeries) -> Option<HeadSeries> {
         let d = s.data.lock();
-        let mut limit = self.maxt;
-        for (seq, before) in d.commits {
-            if seq > self.watermark {
-                limit = limit.min(before);
-            }
-        }
+        let limit = self.maxt.min(d.commits.visible_until(self.watermark));
         if limit < self.mint {
             return None;
         }
@@ -86,6 +86,18 @@ impl HeadQuerier {
     fn overlaps_head(&self) -> bool {
         let h = &self.head;
         h.min_time() <= self.maxt && h.max_time() >= self.mint
+    }
+}
+
+impl Drop for HeadQuerier {
+    fn drop(&mut self) {
+        let mut r = self.head.inner.readers.lock();
+        if let Some(c) = r.get_mut(&self.watermark) {
+            *c -= 1;
+            if *c == 0 {
+                r.remove(&self.watermark);
+            }
+        }
     }
 }
 

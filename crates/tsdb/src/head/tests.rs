@@ -161,8 +161,8 @@ fn querier_isolation_across_selects() {
     app.append(0, &b, 1, 1.0).unwrap();
     app.commit().unwrap();
     let q = h.querier(0, 100).unwrap();
-    // Two later commits, each touching both series, plus a new series.
-    for t in [2, 3] {
+    // Later commits, each touching both series, plus a new series.
+    for t in 2..=6 {
         let mut app = h.appender();
         app.append(0, &a, t, t as f64).unwrap();
         app.append(0, &b, t, t as f64).unwrap();
@@ -175,7 +175,14 @@ fn querier_isolation_across_selects() {
     assert_eq!(collect(&*q, &mb)[0].1, vec![(1, 1.0)]);
     assert!(collect(&*q, &[m(MatchType::Equal, "__name__", "c")]).is_empty());
     let q2 = h.querier(0, 100).unwrap();
-    assert_eq!(collect(&*q2, &ma)[0].1.len(), 3);
+    assert_eq!(collect(&*q2, &ma)[0].1.len(), 6);
+    drop((q, q2));
+    // With no open querier the per-series history shrinks back to one entry.
+    let mut app = h.appender();
+    app.append(0, &a, 7, 7.0).unwrap();
+    app.commit().unwrap();
+    let s = h.get_or_create(&a).unwrap().0;
+    assert_eq!(s.data.lock().commits.iter().count(), 1);
 }
 
 #[test]
@@ -282,4 +289,41 @@ fn slots_are_reused_and_stale_refs_fall_back_to_labels() {
             (r#"{__name__="old"}"#.to_string(), vec![(7000, 3.0)])
         ]
     );
+}
+
+#[test]
+fn readers_never_see_half_a_commit() {
+    // Each commit appends the same counter value to 20 series; every
+    // querier must see all of them at the same count.
+    let h = Head::default();
+    let labels: Vec<Labels> = (0..20).map(|i| ls(&[("__name__", "iso"), ("i", &i.to_string())])).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut refs = vec![0u64; labels.len()];
+            for t in 1..=2000i64 {
+                let mut app = h.appender();
+                for (k, l) in labels.iter().enumerate() {
+                    refs[k] = app.append(refs[k], l, t, t as f64).unwrap();
+                }
+                app.commit().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        s.spawn(|| {
+            let mut checks = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) || checks < 10 {
+                let q = h.querier(0, i64::MAX).unwrap();
+                // Two selects on one querier: both see the same commit.
+                let a = collect(&*q, &[m(MatchType::Regex, "i", "1?[02468]")]);
+                let b = collect(&*q, &[m(MatchType::Regex, "i", "1?[13579]")]);
+                let counts: Vec<usize> = a.iter().chain(&b).map(|s| s.1.len()).collect();
+                if let Some(&c) = counts.first() {
+                    assert!(counts.iter().all(|&x| x == c), "torn view: {counts:?}");
+                    assert!(c == 0 || counts.len() == 20, "missing series: {}", counts.len());
+                }
+                checks += 1;
+            }
+        });
+    });
 }
