@@ -128,7 +128,21 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
     let mut idx: FastMap<u64, usize> = FastMap::default();
     let mut groups: Vec<Group> = Vec::new();
     for (si, s) in input.iter().enumerate() {
-        let k = group_key(&s.l, s.drop_name, grouping, *without);
+        // Input label sets are mostly shared between steps: remember their
+        // group key by pointer (the cache holds the Arc, so the pointer
+        // cannot be reused for another label set).
+        let node = e as *const Expr as usize;
+        let pk = (node, Arc::as_ptr(&s.l) as usize);
+        let k = match ev.key_cache.get(&pk) {
+            Some((_, k)) => *k,
+            None => {
+                let k = group_key(&s.l, s.drop_name, grouping, *without);
+                if ev.key_cache.len() < 2_000_000 {
+                    ev.key_cache.insert(pk, (s.l.clone(), k));
+                }
+                k
+            }
+        };
         let gi = match idx.get(&k) {
             Some(&g) => g,
             None => {

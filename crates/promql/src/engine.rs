@@ -241,6 +241,9 @@ impl Engine {
             subq_cache: FastMap::default(),
             group_cache: FastMap::default(),
             regex_cache: HashMap::new(),
+            block: None,
+            key_cache: FastMap::default(),
+            grids: FastMap::default(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
@@ -388,6 +391,17 @@ pub(crate) enum Val {
     Matrix(Vec<MSeries>),
 }
 
+/// Largest step grid (steps x series) built for one selector and block.
+const MAX_GRID_CELLS: usize = 4_000_000;
+
+/// Values of an instant selector at each step of a block, step-major:
+/// `cells[step * n + series]` = (sample timestamp, value), `i64::MIN` if absent.
+pub(crate) struct Grid {
+    start: i64,
+    n: usize,
+    cells: Vec<(i64, f64)>,
+}
+
 /// One loaded series of a selector.
 pub(crate) struct Loaded {
     pub l: Arc<Labels>,
@@ -436,6 +450,12 @@ pub(crate) struct Ev<'a> {
     subq_cache: FastMap<(usize, i64), Val>,
     /// Aggregation output label sets by (node, group key), shared between steps.
     pub(crate) group_cache: FastMap<(usize, u64), Arc<Labels>>,
+    /// Aggregation group keys by (node, input label-set pointer).
+    pub(crate) key_cache: FastMap<(usize, usize), (Arc<Labels>, u64)>,
+    /// Current block `[start, end]` of a range query's steps.
+    block: Option<(i64, i64)>,
+    /// Step grids of instant selectors for the current block (None: too big).
+    grids: FastMap<usize, Option<Rc<Grid>>>,
     /// Compiled `label_replace` regexes by pattern.
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
     subq_cached_samples: usize,
@@ -563,6 +583,8 @@ impl<'a> Ev<'a> {
                     .saturating_add(self.interval.saturating_mul(block_steps - 1))
                     .min(self.end);
                 self.cache.clear();
+                self.grids.clear();
+                self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
                 self.sel_ranges = find_min_max(e, t, block_end, self.lookback).per;
@@ -705,10 +727,72 @@ impl<'a> Ev<'a> {
             .saturating_sub(offset)
     }
 
+    /// Step-major values of an instant selector over the current block's
+    /// steps, so range queries read one contiguous row per step.
+    fn grid(&mut self, vs: &VectorSelector, data: &[Loaded]) -> Option<Rc<Grid>> {
+        let (bs, be) = self.block?;
+        let key = vs as *const VectorSelector as usize;
+        if let Some(g) = self.grids.get(&key) {
+            return g.clone();
+        }
+        let n_steps = ((be - bs) / self.interval + 1) as usize;
+        let n = data.len();
+        if n_steps.saturating_mul(n) > MAX_GRID_CELLS {
+            self.grids.insert(key, None);
+            return None;
+        }
+        let mut cells = vec![(i64::MIN, 0.0); n_steps * n];
+        for (i, s) in data.iter().enumerate() {
+            let mut j = 0;
+            for k in 0..n_steps {
+                let te = self.sel_time(&vs.at, vs.offset, bs + k as i64 * self.interval);
+                if j > 0 && s.pts[j - 1].0 > te {
+                    j = s.pts.partition_point(|p| p.0 <= te);
+                }
+                while j < s.pts.len() && s.pts[j].0 <= te {
+                    j += 1;
+                }
+                if j > 0 {
+                    let (st, v) = s.pts[j - 1];
+                    if st > te.saturating_sub(self.lookback) && !is_stale_nan(v) {
+                        cells[k * n + i] = (st, v);
+                    }
+                }
+            }
+        }
+        let g = Rc::new(Grid {
+            start: bs,
+            n,
+            cells,
+        });
+        self.grids.insert(key, Some(g.clone()));
+        Some(g)
+    }
+
     fn eval_vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vector, QueryError> {
         let data = self.load(vs, 0)?;
-        let te = self.sel_time(&vs.at, vs.offset, t);
         let mut out = Vec::new();
+        if let Some((bs, be)) = self.block {
+            if t >= bs && t <= be && (t - bs) % self.interval == 0 {
+                if let Some(g) = self.grid(vs, &data) {
+                    let k = ((t - g.start) / self.interval) as usize;
+                    let row = &g.cells[k * g.n..(k + 1) * g.n];
+                    for (i, c) in row.iter().enumerate() {
+                        if c.0 != i64::MIN {
+                            out.push(Smp {
+                                l: data[i].l.clone(),
+                                v: c.1,
+                                t: c.0,
+                                drop_name: false,
+                            });
+                        }
+                    }
+                    self.add_samples(out.len())?;
+                    return Ok(out);
+                }
+            }
+        }
+        let te = self.sel_time(&vs.at, vs.offset, t);
         for s in data.iter() {
             let i = s.seek(&s.cur, te);
             if i == 0 {

@@ -12,6 +12,8 @@ struct Inner {
     /// Series that (in the test file) held native histogram samples, which
     /// this engine does not support.
     histogram: std::collections::HashSet<Labels>,
+    /// Series label sets by metric name, for `__name__="x"` selects.
+    by_name: std::collections::HashMap<String, std::collections::BTreeSet<Labels>>,
 }
 
 /// In-memory storage: a sorted map of series to sorted samples.
@@ -30,6 +32,10 @@ impl MemStore {
     /// Adds samples to a series (merged and kept sorted; later wins on equal timestamps).
     pub fn add(&self, labels: Labels, samples: &[(i64, f64)]) {
         let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        g.by_name
+            .entry(labels.metric_name().to_string())
+            .or_default()
+            .insert(labels.clone());
         let s = g.series.entry(labels).or_default();
         s.extend_from_slice(samples);
         s.sort_by_key(|x| x.0);
@@ -47,6 +53,10 @@ impl MemStore {
     pub fn mark_histogram(&self, labels: Labels) {
         let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
         g.series.entry(labels.clone()).or_default();
+        g.by_name
+            .entry(labels.metric_name().to_string())
+            .or_default()
+            .insert(labels.clone());
         g.histogram.insert(labels);
     }
 
@@ -54,6 +64,7 @@ impl MemStore {
         let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
         g.series.clear();
         g.histogram.clear();
+        g.by_name.clear();
     }
 }
 
@@ -90,7 +101,20 @@ impl Querier for MemQuerier {
             None => (self.mint, self.maxt),
         };
         let mut out: Vec<Result<Box<dyn Series>>> = Vec::new();
-        for (l, s) in g.series.iter() {
+        let name_eq = matchers.iter().find(|m| {
+            m.name == koban_model::METRIC_NAME && m.kind == koban_model::MatchType::Equal
+        });
+        let candidates: Box<dyn Iterator<Item = (&Labels, &Vec<(i64, f64)>)>> = match name_eq {
+            Some(m) => Box::new(
+                g.by_name
+                    .get(&m.value)
+                    .into_iter()
+                    .flat_map(|set| set.iter())
+                    .filter_map(|l| g.series.get_key_value(l)),
+            ),
+            None => Box::new(g.series.iter()),
+        };
+        for (l, s) in candidates {
             if !matches(l, matchers) {
                 continue;
             }
