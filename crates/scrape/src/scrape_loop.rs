@@ -204,7 +204,7 @@ impl ScrapeLoop {
         let ts = now_ms();
         let mut app = self.ctx.storage.appender();
         self.cache.begin();
-        self.cache.all_stale(|_, r| {
+        self.cache.all_stale(|r| {
             let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
         });
         for i in 0..REPORT_NAMES.len() {
@@ -237,7 +237,7 @@ impl ScrapeLoop {
         self.ctx.buffers.put(buf);
         let counts = match result {
             Ok(c) => {
-                self.cache.end(|_, r| {
+                self.cache.end(|r| {
                     let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
                 });
                 Ok(c)
@@ -245,7 +245,7 @@ impl ScrapeLoop {
             Err(e) => {
                 let _ = app.rollback();
                 app = self.ctx.storage.appender();
-                self.cache.all_stale(|_, r| {
+                self.cache.all_stale(|r| {
                     let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
                 });
                 Err(e)
@@ -381,12 +381,12 @@ impl ScrapeLoop {
                 Some(t) if self.cfg.honor_timestamps => t,
                 _ => ts,
             };
-            let key = s.series;
+            let key = SeriesCache::key(s.series);
             let (r, labels_needed) = match self.cache.get_mut(key) {
                 Some(e) => {
                     if e.last_iter == iter {
                         return Err(ScrapeError::Duplicate {
-                            series: String::from_utf8_lossy(key).into_owned(),
+                            series: String::from_utf8_lossy(s.series).into_owned(),
                         });
                     }
                     e.last_iter = iter;
