@@ -101,29 +101,36 @@ pub(crate) struct SeriesData {
 }
 
 /// Per-series (commit sequence, last timestamp before that commit), oldest
-/// first; two entries inline, more (long-running queriers) on the heap.
+/// first; two entries inline (sequence 0 marks an empty one; commit
+/// sequences start at 1), more (long-running queriers) on the heap.
 #[derive(Debug, Default)]
 pub(crate) struct CommitLog {
     inline: [(u64, i64); 2],
-    len: u8,
-    /// Overflow (rare: only while a querier stays open across commits);
-    /// a boxed slice keeps the common case at 8 bytes.
-    more: Option<Box<[(u64, i64)]>>,
+    /// Overflow, rare. A thin pointer keeps the series 8 bytes smaller
+    /// than a `Vec` or boxed slice would.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<(u64, i64)>>>,
 }
 
 impl CommitLog {
-    fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        self.inline[..self.len as usize].iter().copied().chain(self.more.iter().flat_map(|v| v.iter().copied()))
+    fn len_inline(&self) -> usize {
+        self.inline.iter().take_while(|e| e.0 != 0).count()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        self.inline
+            .iter()
+            .copied()
+            .take_while(|e| e.0 != 0)
+            .chain(self.more.iter().flat_map(|v| v.iter().copied()))
     }
 
     fn push(&mut self, e: (u64, i64)) {
-        if (self.len as usize) < self.inline.len() && self.more.is_none() {
-            self.inline[self.len as usize] = e;
-            self.len += 1;
+        let n = self.len_inline();
+        if n < self.inline.len() && self.more.is_none() {
+            self.inline[n] = e;
         } else {
-            let mut v = self.more.take().map(Vec::from).unwrap_or_default();
-            v.push(e);
-            self.more = Some(v.into_boxed_slice());
+            self.more.get_or_insert_with(Default::default).push(e);
         }
     }
 
@@ -134,21 +141,24 @@ impl CommitLog {
 
     /// Drops entries every open querier sees (sequence <= `low`).
     pub(crate) fn trim(&mut self, low: u64) {
+        let keep: [(u64, i64); 2];
         if self.more.is_none() {
-            let mut k = 0;
-            for i in 0..self.len as usize {
-                if self.inline[i].0 > low {
-                    self.inline[k] = self.inline[i];
-                    k += 1;
+            let mut k = [(0, 0); 2];
+            let mut n = 0;
+            for e in self.inline.iter().take_while(|e| e.0 != 0) {
+                if e.0 > low {
+                    k[n] = *e;
+                    n += 1;
                 }
             }
-            self.len = k as u8;
+            keep = k;
+            self.inline = keep;
             return;
         }
-        let keep: Vec<(u64, i64)> = self.iter().filter(|e| e.0 > low).collect();
-        self.len = 0;
+        let all: Vec<(u64, i64)> = self.iter().filter(|e| e.0 > low).collect();
+        self.inline = [(0, 0); 2];
         self.more = None;
-        for e in keep {
+        for e in all {
             self.push(e);
         }
     }

@@ -327,3 +327,21 @@ fn readers_never_see_half_a_commit() {
         });
     });
 }
+
+#[test]
+fn commit_log_trim_and_visibility() {
+    let mut c = CommitLog::default();
+    assert_eq!(c.visible_until(0), i64::MAX);
+    for seq in 1..=5u64 {
+        c.record(seq, 0, seq as i64 * 10);
+    }
+    assert_eq!(c.iter().count(), 5);
+    assert_eq!(c.visible_until(0), 10);
+    assert_eq!(c.visible_until(3), 40);
+    assert_eq!(c.visible_until(5), i64::MAX);
+    c.record(6, 4, 60);
+    assert_eq!(c.iter().map(|e| e.0).collect::<Vec<_>>(), vec![5, 6]);
+    c.record(7, 7, 70);
+    assert_eq!(c.iter().collect::<Vec<_>>(), vec![(7, 70)]);
+    assert!(std::mem::size_of::<SeriesData>() <= 136, "{}", std::mem::size_of::<SeriesData>());
+}
