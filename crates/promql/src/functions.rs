@@ -795,7 +795,7 @@ fn range_fn(
         }
     }
     let mut any = false;
-    let check_counter = matches!(name, "rate" | "increase" | "irate");
+    let check_counter = matches!(name, "rate" | "increase");
     let mut noncounter: Vec<String> = Vec::new();
     let mpos = m.pos();
     let keep_name = matches!(name, "last_over_time" | "first_over_time");

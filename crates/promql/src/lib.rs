@@ -1,8 +1,20 @@
 //! PromQL parser, engine, functions and the promqltest runner.
 //!
-//! Entry points: [`parse`] for the syntax tree, [`Engine`] for evaluation
-//! over any [`koban_storage::Queryable`], [`promqltest`] for Prometheus's
-//! test-script format.
+//! Entry points: [`parse`] for the syntax tree (its `Display` is the
+//! canonical form of `/api/v1/format_query`), [`Engine`] for evaluation over
+//! any [`koban_storage::Queryable`] ([`Engine::instant`], [`Engine::range`],
+//! and `*_with_cancel` variants taking an `AtomicBool`), [`promqltest`] for
+//! Prometheus's test-script format, [`memstore::MemStore`] as a small
+//! in-memory storage for tests.
+//!
+//! Semantics follow Prometheus 3: left-open range windows, 5m default
+//! lookback, staleness markers, extrapolated `rate`/`increase`/`delta`, and
+//! delayed `__name__` removal (names dropped by functions and operators are
+//! removed when the result leaves the engine, so `label_replace` can still
+//! read them). Native histograms are not supported (float samples only).
+//! Annotations are rendered as the API shows them, with the position of the
+//! expression they are about, e.g. `PromQL info: metric might not be a
+//! counter, name does not end in _total/_sum/_count/_bucket: "x" (1:6)`.
 
 // Style lints that fight the evaluator's explicit match-heavy code.
 #![allow(
