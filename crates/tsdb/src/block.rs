@@ -10,6 +10,7 @@ pub mod chunk_encoding;
 pub mod chunks;
 pub mod ints;
 mod querier;
+pub mod tombstones;
 mod writer;
 
 pub use querier::{BlockQuerier, BlockSeries};
@@ -139,6 +140,8 @@ pub(crate) struct BlockInner {
     index: IndexReader,
     chunks: ChunkReader,
     size: u64,
+    /// Replaced wholesale on delete; queriers keep the snapshot they started with.
+    tombstones: parking_lot::RwLock<Arc<tombstones::Tombstones>>,
 }
 
 /// An open, verified, immutable block. Cloning is cheap (shared).
@@ -154,6 +157,7 @@ impl Block {
         let meta = BlockMeta::read(dir)?;
         let index = IndexReader::open(&dir.join("index"))?;
         let chunks = ChunkReader::open(&dir.join("chunks"))?;
+        let ts = tombstones::read(&dir.join("tombstones"))?;
         let size = dir_size(dir)?;
         Ok(Block {
             inner: Arc::new(BlockInner {
@@ -162,6 +166,7 @@ impl Block {
                 index,
                 chunks,
                 size,
+                tombstones: parking_lot::RwLock::new(Arc::new(ts)),
             }),
         })
     }
@@ -188,16 +193,61 @@ impl Block {
         BlockQuerier::new(self.inner.clone(), mint, maxt)
     }
 
-    /// Every sample of series `id`, in time order, appended to `out`; the
-    /// series' labels are returned.
+    /// Every sample of series `id` not deleted by tombstones, in time
+    /// order, appended to `out`; the series' labels are returned.
     pub fn series_samples(&self, id: u32, out: &mut Vec<(i64, f64)>) -> Result<Labels, BlockError> {
         let mut metas = Vec::new();
         let ls = self.inner.index.series_into(id, &mut metas)?;
         let mut scratch = DecodeScratch::default();
+        let start = out.len();
         for m in &metas {
             self.inner.decode_chunk(m, out, &mut scratch)?;
         }
+        let ts = self.tombstones();
+        if let Some(ivs) = ts.get(&id) {
+            let mut i = start;
+            for j in start..out.len() {
+                if !tombstones::is_deleted(ivs, out[j].0) {
+                    out[i] = out[j];
+                    i += 1;
+                }
+            }
+            out.truncate(i);
+        }
         Ok(ls)
+    }
+
+    /// The current deletion marks.
+    pub fn tombstones(&self) -> Arc<tombstones::Tombstones> {
+        self.inner.tombstones.read().clone()
+    }
+
+    /// Marks the samples in `[mint, maxt]` of every series matching
+    /// `matchers` as deleted, persisting the `tombstones` file before
+    /// queriers opened afterwards see it. Returns the number of series marked.
+    pub fn delete(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[koban_model::Matcher],
+    ) -> Result<u64, BlockError> {
+        let mut guard = self.inner.tombstones.write();
+        let mut ts: tombstones::Tombstones = (**guard).clone();
+        let ids = crate::index::postings_for_matchers(&self.inner.index, matchers)?;
+        let mut metas = Vec::new();
+        let mut n = 0;
+        for id in ids {
+            self.inner.index.series_into(id, &mut metas)?;
+            if metas.iter().any(|m| m.mint <= maxt && m.maxt >= mint) {
+                tombstones::add_interval(ts.entry(id).or_default(), mint, maxt);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tombstones::write(&self.inner.dir.join("tombstones"), &ts)?;
+            *guard = Arc::new(ts);
+        }
+        Ok(n)
     }
 }
 

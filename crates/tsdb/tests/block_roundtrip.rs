@@ -503,3 +503,40 @@ fn many_series_cross_postings_containers() {
     );
     assert_eq!(q.label_values("odd", &[]).unwrap(), vec!["0", "1"]);
 }
+
+#[test]
+fn tombstones_hide_samples_persist_and_compact_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = ls(&[("__name__", "x"), ("i", "1")]);
+    let b = ls(&[("__name__", "x"), ("i", "2")]);
+    let samples: Vec<(i64, f64)> = (0..100).map(|k| (k * 10, k as f64)).collect();
+    let blk = write_block(
+        dir.path(),
+        &[(a.clone(), samples.clone()), (b.clone(), samples.clone())],
+    );
+    let before = blk.querier(0, 1000);
+    assert_eq!(
+        blk.delete(100, 199, &[Matcher::equal("i", "1")]).unwrap(),
+        1
+    );
+    assert_eq!(blk.delete(0, 2000, &[Matcher::equal("i", "2")]).unwrap(), 1);
+    // A querier opened before the delete keeps its snapshot.
+    assert_eq!(
+        read_all(&before, &[Matcher::equal("__name__", "x")])[&a].len(),
+        100
+    );
+    let check = |blk: &Block| {
+        let got = read_all(&blk.querier(0, 1000), &[Matcher::equal("__name__", "x")]);
+        assert_eq!(got.len(), 1, "fully deleted series is gone");
+        assert_eq!(got[&a].len(), 90);
+        assert!(got[&a].iter().all(|s| !(100..=199).contains(&s.0)));
+    };
+    check(&blk);
+    let reopened = Block::open(blk.dir()).unwrap();
+    check(&reopened);
+    let out = tempfile::tempdir().unwrap();
+    let c = compact(&[reopened], out.path()).unwrap().unwrap();
+    assert!(c.tombstones().is_empty());
+    assert_eq!(c.meta().stats.num_samples, 90);
+    check(&c);
+}

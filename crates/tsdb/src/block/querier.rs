@@ -1,6 +1,7 @@
 //! [`koban_storage::Querier`] over one block.
 
 use super::chunk_encoding::DecodeScratch;
+use super::tombstones::{covers, is_deleted, Tombstones};
 use super::BlockInner;
 use crate::index::{postings_for_matchers, ChunkMeta};
 use koban_model::{Labels, Matcher};
@@ -13,22 +14,31 @@ pub struct BlockQuerier {
     block: Arc<BlockInner>,
     mint: i64,
     maxt: i64,
+    tombstones: Arc<Tombstones>,
 }
 
 impl BlockQuerier {
     pub(crate) fn new(block: Arc<BlockInner>, mint: i64, maxt: i64) -> Self {
-        BlockQuerier { block, mint, maxt }
+        let tombstones = block.tombstones.read().clone();
+        BlockQuerier {
+            block,
+            mint,
+            maxt,
+            tombstones,
+        }
     }
 
     fn in_range(&self) -> bool {
         self.block.meta.overlaps(self.mint, self.maxt)
     }
 
-    /// Ids of matching series with a chunk in range, with labels and the chunks in range.
+    /// Matching series with a chunk in range: labels, the chunks in range
+    /// and the series' deleted intervals (empty when none). Series whose
+    /// chunks in range are wholly deleted are skipped.
     fn for_each_match(
         &self,
         matchers: &[Matcher],
-        mut f: impl FnMut(Labels, &[ChunkMeta]),
+        mut f: impl FnMut(Labels, &[ChunkMeta], &[(i64, i64)]),
     ) -> Result<()> {
         if !self.in_range() {
             return Ok(());
@@ -39,8 +49,12 @@ impl BlockQuerier {
         for id in ids {
             let ls = ix.series_into(id, &mut metas)?;
             metas.retain(|m| m.mint <= self.maxt && m.maxt >= self.mint);
+            let deleted = self.tombstones.get(&id).map_or(&[][..], Vec::as_slice);
+            if !deleted.is_empty() {
+                metas.retain(|m| !covers(deleted, m.mint.max(self.mint), m.maxt.min(self.maxt)));
+            }
             if !metas.is_empty() {
-                f(ls, &metas);
+                f(ls, &metas, deleted);
             }
         }
         Ok(())
@@ -67,14 +81,16 @@ impl Querier for BlockQuerier {
             block: self.block.clone(),
             mint,
             maxt,
+            tombstones: self.tombstones.clone(),
         };
-        q.for_each_match(matchers, |labels, chunks| {
+        q.for_each_match(matchers, |labels, chunks, deleted| {
             out.push(Ok(Box::new(BlockSeries {
                 block: self.block.clone(),
                 labels,
                 chunks: chunks.to_vec(),
                 mint,
                 maxt,
+                deleted: deleted.to_vec(),
             })));
         })?;
         Ok(Box::new(out.into_iter()))
@@ -94,7 +110,7 @@ impl Querier for BlockQuerier {
                 .collect());
         }
         let mut set = BTreeSet::new();
-        self.for_each_match(matchers, |ls, _| {
+        self.for_each_match(matchers, |ls, _, _| {
             let v = ls.get(name);
             if !v.is_empty() && !set.contains(v) {
                 set.insert(v.to_string());
@@ -117,7 +133,7 @@ impl Querier for BlockQuerier {
                 .collect());
         }
         let mut set = BTreeSet::new();
-        self.for_each_match(matchers, |ls, _| {
+        self.for_each_match(matchers, |ls, _, _| {
             for l in &ls {
                 if !set.contains(&l.name) {
                     set.insert(l.name.clone());
@@ -135,6 +151,8 @@ pub struct BlockSeries {
     chunks: Vec<ChunkMeta>,
     mint: i64,
     maxt: i64,
+    /// Deleted intervals (tombstones), usually empty.
+    deleted: Vec<(i64, i64)>,
 }
 
 impl Series for BlockSeries {
@@ -188,6 +206,10 @@ impl BlockSeriesIter<'_> {
             self.buf.clear();
             self.done = true;
             return false;
+        }
+        if !self.s.deleted.is_empty() {
+            let deleted = &self.s.deleted;
+            self.buf.retain(|x| !is_deleted(deleted, x.0));
         }
         self.pos = self.buf.partition_point(|x| x.0 < self.s.mint);
         true
