@@ -459,6 +459,44 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// The UI's files come from the binary with their content types, under the prefix.
+#[tokio::test]
+async fn assets_are_served_under_the_prefix() {
+    let app = koban_web::router(state(0));
+    let get = |path: String| {
+        let app = app.clone();
+        async move {
+            app.oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    for (path, ctype) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/graph", "text/html; charset=utf-8"),
+        ("/static/app.js", "text/javascript; charset=utf-8"),
+        ("/static/style.css", "text/css; charset=utf-8"),
+        (
+            "/vendor/uplot/uPlot.iife.min.js",
+            "text/javascript; charset=utf-8",
+        ),
+        ("/vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+        ("/vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
+    ] {
+        let resp = get(format!("{PREFIX}{path}")).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["content-type"], ctype, "{path}");
+        assert!(resp.headers().contains_key("etag"), "{path}");
+        assert!(resp.headers().contains_key("cache-control"), "{path}");
+    }
+    for path in ["/static/nope.js", "/static/../index.html"] {
+        let resp = get(format!("{PREFIX}{path}")).await;
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    // Without the prefix there is no UI.
+    assert_eq!(get("/static/app.js".into()).await.status(), 404);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ui_in_headless_chromium() {
     let chromium = find_tool(
@@ -562,7 +600,6 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
     ui.type_into(ed, "\u{E00C}").await?; // Escape closes any list
     let expr = "http_requests_total{instance=~\"a:1|b:1\"}";
     assert_eq!(ui.editor_value(0).await?, expr);
-    ui.shot("query-autocomplete").await;
 
     // Table view at a fixed evaluation time, checked against the API.
     let t = now_ms - 60_000;
@@ -655,6 +692,7 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
         "document.querySelector('.panel:nth-child(2) .ac-help').textContent.includes('rate(v range-vector)')",
     )
     .await?;
+    ui.shot("query-autocomplete").await;
     ui.type_into(ed2, "\u{E00C}\u{E003}\u{E003}\u{E003}sum(")
         .await?;
     ui.click(".panel:nth-child(2) .execute").await?;
@@ -676,6 +714,15 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
     )
     .await?;
     ui.shot("query-error").await;
+    // Format asks the server for the canonical form.
+    ui.type_into(ed2, "\u{E003}\u{E003}\u{E003}\u{E003}sum by(job)(up)")
+        .await?;
+    ui.click(".panel:nth-child(2) .format").await?;
+    ui.until(
+        "the formatted expression",
+        "document.querySelectorAll('.panel .editor-input')[1].value === 'sum by (job) (up)'",
+    )
+    .await?;
 
     // Targets: the down target with its error.
     ui.goto("/#/targets").await?;
@@ -739,7 +786,7 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
 }
 
 async fn dark_flow(ui: &Ui) -> TestResult {
-    ui.goto("/graph?g0.expr=rate(http_requests_total%5B5m%5D)&g0.tab=0&g0.range_input=1h&g1.expr=sum%20by%20(job)%20(up)&g1.tab=1")
+    ui.goto("/graph?g0.expr=rate(http_requests_total%5B5m%5D)&g0.tab=0&g0.stacked=1&g0.range_input=1h&g1.expr=sum%20by%20(job)%20(up)&g1.tab=1")
         .await?;
     let dark = ui
         .js("return matchMedia('(prefers-color-scheme: dark)').matches")

@@ -128,9 +128,11 @@ export class Editor {
     this.input.focus();
   }
 
-  /** Marks the character at `offset` as the error position (null clears). */
-  setError(offset) {
+  /** Marks the character at `offset` as the error position (null clears); `message` becomes the tooltip. */
+  setError(offset, message = '') {
     this.errorOffset = offset;
+    this.input.title = message;
+    this.input.setAttribute('aria-invalid', offset === null ? 'false' : 'true');
     this.render();
   }
 

@@ -70,6 +70,7 @@ export class Graph {
     this.xs = xs;
     this.ys = ys;
     this.shown = this.series.map(() => true);
+    this.nearest = -1;
     this.chartEl = el('div', { class: 'chart' });
     this.tooltip = el('div', { class: 'chart-tooltip', hidden: true });
     this.legend = el('div', { class: 'legend' });
@@ -115,7 +116,11 @@ export class Graph {
       series,
       bands,
       legend: { show: false },
-      scales: { x: { time: true } },
+      scales: {
+        x: { time: true },
+        // Stacked areas start at zero.
+        y: this.stacked ? { range: (u, min, max) => uPlot.rangeNum(Math.min(0, min), max, 0.1, true) } : {},
+      },
       cursor: { focus: { prox: 24 }, points: { show: false }, drag: { x: true, y: false } },
       focus: { alpha: 0.35 },
       axes: [
@@ -129,6 +134,11 @@ export class Graph {
     };
     // eslint-disable-next-line no-undef
     this.plot = new uPlot(opts, this.columns(), this.chartEl);
+    // A click (not a drag) on the plot isolates the series nearest the cursor.
+    this.plot.over.addEventListener('click', () => {
+      if (!this.plot) return;
+      if (this.nearest >= 0 && this.plot.select.width < 5) this.isolate(this.nearest, false);
+    });
   }
 
   resize() {
@@ -201,6 +211,7 @@ export class Graph {
 
   updateHover(u, idx) {
     if (idx === null || idx === undefined || u.cursor.left < 0) {
+      this.nearest = -1;
       this.tooltip.hidden = true;
       this.legendRows.forEach((r) => { r.value.textContent = ''; });
       return;
@@ -221,6 +232,7 @@ export class Graph {
         best = i;
       }
     });
+    this.nearest = best;
     if (best < 0) {
       this.tooltip.hidden = true;
       return;

@@ -289,7 +289,8 @@ export function contextAt(src, caret) {
  * the message has no position.
  */
 export function errorPosition(message, src) {
-  const m = /^(\d+):(\d+): (.*)$/s.exec(message || '');
+  // The position may follow a prefix such as 'invalid parameter "query": '.
+  const m = /(?:^|: )(\d+):(\d+): (.*)$/s.exec(message || '');
   if (!m) return null;
   const line = Number(m[1]);
   const col = Number(m[2]);

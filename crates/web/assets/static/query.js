@@ -72,8 +72,14 @@ class Panel {
     this.editor = new Editor({
       value: state.expr,
       onExecute: () => this.execute(),
-      onChange: (v) => { this.s.expr = v; this.page.saveSoon(); },
+      onChange: (v) => {
+        this.s.expr = v;
+        this.page.saveSoon();
+        this.lintSoon();
+      },
     });
+    this.lintSoon = debounce(() => this.lint(), 500);
+    this.lintId = 0;
     this.error = el('div', { class: 'error', hidden: true, role: 'alert' });
     this.warnings = el('div', { class: 'warning', hidden: true });
     this.stats = el('span', { class: 'stats muted' });
@@ -86,6 +92,7 @@ class Panel {
       el('div', { class: 'editor-row' },
         this.editor.root,
         el('button', { class: 'primary execute', type: 'button', onclick: () => this.execute() }, 'Execute'),
+        el('button', { class: 'format', type: 'button', title: 'Format the expression', onclick: () => this.format() }, 'Format'),
         el('button', { class: 'icon remove', type: 'button', title: 'Remove panel', 'aria-label': 'Remove panel', onclick: () => this.page.remove(this) }, '×')),
       this.error,
       this.warnings,
@@ -217,7 +224,8 @@ class Panel {
     const abort = new AbortController();
     this.abort = abort;
     this.error.hidden = true;
-    this.editor.setError(null);
+    this.lintId++;
+    this.editor.setError(null, '');
     this.root.classList.add('loading');
     const started = performance.now();
     const tab = this.s.tab;
@@ -248,11 +256,42 @@ class Panel {
     }
   }
 
+  /** Checks the expression as it is typed and marks a syntax error's position. */
+  async lint() {
+    const expr = this.editor.value;
+    const id = ++this.lintId;
+    if (!expr.trim()) return;
+    try {
+      await api('parse_query', { query: expr });
+      if (id === this.lintId && this.editor.value === expr) this.editor.setError(null, '');
+    } catch (e) {
+      if (id !== this.lintId || this.editor.value !== expr) return;
+      const pos = errorPosition(e.message, expr);
+      if (pos) this.editor.setError(pos.offset, `${pos.line}:${pos.col}: ${pos.message}`);
+    }
+  }
+
+  /** Replaces the expression by the server's canonical formatting of it. */
+  async format() {
+    const expr = this.editor.value;
+    if (!expr.trim()) return;
+    try {
+      const out = await api('format_query', { query: expr });
+      this.error.hidden = true;
+      this.editor.value = out;
+      this.s.expr = out;
+      this.page.save();
+    } catch (e) {
+      this.showError(e.message, expr);
+    }
+  }
+
   showError(message, expr) {
+    this.lintId++;
     const pos = errorPosition(message, expr);
     clear(this.error);
     if (pos) {
-      this.editor.setError(pos.offset);
+      this.editor.setError(pos.offset, `${pos.line}:${pos.col}: ${pos.message}`);
       const line = expr.split('\n')[pos.line - 1] ?? '';
       this.error.append(
         el('div', {}, el('b', {}, 'Error: '), message),
