@@ -1149,6 +1149,55 @@ mod tests {
         }
     }
 
+    /// Every function and aggregation with well-typed arguments, instant and
+    /// range, must evaluate without panicking.
+    #[test]
+    fn every_function_evaluates() {
+        use crate::ast::ValueType;
+        let s = store();
+        let e = Engine::new(EngineOpts::default());
+        let arg = |t: ValueType, i: usize| match t {
+            ValueType::Vector => "m_total".to_string(),
+            ValueType::Matrix => {
+                if i.is_multiple_of(2) {
+                    "m_total[2m]".to_string()
+                } else {
+                    "m_total[2m:30s]".to_string()
+                }
+            }
+            ValueType::Scalar => "0.5".to_string(),
+            ValueType::String => "\"i\"".to_string(),
+        };
+        let mut queries = Vec::new();
+        for f in crate::parser::FUNCTIONS {
+            let args: Vec<String> = f
+                .arg_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| arg(*t, i))
+                .collect();
+            queries.push(format!("{}({})", f.name, args.join(", ")));
+            if f.variadic != 0 && !args.is_empty() {
+                queries.push(format!("{}({})", f.name, args[..args.len() - 1].join(", ")));
+            }
+        }
+        for a in [
+            "sum", "avg", "count", "min", "max", "group", "stddev", "stdvar",
+        ] {
+            queries.push(format!("{a} by (i) (m_total)"));
+            queries.push(format!("{a} without (i) (rate(m_total[1m]))"));
+        }
+        for a in ["topk", "bottomk", "quantile", "limitk", "limit_ratio"] {
+            queries.push(format!("{a}(2, m_total)"));
+            queries.push(format!("{a} by (i) (-1, m_total)"));
+        }
+        queries.push("count_values(\"v\", m_total)".to_string());
+        for q in &queries {
+            let _ = e.instant(&s, q, 600_000);
+            let _ = e.range(&s, q, 0, 1_500_000, 15_000);
+        }
+    }
+
     #[test]
     fn hostile_inputs_are_errors() {
         let e = Engine::new(EngineOpts {

@@ -571,7 +571,7 @@ fn lex_string(input: &str, i: usize) -> Result<(String, usize), ParseError> {
                             "unterminated quoted string".to_string(),
                         ));
                     }
-                    let h = &input[j..j + n];
+                    let h = input.get(j..j + n).unwrap_or("");
                     let v = u32::from_str_radix(h, 16)
                         .map_err(|_| ParseError::new(j, j + n, "invalid syntax".to_string()))?;
                     j += n;
@@ -593,7 +593,7 @@ fn lex_string(input: &str, i: usize) -> Result<(String, usize), ParseError> {
                             "unterminated quoted string".to_string(),
                         ));
                     }
-                    let h = &input[j - 1..j + 2];
+                    let h = input.get(j - 1..j + 2).unwrap_or("");
                     let v = u32::from_str_radix(h, 8)
                         .map_err(|_| ParseError::new(j - 1, j + 2, "invalid syntax".to_string()))?;
                     if v > 255 {
@@ -669,5 +669,64 @@ mod tests {
                 Tok::Eof
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz_tests {
+
+    /// Arbitrary byte soup must never panic the lexer or parser.
+    #[test]
+    fn no_panics_on_garbage() {
+        let pieces = [
+            "\"\\xé\"",
+            "'\\1é'",
+            "\"\\u12\"",
+            "`",
+            "{",
+            "}",
+            "[",
+            "]",
+            "(",
+            ")",
+            "5m",
+            "0x",
+            "1e",
+            "é",
+            ":",
+            "@",
+            "offset",
+            "-",
+            "sum",
+            "by",
+            "rate",
+            "x",
+            ",",
+            "\"a\"",
+            "=~",
+            "!",
+            "1.5.3",
+            "Inf",
+            "\\",
+            "#",
+            "\n",
+            "[5m:]",
+            "bool",
+            "on()",
+        ];
+        let mut seed = 12345u64;
+        for _ in 0..20000 {
+            let mut q = String::new();
+            for _ in 0..(seed % 9 + 1) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                q.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+                if seed & 1 == 0 {
+                    q.push(' ');
+                }
+            }
+            let _ = crate::parse(&q);
+        }
     }
 }
