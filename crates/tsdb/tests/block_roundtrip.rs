@@ -229,6 +229,14 @@ fn compaction_merges_and_deduplicates() {
     let a = ls(&[("__name__", "x"), ("i", "1")]);
     let b = ls(&[("__name__", "x"), ("i", "2")]);
     let c = ls(&[("__name__", "y")]);
+    let mut w = BlockWriter::new(dir.path()).unwrap();
+    w.add_series_iter(a.clone(), (0..3).map(|k| (10 - k, k as f64)))
+        .unwrap();
+    let it_block = Block::open(&w.finish().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (it_block.meta().min_time, it_block.meta().max_time),
+        (8, 11)
+    );
     let b1 = write_block(
         dir.path(),
         &[

@@ -112,6 +112,16 @@ impl BlockWriter {
         Ok(())
     }
 
+    /// Like [`BlockWriter::add_series`] for samples from an iterator.
+    pub fn add_series_iter(
+        &mut self,
+        labels: Labels,
+        samples: impl IntoIterator<Item = (i64, f64)>,
+    ) -> Result<(), BlockError> {
+        let v: Vec<(i64, f64)> = samples.into_iter().collect();
+        self.add_series(labels, &v)
+    }
+
     /// Samples added so far.
     pub fn num_samples(&self) -> u64 {
         self.stats.num_samples
