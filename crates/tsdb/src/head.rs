@@ -141,7 +141,6 @@ impl CommitLog {
 
     /// Drops entries every open querier sees (sequence <= `low`).
     pub(crate) fn trim(&mut self, low: u64) {
-        let keep: [(u64, i64); 2];
         if self.more.is_none() {
             let mut k = [(0, 0); 2];
             let mut n = 0;
@@ -151,8 +150,7 @@ impl CommitLog {
                     n += 1;
                 }
             }
-            keep = k;
-            self.inline = keep;
+            self.inline = k;
             return;
         }
         let all: Vec<(u64, i64)> = self.iter().filter(|e| e.0 > low).collect();
