@@ -242,6 +242,8 @@ impl Engine {
             group_cache: FastMap::default(),
             regex_cache: HashMap::new(),
             block: None,
+            invariant: FastSet::default(),
+            inv_cache: FastMap::default(),
             key_cache: FastMap::default(),
             grids: FastMap::default(),
             subq_cached_samples: 0,
@@ -255,6 +257,9 @@ impl Engine {
             checks: 0,
             range_query: step_ms != 0,
         };
+        if step_ms != 0 {
+            mark_invariant(e, &mut ev.invariant);
+        }
         let value = if step_ms == 0 {
             ev.run_instant(e, start_ms)?
         } else {
@@ -266,6 +271,70 @@ impl Engine {
             infos: ev.infos,
         })
     }
+}
+
+/// Functions whose value depends on the evaluation time itself.
+const TIME_DEPENDENT: &[&str] = &[
+    "time",
+    "timestamp",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+];
+
+/// Returns (step invariant, contains a selector); records the largest
+/// invariant subtrees that read data into `out`.
+fn mark_invariant(e: &Expr, out: &mut FastSet<usize>) -> (bool, bool) {
+    let (inv, sel) = match e {
+        Expr::Number { .. } | Expr::String { .. } => (true, false),
+        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => (vs.at.is_some(), true),
+        Expr::Subquery { expr, at, .. } => {
+            let (i, s) = mark_invariant(expr, out);
+            let _ = i;
+            (at.is_some(), s)
+        }
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => mark_invariant(expr, out),
+        Expr::Binary { lhs, rhs, .. } => {
+            let (a, b) = (mark_invariant(lhs, out), mark_invariant(rhs, out));
+            (a.0 && b.0, a.1 || b.1)
+        }
+        Expr::Call { func, args, .. } => {
+            let mut inv = !TIME_DEPENDENT.contains(&func.name)
+                && !matches!(func.name, "step" | "range" | "start" | "end");
+            let mut sel = false;
+            for a in args {
+                let (i, s) = mark_invariant(a, out);
+                inv &= i;
+                sel |= s;
+            }
+            (inv, sel)
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            let mut r = mark_invariant(expr, out);
+            if let Some(p) = param {
+                let q = mark_invariant(p, out);
+                r = (r.0 && q.0, r.1 || q.1);
+            }
+            r
+        }
+    };
+    if inv
+        && sel
+        && !matches!(
+            e,
+            Expr::VectorSelector(_) | Expr::MatrixSelector { .. } | Expr::Paren { .. }
+        )
+    {
+        // Children are covered by this node's cache.
+        out.insert(e as *const Expr as usize);
+    }
+    (inv, sel)
 }
 
 /// Computes the closed time range `[mint, maxt]` the query reads.
@@ -452,6 +521,11 @@ pub(crate) struct Ev<'a> {
     pub(crate) group_cache: FastMap<(usize, u64), Arc<Labels>>,
     /// Aggregation group keys by (node, input label-set pointer).
     pub(crate) key_cache: FastMap<(usize, usize), (Arc<Labels>, u64)>,
+    /// Step-invariant subtrees (all selectors under `@`, no time-dependent
+    /// functions) worth caching, by node address.
+    invariant: FastSet<usize>,
+    /// Their values, computed once per query.
+    inv_cache: FastMap<usize, Val>,
     /// Current block `[start, end]` of a range query's steps.
     block: Option<(i64, i64)>,
     /// Step grids of instant selectors for the current block (None: too big).
@@ -889,6 +963,19 @@ impl<'a> Ev<'a> {
 
     /// Evaluates `e` at step time `t`.
     pub(crate) fn eval(&mut self, e: &Expr, t: i64) -> Result<Val, QueryError> {
+        let key = e as *const Expr as usize;
+        if self.range_query && self.invariant.contains(&key) {
+            if let Some(v) = self.inv_cache.get(&key) {
+                return Ok(v.clone());
+            }
+            let v = self.eval_inner(e, t)?;
+            self.inv_cache.insert(key, v.clone());
+            return Ok(v);
+        }
+        self.eval_inner(e, t)
+    }
+
+    fn eval_inner(&mut self, e: &Expr, t: i64) -> Result<Val, QueryError> {
         match e {
             Expr::Number { val, .. } => Ok(Val::Scalar(*val)),
             Expr::String { val, .. } => Ok(Val::Str(val.clone())),
