@@ -1203,6 +1203,8 @@ mod tests {
             "sum(rate(c_total[5m]))",
             "max_over_time(rate(c_total[2m])[10m:1m])",
             "c_total offset 3m * on(i) c_total",
+            "sum(rate(c_total[5m] @ 900)) + c_total",
+            "max_over_time(sum(c_total @ 600)[5m:1m]) - count(c_total)",
         ] {
             let (start, end, step) = (3_000, 29_000_000, 60_000);
             let r = e.range(&s, q, start, end, step).unwrap();
