@@ -148,17 +148,15 @@ impl XorChunk {
                 let d = t.wrapping_sub(self.t);
                 let dod = d.wrapping_sub(self.t_delta);
                 let w = &mut self.w;
+                // Prefix and payload in one write.
                 if dod == 0 {
                     w.write_bit(buf, false);
                 } else if fits(dod, 14) {
-                    w.write_bits(buf, 0b10, 2);
-                    w.write_bits(buf, dod as u64, 14);
+                    w.write_bits(buf, (0b10 << 14) | (dod as u64 & 0x3fff), 16);
                 } else if fits(dod, 17) {
-                    w.write_bits(buf, 0b110, 3);
-                    w.write_bits(buf, dod as u64, 17);
+                    w.write_bits(buf, (0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
                 } else if fits(dod, 20) {
-                    w.write_bits(buf, 0b1110, 4);
-                    w.write_bits(buf, dod as u64, 20);
+                    w.write_bits(buf, (0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
                 } else {
                     w.write_bits(buf, 0b1111, 4);
                     w.write_bits(buf, dod as u64, 64);
@@ -182,22 +180,32 @@ impl XorChunk {
             w.write_bit(buf, false);
             return;
         }
-        w.write_bit(buf, true);
         let leading = (x.leading_zeros() as u8).min(31);
         let trailing = x.trailing_zeros() as u8;
+        // Control bits and payload are combined into as few writes as fit
+        // in 64 bits (the bit layout is the same as writing them apart).
         if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
-            w.write_bit(buf, false);
             let sig = 64 - self.leading - self.trailing;
-            w.write_bits(buf, x >> self.trailing, sig);
+            let payload = x >> self.trailing;
+            if sig <= 62 {
+                w.write_bits(buf, (0b10 << sig) | payload, sig + 2);
+            } else {
+                w.write_bits(buf, 0b10, 2);
+                w.write_bits(buf, payload, sig);
+            }
         } else {
             self.leading = leading;
             self.trailing = trailing;
-            w.write_bit(buf, true);
-            w.write_bits(buf, leading as u64, 5);
             let sig = 64 - leading - trailing;
             // 64 significant bits do not fit in 6 bits; encoded as 0.
-            w.write_bits(buf, (sig & 63) as u64, 6);
-            w.write_bits(buf, x >> trailing, sig);
+            let ctrl = (0b11 << 11) | ((leading as u64) << 6) | (sig & 63) as u64;
+            let payload = x >> trailing;
+            if sig <= 51 {
+                w.write_bits(buf, (ctrl << sig) | payload, sig + 13);
+            } else {
+                w.write_bits(buf, ctrl, 13);
+                w.write_bits(buf, payload, sig);
+            }
         }
     }
 
