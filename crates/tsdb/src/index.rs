@@ -122,6 +122,13 @@ pub fn write_index(
             put_bytes(&mut post_sec, &bm);
         }
     }
+    // The reader keeps u32 offsets into the series and postings sections.
+    if ser_sec.len() > u32::MAX as usize || post_sec.len() > u32::MAX as usize {
+        return Err(BlockError::Invalid(format!(
+            "{}: index sections over 4 GiB are not supported; split the block",
+            path.display()
+        )));
+    }
     // Assemble.
     let mut out = Vec::with_capacity(sym_sec.len() + ser_sec.len() + post_sec.len() + 128);
     out.extend_from_slice(MAGIC);
