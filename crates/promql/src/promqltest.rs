@@ -28,6 +28,13 @@ pub fn run_files_cli(paths: &[PathBuf]) -> i32 {
         for x in &r.failures {
             println!("{x}");
         }
+        println!(
+            "{}: {} passed, {} failed, {} skipped",
+            path.display(),
+            r.passed,
+            r.failed,
+            r.skipped
+        );
         p += r.passed;
         f += r.failed;
         s += r.skipped;
