@@ -275,13 +275,23 @@ pub fn decode(
         ints: ints_buf,
         exc,
     } = scratch;
-    ints_buf.clear();
-    ints::decode(d, n - 1, ints_buf)?;
     let mut t = mint;
     out.push((t, 0.0));
-    for &dt in ints_buf.iter() {
-        t = t.wrapping_add(dt);
-        out.push((t, 0.0));
+    if n > 1 && d.rest().first() == Some(&ints::CONST) {
+        // Regular interval, the common case: no intermediate buffer.
+        d.u8()?;
+        let dt = d.varint()?;
+        out.extend((1..n).map(|_| {
+            t = t.wrapping_add(dt);
+            (t, 0.0)
+        }));
+    } else {
+        ints_buf.clear();
+        ints::decode(d, n - 1, ints_buf)?;
+        for &dt in ints_buf.iter() {
+            t = t.wrapping_add(dt);
+            out.push((t, 0.0));
+        }
     }
     let samples = &mut out[start..];
     match header >> 4 {

@@ -16,7 +16,8 @@
 use super::bits::{BitReader, BitWriter};
 use crate::encoding::{put_uvarint, put_varint, uvarint_len, zigzag, Decbuf, DecodeError};
 
-const CONST: u8 = 0;
+/// Mode byte of a sequence whose elements are all equal.
+pub(crate) const CONST: u8 = 0;
 const RLE: u8 = 1;
 const FOR: u8 = 2;
 const SPARSE: u8 = 3;
