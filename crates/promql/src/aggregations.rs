@@ -18,7 +18,7 @@ struct Group {
     drop_name: bool,
 }
 
-fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool) -> Labels {
+fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     if without {
         Labels::from_sorted_unchecked(
             l.iter()
@@ -27,7 +27,6 @@ fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool)
                 .collect(),
         )
     } else {
-        let _ = drop_name;
         Labels::from_sorted_unchecked(
             l.iter()
                 .filter(|x| grouping.contains(&x.name))
@@ -37,11 +36,10 @@ fn group_labels(l: &Labels, drop_name: bool, grouping: &[String], without: bool)
     }
 }
 
-fn group_key(l: &Labels, drop_name: bool, grouping: &[String], without: bool) -> u64 {
+fn group_key(l: &Labels, grouping: &[String], without: bool) -> u64 {
     if without {
         l.hash_without_labels(grouping)
     } else {
-        let _ = drop_name;
         l.hash_for_labels(grouping)
     }
 }
@@ -136,7 +134,7 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
         let k = match ev.key_cache.get(&pk) {
             Some((_, k)) => *k,
             None => {
-                let k = group_key(&s.l, s.drop_name, grouping, *without);
+                let k = group_key(&s.l, grouping, *without);
                 if ev.key_cache.len() < 2_000_000 {
                     ev.key_cache.insert(pk, (s.l.clone(), k));
                 }
@@ -152,7 +150,7 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
                 let labels = match ev.group_cache.get(&ck) {
                     Some(l) => l.clone(),
                     None => {
-                        let l = Arc::new(group_labels(&s.l, s.drop_name, grouping, *without));
+                        let l = Arc::new(group_labels(&s.l, grouping, *without));
                         if ev.group_cache.len() < 1_000_000 {
                             ev.group_cache.insert(ck, l.clone());
                         }
@@ -267,7 +265,7 @@ fn count_values(label: &str, input: Vector, grouping: &[String], without: bool) 
     let mut idx: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vector = Vec::new();
     for s in input {
-        let base = group_labels(&s.l, s.drop_name, grouping, without);
+        let base = group_labels(&s.l, grouping, without);
         let mut v: Vec<Label> = base.into_vec();
         v.retain(|x| x.name != label);
         v.push(Label::new(label, crate::ast::format_number(s.v)));
@@ -300,7 +298,7 @@ fn select_k(
     let mut idx: FastMap<u64, usize> = FastMap::default();
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, s) in input.iter().enumerate() {
-        let k = group_key(&s.l, s.drop_name, grouping, without);
+        let k = group_key(&s.l, grouping, without);
         match idx.get(&k) {
             Some(&g) => groups[g].push(i),
             None => {

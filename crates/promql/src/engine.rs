@@ -295,8 +295,7 @@ fn mark_invariant(e: &Expr, out: &mut FastSet<usize>) -> (bool, bool) {
         Expr::Number { .. } | Expr::String { .. } => (true, false),
         Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => (vs.at.is_some(), true),
         Expr::Subquery { expr, at, .. } => {
-            let (i, s) = mark_invariant(expr, out);
-            let _ = i;
+            let (_, s) = mark_invariant(expr, out);
             (at.is_some(), s)
         }
         Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => mark_invariant(expr, out),

@@ -204,7 +204,7 @@ pub(crate) fn eval_call(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, QueryE
     let name = func.name;
     // Functions over range vectors.
     if func.arg_types.contains(&ValueType::Matrix) {
-        return range_fn(ev, name, args, t, *pos);
+        return range_fn(ev, name, args, t);
     }
     match name {
         "time" => return Ok(Val::Scalar(t as f64 / 1000.0)),
@@ -751,13 +751,7 @@ pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     diff / (a.abs() + b.abs()).min(f64::MAX) < eps
 }
 
-fn range_fn(
-    ev: &mut Ev<'_>,
-    name: &str,
-    args: &[Expr],
-    t: i64,
-    pos: crate::ast::PosRange,
-) -> Result<Val, QueryError> {
+fn range_fn(ev: &mut Ev<'_>, name: &str, args: &[Expr], t: i64) -> Result<Val, QueryError> {
     // Scalar parameters first (they may precede the matrix).
     let mut sc: Vec<f64> = Vec::new();
     let mut mat: Option<&Expr> = None;
@@ -802,7 +796,7 @@ fn range_fn(
     let (rs, re, range) = ev.window_bounds(m, t)?;
     let sc2 = sc.clone();
     let mut results: Vector = Vec::new();
-    ev.for_each_window(m, t, &mut |ev2, l, dn, w| {
+    ev.for_each_window(m, t, &mut |_, l, dn, w| {
         any = true;
         if check_counter {
             let n = l.metric_name();
@@ -810,7 +804,6 @@ fn range_fn(
                 noncounter.push(n.to_string());
             }
         }
-        let _ = ev2;
         let v: Option<f64> = match name {
             "rate" => extrapolated_rate(w, rs, re, range, true, true),
             "increase" => extrapolated_rate(w, rs, re, range, true, false),
@@ -979,6 +972,5 @@ fn range_fn(
             drop_name: false,
         }]));
     }
-    let _ = pos;
     Ok(Val::Vector(results))
 }
