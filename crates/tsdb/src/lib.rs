@@ -9,6 +9,9 @@ pub mod compact;
 pub mod db;
 pub mod head;
 pub mod wal;
+pub mod blockstore;
+pub mod analyze;
 
 pub use db::{Db, DbOptions, TsdbError};
 pub use head::{Head, HeadOptions, HeadStats};
+pub use blockstore::{BlockStore, BlockStoreError, BlockStoreStats};
