@@ -21,6 +21,8 @@
 //! checksum) is moved to `<dir>/corrupted/<name>` with an error log, and the
 //! others are served.
 
+mod admin;
+
 use crate::block::{Block, BlockError, BlockMeta, BlockWriter};
 use crate::compact::{self, range_start};
 use crate::db::{Db, TsdbError};
@@ -548,7 +550,14 @@ impl BlockStore {
 }
 
 /// Top-level names that are never blocks.
-const SKIP: &[&str] = &["wal", "wbl", "lock", "chunks_head", CORRUPTED_DIR];
+const SKIP: &[&str] = &[
+    "wal",
+    "wbl",
+    "lock",
+    "chunks_head",
+    "snapshots",
+    CORRUPTED_DIR,
+];
 
 /// True for a 26-character Crockford base32 block id.
 pub fn is_block_id(s: &str) -> bool {

@@ -379,3 +379,45 @@ fn background_thread_stops_on_cancel() {
     assert!(store.stats().maintain_runs <= 1);
     assert_eq!(dump(&db), expected(3, 0, 4 * H));
 }
+
+#[test]
+fn delete_series_clean_tombstones_and_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    for w in 0..2 {
+        write_block(d.path(), 3, w * 2 * H, (w + 1) * 2 * H);
+    }
+    let (db, store) = open(d.path(), opts());
+    append(&db, 3, 4 * H, 5 * H);
+    let sel = vec![vec![Matcher::new(MatchType::Equal, "i", "1").unwrap()]];
+    // Delete series i=1 in [1h, 3h) from the blocks.
+    assert_eq!(store.delete_series(&sel, H, 3 * H - 1).unwrap(), 2);
+    let mut want = expected(3, 0, 5 * H);
+    want[1].1.retain(|s| s.0 < H || s.0 >= 3 * H);
+    assert_eq!(dump(&db), want);
+    let before: Vec<String> = store.metas().into_iter().map(|m| m.ulid).collect();
+    assert_eq!(store.clean_tombstones().unwrap().len(), 2);
+    let after: Vec<String> = store.metas().into_iter().map(|m| m.ulid).collect();
+    assert_eq!(after.len(), 2);
+    assert!(before
+        .iter()
+        .all(|b| !after.contains(b) && !d.path().join(b).exists()));
+    assert_eq!(dump(&db), want);
+    assert!(store.clean_tombstones().unwrap().is_empty());
+    // A snapshot with the head is a complete data directory.
+    let snap = d.path().join("snapshots").join("s1");
+    let ids = store.snapshot(&snap, true).unwrap();
+    assert_eq!(ids.len(), 3);
+    drop(store);
+    drop(db);
+    let (db2, store2) = open(&snap, opts());
+    assert_eq!(store2.stats().blocks, 3);
+    assert_eq!(dump(&db2), want);
+    // The snapshots directory is not mistaken for a block.
+    drop(store2);
+    drop(db2);
+    let (_db, store) = open(d.path(), opts());
+    assert_eq!(
+        (store.stats().blocks, store.stats().corrupted_blocks),
+        (2, 0)
+    );
+}
