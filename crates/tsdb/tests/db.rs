@@ -273,3 +273,30 @@ fn checkpoint_without_segments_still_replays_new_data() {
     let db = Db::open(dir.path(), opts()).unwrap();
     check(dump(&db), expected(3, 0..20));
 }
+
+#[test]
+fn concurrent_committers_replay_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = DbOptions { wal_segment_size: 16 << 10, ..opts() };
+    {
+        let db = Db::open(dir.path(), o.clone()).unwrap();
+        std::thread::scope(|s| {
+            for w in 0..4usize {
+                let db = &db;
+                s.spawn(move || {
+                    let mut refs = [0u64; 10];
+                    for t in 0..100i64 {
+                        let mut app = db.appender();
+                        for (k, r) in refs.iter_mut().enumerate() {
+                            *r = app.append(*r, &series(w * 10 + k), t * 1000, value(w * 10 + k, t)).unwrap();
+                        }
+                        app.commit().unwrap();
+                    }
+                });
+            }
+        });
+        check(dump(&db), expected(40, 0..100));
+    }
+    let db = Db::open(dir.path(), o).unwrap();
+    check(dump(&db), expected(40, 0..100));
+}
