@@ -195,6 +195,10 @@ impl BlockStore {
             }
             match Block::open(&path) {
                 Ok(b) => blocks.push(b),
+                Err(e) if !is_corruption(&e) => {
+                    // Not the block's fault (permissions, fd limits...): leave it in place.
+                    tracing::error!(block = %path.display(), error = %e, "TSDB block cannot be opened: not served");
+                }
                 Err(e) => {
                     counters.corrupted.fetch_add(1, Ordering::Relaxed);
                     let dst = move_aside(&dir, &name, &path);
@@ -404,6 +408,9 @@ impl BlockStore {
     fn write_head_range(&self, start: i64, end: i64) -> Result<Option<Block>, BlockStoreError> {
         let q = HeadQuerier::new(self.db.head().clone(), start, end - 1);
         let series = q.select_series(false, &[]);
+        // The snapshot is self-contained; an open querier would make the
+        // head keep commit history while the block is written.
+        drop(q);
         let mut w = BlockWriter::new(self.db.dir())?;
         let mut samples: Vec<(i64, f64)> = Vec::new();
         for s in &series {
@@ -414,7 +421,6 @@ impl BlockStore {
             }
             w.add_series(s.labels().clone(), &samples)?;
         }
-        drop(q);
         match w.finish()? {
             Some(dir) => Ok(Some(Block::open(&dir)?)),
             None => Ok(None),
@@ -579,6 +585,18 @@ fn remove_block_dir(b: &Block) {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(block = %b.dir().display(), error = %e, "deleting block directory");
         }
+    }
+}
+
+/// True if `e` means the block's files are damaged or missing (rather
+/// than, say, permissions or file descriptor limits).
+fn is_corruption(e: &BlockError) -> bool {
+    use std::io::ErrorKind::{InvalidData, NotFound, UnexpectedEof};
+    match e {
+        BlockError::Io { source, .. } => {
+            matches!(source.kind(), NotFound | UnexpectedEof | InvalidData)
+        }
+        BlockError::Corrupt { .. } | BlockError::Parse { .. } | BlockError::Invalid(_) => true,
     }
 }
 

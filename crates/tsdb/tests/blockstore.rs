@@ -296,9 +296,19 @@ fn corrupt_block_is_moved_aside_and_the_others_served() {
     )
     .unwrap();
     std::fs::create_dir(d.path().join("notes")).unwrap();
+    // A block directory without meta.json is corrupt too.
+    let empty = koban_tsdb::block::new_block_id();
+    std::fs::create_dir(d.path().join(&empty)).unwrap();
+    std::fs::write(d.path().join(&empty).join("index"), b"junk").unwrap();
     let (db, store) = open(d.path(), opts());
     let st = store.stats();
-    assert_eq!((st.blocks, st.corrupted_blocks), (2, 1));
+    assert_eq!((st.blocks, st.corrupted_blocks), (2, 2));
+    assert!(d
+        .path()
+        .join("corrupted")
+        .join(&empty)
+        .join("index")
+        .is_file());
     assert!(d
         .path()
         .join("corrupted")
@@ -420,4 +430,29 @@ fn delete_series_clean_tombstones_and_snapshot() {
         (store.stats().blocks, store.stats().corrupted_blocks),
         (2, 0)
     );
+}
+
+#[test]
+fn maintenance_concurrent_with_appends_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, store) = open(d.path(), opts());
+    let n = 10;
+    let end = 20 * H;
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || append(&db, n, 0, end))
+    };
+    let mut cuts = 0;
+    while !writer.is_finished() {
+        cuts += store.maintain().unwrap().cut.len();
+    }
+    writer.join().unwrap();
+    cuts += store.maintain().unwrap().cut.len();
+    assert!(cuts >= 8, "cuts {cuts}");
+    assert!(store.stats().compactions >= 1);
+    assert_eq!(dump(&db), expected(n, 0, end));
+    drop(store);
+    drop(db);
+    let (db, _store) = open(d.path(), opts());
+    assert_eq!(dump(&db), expected(n, 0, end));
 }

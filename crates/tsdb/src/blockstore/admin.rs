@@ -95,7 +95,9 @@ impl BlockStore {
             let q = HeadQuerier::new(self.db.head().clone(), i64::MIN, i64::MAX);
             let mut w = BlockWriter::new(dst)?;
             let mut samples = Vec::new();
-            for s in q.select_series(false, &[]) {
+            let series = q.select_series(false, &[]);
+            drop(q);
+            for s in series {
                 samples.clear();
                 let mut it = s.iter();
                 while let Some(x) = it.next() {
