@@ -366,6 +366,7 @@ impl BlockStore {
     fn cut_head(&self, report: &mut MaintainReport) -> Result<(), BlockStoreError> {
         let range = self.db.options().block_duration_ms;
         let head = self.db.head();
+        let wait_until = std::time::Instant::now() + HEAD_READER_WAIT;
         loop {
             let (hmin, hmax) = (head.min_time(), head.max_time());
             if hmin == i64::MAX || hmax == i64::MIN || hmax.saturating_sub(hmin) <= range / 2 * 3 {
@@ -388,6 +389,13 @@ impl BlockStore {
                     "TSDB head block written"
                 );
                 self.add_block(b.clone());
+            }
+            if !wait_for_head_readers(head, wait_until) {
+                tracing::warn!(
+                    mint = start,
+                    maxt = end,
+                    "TSDB head cut: queriers opened before the cut still running; truncating anyway"
+                );
             }
             head.truncate(end);
             self.db.truncate_wal(end)?;
@@ -552,6 +560,35 @@ impl BlockStore {
             remove_block_dir(b);
             report.deleted.push(id.clone());
         }
+    }
+}
+
+/// How long one maintenance pass waits for head queriers opened before a
+/// head cut to finish before truncating the head anyway.
+const HEAD_READER_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until every head querier opened before the call has been dropped
+/// (or `until` passes; returns false then). A querier opened before a new
+/// block was added does not read that block, so truncating the head under it
+/// would hide the block's samples from its later selects (Prometheus waits
+/// for such readers too).
+///
+/// SEAM: reads the head's reader registry (crate-internal); a
+/// `Head::wait_for_readers` method would be the cleaner home.
+fn wait_for_head_readers(head: &crate::head::Head, until: std::time::Instant) -> bool {
+    // Queriers register the commit sequence they saw; those opened after
+    // now see at least this one (equal when no commit happened since: those
+    // are waited for as well, harmlessly).
+    let seq = head.inner.commit_seq.load(Ordering::Acquire);
+    loop {
+        let oldest = head.inner.readers.lock().keys().next().copied();
+        if oldest.is_none_or(|w| w > seq) {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -456,3 +456,28 @@ fn maintenance_concurrent_with_appends_loses_nothing() {
     let (db, _store) = open(d.path(), opts());
     assert_eq!(dump(&db), expected(n, 0, end));
 }
+
+#[test]
+fn head_truncation_waits_for_queriers_opened_before_the_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let (db, store) = open(d.path(), opts());
+    let n = 4;
+    append(&db, n, 0, 4 * H);
+    // Opened before any block exists: it reads the head only.
+    let q = db.querier(0, 4 * H).unwrap();
+    let store = Arc::new(store);
+    let m = {
+        let store = store.clone();
+        std::thread::spawn(move || store.maintain().unwrap())
+    };
+    while store.stats().head_cuts == 0 {
+        std::thread::yield_now();
+    }
+    // The block is served, but the head is not truncated while q lives.
+    assert!(db.head().min_time() < 2 * H);
+    assert_eq!(dump_querier(&*q), expected(n, 0, 4 * H));
+    drop(q);
+    assert_eq!(m.join().unwrap().cut.len(), 1);
+    assert!(db.head().min_time() >= 2 * H);
+    assert_eq!(dump(&db), expected(n, 0, 4 * H));
+}
