@@ -170,6 +170,7 @@ impl BlockStore {
             entries.push(ent.path());
         }
         entries.sort();
+        let mut candidates: Vec<(String, PathBuf)> = Vec::new();
         for path in entries {
             let Some(name) = path
                 .file_name()
@@ -193,7 +194,11 @@ impl BlockStore {
             if !is_block_id(&name) && !path.join("meta.json").is_file() {
                 continue;
             }
-            match Block::open(&path) {
+            candidates.push((name, path));
+        }
+        let started = std::time::Instant::now();
+        for ((name, path), r) in candidates.iter().zip(open_all(&candidates)) {
+            match r {
                 Ok(b) => blocks.push(b),
                 Err(e) if !is_corruption(&e) => {
                     // Not the block's fault (permissions, fd limits...): leave it in place.
@@ -201,7 +206,7 @@ impl BlockStore {
                 }
                 Err(e) => {
                     counters.corrupted.fetch_add(1, Ordering::Relaxed);
-                    let dst = move_aside(&dir, &name, &path);
+                    let dst = move_aside(&dir, name, path);
                     tracing::error!(
                         block = %path.display(),
                         error = %e,
@@ -226,7 +231,12 @@ impl BlockStore {
             }
         });
         sort_blocks(&mut blocks);
-        tracing::info!(dir = %dir.display(), blocks = blocks.len(), "TSDB blocks loaded");
+        tracing::info!(
+            dir = %dir.display(),
+            blocks = blocks.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "TSDB blocks loaded"
+        );
         let blocks: BlockList = Arc::new(RwLock::new(blocks));
         let src = blocks.clone();
         db.set_block_source(Box::new(move |mint, maxt| {
@@ -623,6 +633,39 @@ fn remove_block_dir(b: &Block) {
             tracing::warn!(block = %b.dir().display(), error = %e, "deleting block directory");
         }
     }
+}
+
+/// Opens the blocks (verifying their checksums) on a few threads; results
+/// are in input order.
+fn open_all(cands: &[(String, PathBuf)]) -> Vec<Result<Block, BlockError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    if cands.len() < 2 || threads == 1 {
+        return cands.iter().map(|(_, p)| Block::open(p)).collect();
+    }
+    let per = cands.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = cands
+            .chunks(per)
+            .map(|c| s.spawn(move || c.iter().map(|(_, p)| Block::open(p)).collect::<Vec<_>>()))
+            .collect();
+        hs.into_iter()
+            .zip(cands.chunks(per))
+            .flat_map(|(h, c)| {
+                h.join().unwrap_or_else(|_| {
+                    c.iter()
+                        .map(|(_, p)| {
+                            Err(BlockError::io(
+                                p,
+                                std::io::Error::other("BUG: panic while opening the block"),
+                            ))
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 /// True if `e` means the block's files are damaged or missing (rather
