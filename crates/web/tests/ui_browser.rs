@@ -782,6 +782,22 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
     )
     .await?;
     ui.shot("query-graph-200-series").await;
+    // How long hovering takes per frame (printed, not asserted: no timing assertions).
+    let frame = ui
+        .c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             const over = document.querySelector('.panel .u-over'); const r = over.getBoundingClientRect(); \
+             const frame = () => new Promise((res) => requestAnimationFrame(() => res())); \
+             (async () => { await frame(); const t0 = performance.now(); let sync = 0; \
+               for (let i = 0; i < 60; i++) { \
+                 const a = performance.now(); over.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + 5 + i * (r.width - 10) / 60, clientY: r.top + r.height * (i % 7) / 7, bubbles: true })); sync += performance.now() - a; \
+                 await frame(); } \
+               done(((performance.now() - t0) / 60).toFixed(1) + ' ms, of which in handlers ' + (sync / 60).toFixed(1)); })();",
+            vec![],
+        )
+        .await?;
+    eprintln!("200 series x 1001 points: {frame} ms per hover frame (60 Hz = 16.7 ms)");
     Ok(())
 }
 

@@ -71,6 +71,8 @@ export class Graph {
     this.ys = ys;
     this.shown = this.series.map(() => true);
     this.nearest = -1;
+    this.hoverIdx = -1;
+    this.tt = null;
     this.chartEl = el('div', { class: 'chart' });
     this.tooltip = el('div', { class: 'chart-tooltip', hidden: true });
     this.legend = el('div', { class: 'legend' });
@@ -213,42 +215,62 @@ export class Graph {
     if (idx === null || idx === undefined || u.cursor.left < 0) {
       this.nearest = -1;
       this.tooltip.hidden = true;
-      this.legendRows.forEach((r) => { r.value.textContent = ''; });
+      if (this.hoverIdx !== -1) this.legendRows.forEach((r) => setText(r.value, ''));
+      this.hoverIdx = -1;
       return;
     }
     let best = -1;
     let bestDist = Infinity;
     const top = u.cursor.top;
     const cols = u.data;
-    this.legendRows.forEach((r, i) => {
+    const changed = idx !== this.hoverIdx;
+    this.hoverIdx = idx;
+    for (let i = 0; i < this.legendRows.length; i++) {
       const raw = this.ys[i][idx];
-      r.value.textContent = raw === null ? '' : formatValue(raw);
-      if (!this.shown[i]) return;
+      if (changed) setText(this.legendRows[i].value, raw === null ? '' : formatValue(raw));
+      if (!this.shown[i]) continue;
       const v = cols[i + 1][idx];
-      if (v === null || v === undefined) return;
+      if (v === null || v === undefined) continue;
       const d = Math.abs(u.valToPos(v, 'y') - top);
       if (d < bestDist) {
         bestDist = d;
         best = i;
       }
-    });
+    }
     this.nearest = best;
     if (best < 0) {
       this.tooltip.hidden = true;
       return;
     }
-    const s = this.series[best];
-    clear(this.tooltip).append(
-      el('div', { class: 'tt-time' }, new Date(this.xs[idx] * 1000).toLocaleString()),
-      el('div', { class: 'tt-series' }, el('span', { class: 'swatch', style: `background:${color(best)}` }), seriesNameNode(s.metric)),
-      el('div', { class: 'tt-value' }, 'value: ', el('b', {}, formatValue(this.ys[best][idx]))));
+    const tt = this.tt || this.buildTooltip();
+    if (tt.series !== best) {
+      tt.series = best;
+      tt.swatch.style.background = color(best);
+      clear(tt.name).append(seriesNameNode(this.series[best].metric));
+      tt.width = -1;
+    }
+    if (tt.time !== this.xs[idx]) {
+      tt.time = this.xs[idx];
+      tt.timeEl.textContent = TIME_FORMAT.format(new Date(this.xs[idx] * 1000));
+    }
+    setText(tt.value, formatValue(this.ys[best][idx]));
     this.tooltip.hidden = false;
+    // Measuring forces a layout: only when the content's width may have changed.
+    if (tt.width < 0) tt.width = this.tooltip.offsetWidth;
     const x = u.cursor.left + u.over.offsetLeft;
     const y = u.cursor.top + u.over.offsetTop;
-    const w = this.tooltip.offsetWidth;
-    const left = x + 16 + w > this.chartEl.clientWidth ? x - 16 - w : x + 16;
-    this.tooltip.style.left = `${Math.max(left, 0)}px`;
-    this.tooltip.style.top = `${y + 12}px`;
+    const left = x + 16 + tt.width > this.chartEl.clientWidth ? x - 16 - tt.width : x + 16;
+    this.tooltip.style.transform = `translate(${Math.max(left, 0)}px, ${y + 12}px)`;
+  }
+
+  buildTooltip() {
+    const swatch = el('span', { class: 'swatch' });
+    const name = el('span');
+    const timeEl = el('div', { class: 'tt-time' });
+    const value = el('b');
+    clear(this.tooltip).append(timeEl, el('div', { class: 'tt-series' }, swatch, name), el('div', { class: 'tt-value' }, 'value: ', value));
+    this.tt = { swatch, name, timeEl, value, series: -1, time: null, width: -1 };
+    return this.tt;
   }
 
   destroy() {
@@ -256,6 +278,12 @@ export class Graph {
     if (this.plot) this.plot.destroy();
     this.plot = null;
   }
+}
+
+const TIME_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 function withAlpha(c, a) {
