@@ -11,6 +11,12 @@ use clap::Parser;
 use cli::{CheckCommand, Cli, Command, CreateBlocksFrom, TsdbCommand};
 use std::process::ExitCode;
 
+/// mimalloc keeps RSS close to live data with many small, long-lived
+/// allocations (series, chunks) spread over worker threads, where glibc's
+/// per-thread arenas fragment.
+// #[global_allocator]
+// static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One crypto backend for every TLS user (scrape clients, remote write, SMTP): ring.
