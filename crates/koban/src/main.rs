@@ -14,8 +14,8 @@ use std::process::ExitCode;
 /// mimalloc keeps RSS close to live data with many small, long-lived
 /// allocations (series, chunks) spread over worker threads, where glibc's
 /// per-thread arenas fragment.
-// #[global_allocator]
-// static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
