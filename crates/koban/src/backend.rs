@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 pub struct ServerBackend {
     pub db: Arc<Db>,
+    pub blocks: Arc<koban_tsdb::BlockStore>,
     pub scrape: Arc<ScrapeManager>,
     pub registry: Arc<Registry>,
     pub reloader: Arc<Reloader>,
@@ -131,6 +132,18 @@ impl Backend for ServerBackend {
 
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    fn delete_series(
+        &self,
+        matchers: Vec<Vec<koban_model::Matcher>>,
+        start: i64,
+        end: i64,
+    ) -> Result<(), String> {
+        self.blocks
+            .delete_series(&matchers, start, end)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn runtime_info(&self) -> serde_json::Value {

@@ -77,11 +77,18 @@ pub fn create_blocks(input: &Path, output: &Path) -> ExitCode {
     }
 }
 
-/// `koban tsdb analyze DIR`.
+/// `koban tsdb analyze DIR`: the newest block of a data directory, or one block.
 pub fn analyze(dir: &Path) -> ExitCode {
-    eprintln!(
-        "error: koban tsdb analyze {}: not implemented yet",
-        dir.display()
-    );
-    ExitCode::FAILURE
+    match koban_tsdb::analyze::analyze(dir) {
+        Ok(report) => {
+            // A closed pipe (`| head`) is not an error worth a panic.
+            use std::io::Write;
+            let _ = write!(std::io::stdout(), "{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

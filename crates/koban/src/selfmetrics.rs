@@ -97,7 +97,10 @@ pub fn encode(r: &Registry) -> String {
 
 /// The TSDB's head figures, read at each scrape of `/metrics`.
 #[derive(Debug)]
-pub struct TsdbCollector(pub std::sync::Arc<koban_tsdb::Db>);
+pub struct TsdbCollector(
+    pub std::sync::Arc<koban_tsdb::Db>,
+    pub std::sync::Arc<koban_tsdb::BlockStore>,
+);
 
 impl Collector for TsdbCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -130,6 +133,57 @@ impl Collector for TsdbCollector {
             None,
             g.metric_type(),
         )?)?;
+        let b = self.1.stats();
+        let g = ConstGauge::new(b.blocks as i64);
+        g.encode(enc.encode_descriptor(
+            "koban_tsdb_blocks_loaded",
+            "Number of currently loaded data blocks",
+            None,
+            g.metric_type(),
+        )?)?;
+        let g = ConstGauge::new(b.bytes as i64);
+        g.encode(enc.encode_descriptor(
+            "koban_tsdb_storage_blocks_bytes",
+            "The number of bytes that are currently used for local storage by all blocks",
+            None,
+            g.metric_type(),
+        )?)?;
+        for (name, help, v) in [
+            (
+                "koban_tsdb_head_cuts",
+                "Blocks written from the head",
+                b.head_cuts,
+            ),
+            (
+                "koban_tsdb_head_cut_failures",
+                "Head cuts that failed",
+                b.head_cut_failures,
+            ),
+            ("koban_tsdb_compactions", "Compactions run", b.compactions),
+            (
+                "koban_tsdb_compactions_failed",
+                "Compactions that failed",
+                b.compaction_failures,
+            ),
+            (
+                "koban_tsdb_time_retentions",
+                "Blocks deleted by time retention",
+                b.retention_deletions_time,
+            ),
+            (
+                "koban_tsdb_size_retentions",
+                "Blocks deleted by size retention",
+                b.retention_deletions_size,
+            ),
+            (
+                "koban_tsdb_corrupted_blocks",
+                "Blocks set aside as corrupt when opening",
+                b.corrupted_blocks,
+            ),
+        ] {
+            let c = ConstCounter::new(v);
+            c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
         if s.num_series > 0 {
             let g = ConstGauge::new(s.min_time);
             g.encode(enc.encode_descriptor(

@@ -237,12 +237,28 @@ async fn run(args: ServerArgs) -> Result<()> {
         .context("storage task")?
         .with_context(|| format!("opening storage at {}", args.tsdb_path.display()))?;
     let db = Arc::new(db);
-    tracing::info!("storage ready");
+    let blocks = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || koban_tsdb::BlockStore::open(db))
+            .await
+            .context("block store task")?
+            .context("opening blocks")?
+    };
+    let blocks = Arc::new(blocks);
+    tracing::info!(blocks = blocks.stats().blocks, "storage ready");
 
     let cancel = CancellationToken::new();
+    // Head cuts, compaction and retention run on their own thread.
+    let maintenance = blocks
+        .clone()
+        .spawn(cancel.child_token())
+        .context("starting storage maintenance")?;
     let reload_metrics = ReloadMetrics::default();
     let mut registry = selfmetrics::registry(&reload_metrics);
-    registry.register_collector(Box::new(selfmetrics::TsdbCollector(db.clone())));
+    registry.register_collector(Box::new(selfmetrics::TsdbCollector(
+        db.clone(),
+        blocks.clone(),
+    )));
     let scrape_metrics = ScrapeMetrics::default();
     scrape_metrics.register(&mut registry);
     let registry = Arc::new(registry);
@@ -308,6 +324,7 @@ async fn run(args: ServerArgs) -> Result<()> {
         .unwrap_or_else(|_| "localhost".into());
     let backend = Arc::new(ServerBackend {
         db: db.clone(),
+        blocks: blocks.clone(),
         scrape: scrape.clone(),
         registry,
         reloader: reloader.clone(),
@@ -354,11 +371,17 @@ async fn run(args: ServerArgs) -> Result<()> {
         Err(e) => tracing::warn!(error = %e, "web task"),
         Ok(Ok(())) => {}
     }
+    // Maintenance must be finished before the head and WAL close under it.
     let db2 = db.clone();
-    tokio::task::spawn_blocking(move || db2.close())
-        .await
-        .context("closing storage")?
-        .context("closing storage")?;
+    tokio::task::spawn_blocking(move || {
+        if maintenance.join().is_err() {
+            tracing::error!("storage maintenance thread panicked");
+        }
+        db2.close()
+    })
+    .await
+    .context("closing storage")?
+    .context("closing storage")?;
     tracing::info!("see you next time");
     Ok(())
 }
