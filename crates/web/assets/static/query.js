@@ -317,6 +317,10 @@ class Panel {
         this.out.append(el('div', { class: 'error' }, `Cannot graph a result of type ${data.resultType}.`));
         return;
       }
+      if (!data.result.length) {
+        this.out.append(el('div', { class: 'muted empty' }, 'Empty query result: no data points in this time range.'));
+        return;
+      }
       const host = el('div', { class: 'graph' });
       this.out.append(host);
       this.graph = new Graph(host, { result: data.result, start: r.start, end: r.end, step: r.step }, { stacked: this.s.stacked });
