@@ -4,6 +4,9 @@
 
 import { el, clear, seriesName, seriesNameNode, formatValue, parseValue } from './util.js';
 
+/** Above this many series the plot does not dim the others around the nearest one. */
+const FOCUS_MAX_SERIES = 20;
+
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
 
 /** A stable, distinct colour for series `i`. */
@@ -123,7 +126,8 @@ export class Graph {
         // Stacked areas start at zero.
         y: this.stacked ? { range: (u, min, max) => uPlot.rangeNum(Math.min(0, min), max, 0.1, true) } : {},
       },
-      cursor: { focus: { prox: 24 }, points: { show: false }, drag: { x: true, y: false } },
+      // Highlighting the nearest series redraws every series: only worth it for a few.
+      cursor: { focus: { prox: this.series.length <= FOCUS_MAX_SERIES ? 24 : -1 }, points: { show: false }, drag: { x: true, y: false } },
       focus: { alpha: 0.35 },
       axes: [
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font },
@@ -213,6 +217,7 @@ export class Graph {
 
   updateHover(u, idx) {
     if (idx === null || idx === undefined || u.cursor.left < 0) {
+      if (this.nearest >= 0) this.legendRows[this.nearest].row.classList.remove('focus');
       this.nearest = -1;
       this.tooltip.hidden = true;
       if (this.hoverIdx !== -1) this.legendRows.forEach((r) => setText(r.value, ''));
@@ -236,6 +241,10 @@ export class Graph {
         bestDist = d;
         best = i;
       }
+    }
+    if (this.nearest !== best) {
+      if (this.nearest >= 0) this.legendRows[this.nearest].row.classList.remove('focus');
+      if (best >= 0) this.legendRows[best].row.classList.add('focus');
     }
     this.nearest = best;
     if (best < 0) {
