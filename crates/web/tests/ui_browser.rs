@@ -452,6 +452,41 @@ fn expected_csv(data: &Value) -> String {
     out
 }
 
+/// Table-driven checks of static/promql.js and static/export.js run in the
+/// browser; resolves to the list of failures.
+const UNIT_CHECKS: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const p = await import('./static/promql.js');
+  const x = await import('./static/export.js');
+  const bad = [];
+  const ctx = (src, caret = src.length) => JSON.stringify(p.contextAt(src, caret));
+  const want = (src, exp) => { const got = ctx(src); if (got !== JSON.stringify(exp)) bad.push(`${src}: ${got}`); };
+  want('http_re', { kind: 'metric', prefix: 'http_re', from: 0 });
+  want('rate(http_re', { kind: 'metric', prefix: 'http_re', from: 5 });
+  want('up{', { kind: 'labelName', prefix: '', from: 3, metric: 'up' });
+  want('up{job="a", ins', { kind: 'labelName', prefix: 'ins', from: 12, metric: 'up' });
+  want('up{job=', { kind: 'labelValue', prefix: '', from: 7, metric: 'up', label: 'job', quote: '' });
+  want('up{job!~"ap', { kind: 'labelValue', prefix: 'ap', from: 8, metric: 'up', label: 'job', quote: '"' });
+  want('sum by (jo', { kind: 'labelName', prefix: 'jo', from: 8, metric: '' });
+  want('rate(up[', { kind: 'duration', prefix: '', from: 8 });
+  want('rate(up[5', { kind: 'duration', prefix: '5', from: 8 });
+  want('up{job="a"}', null);
+  want('"http_re', null);
+  want('1 + 2', null);
+  const kinds = p.classify(p.tokenize('sum by (job) (rate(x{a="b"}[5m] offset 1h)) # c')).filter((t) => t.c).map((t) => t.c).join(' ');
+  if (kinds !== 'agg kw brace label brace brace fn brace metric brace label op str brace brace dur brace kw dur brace brace comment') bad.push(`classify: ${kinds}`);
+  const e = p.errorPosition('1:5: parse error: unexpected end of input', 'sum(');
+  if (!e || e.offset !== 4) bad.push(`errorPosition: ${JSON.stringify(e)}`);
+  const e2 = p.errorPosition('invalid parameter "query": 2:3: parse error: x', 'a\nbcd');
+  if (!e2 || e2.offset !== 4 || e2.line !== 2) bad.push(`errorPosition 2: ${JSON.stringify(e2)}`);
+  const csv = x.toCSV({ resultType: 'vector', result: [{ metric: { __name__: 'm', b: 'x,"y"', a: '1' }, value: [1.5, '2'] }, { metric: { c: 'z' }, value: [1.5, 'NaN'] }] });
+  if (csv !== '__name__,a,b,c,timestamp,value\nm,1,"x,""y""",,1.5,2\n,,,z,1.5,NaN\n') bad.push(`csv: ${csv}`);
+  if (x.toCSV({ resultType: 'scalar', result: [3, '4'] }) !== 'timestamp,value\n3,4\n') bad.push('scalar csv');
+  done(bad);
+})().catch((err) => done([String(err)]));
+"#;
+
 fn screenshot_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let dir = tmp.parent().unwrap_or(tmp).join("ui-screenshots");
@@ -576,6 +611,10 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
         json!("function"),
         "uPlot loaded"
     );
+
+    // The editor's PromQL analysis and the CSV writer, checked in the page itself.
+    let failures = ui.c.execute_async(UNIT_CHECKS, vec![]).await?;
+    assert_eq!(failures, json!([]), "in-page checks");
 
     // Autocomplete: metric name, label name, label value.
     let ed = ".panel .editor-input";
