@@ -499,6 +499,52 @@ fn cases() -> Vec<Case> {
         q("count(nonexistent_metric)"),
         q("sum(nonexistent_metric)"),
         q("absent(nonexistent_metric offset 1m)"),
+        // Around the end of the data (lookback 5m) and before its start.
+        Case {
+            mode: Mode::InstantAt(HOURS * 3600 - 15 + 299),
+            ..q("node_load1")
+        },
+        Case {
+            mode: Mode::InstantAt(HOURS * 3600 - 15 + 301),
+            ..q("node_load1")
+        },
+        Case {
+            mode: Mode::InstantAt(HOURS * 3600 + 100),
+            ..q("rate(node_cpu_seconds_total{mode=\"idle\"}[5m])")
+        },
+        Case {
+            mode: Mode::InstantAt(-100),
+            ..q("node_load1")
+        },
+        Case {
+            mode: Mode::InstantAt(-100),
+            ..q("count_over_time(node_load1[5m])")
+        },
+        // Longer windows and more functions over subqueries.
+        // 1h windows reach back to the series' start at the early times.
+        known("rate(node_cpu_seconds_total{cpu=\"0\"}[1h])", &RATE_ZERO_POINT),
+        q("avg_over_time(node_memory_MemFree_bytes[3h])"),
+        q("count_over_time({__name__=~\"node_cpu.*\", mode=\"user\"}[1h])"),
+        q("predict_linear(avg_over_time(node_load1[5m])[20m:1m], 300)"),
+        q("max_over_time(node_load1[10m:1m] @ 1700003607)"),
+        instant("rate(node_context_switches_total[5m] offset 5m)[10m:1m]"),
+        // At START+607 the subquery's first rates see the series start.
+        known("deriv(sum(rate(node_cpu_seconds_total[5m]))[15m:])", &RATE_ZERO_POINT),
+        Case {
+            mode: Mode::InstantAt(5437),
+            ..q("deriv(sum(rate(node_cpu_seconds_total[5m]))[15m:])")
+        },
+        q("changes(round(node_load1, 0.1)[30m:15s])"),
+        q("timestamp(rate(node_context_switches_total[5m]))"),
+        q("count_values(\"v\", node_memory_MemFree_bytes)"),
+        q("count_values(\"v\", node_load1 * 1e21)"),
+        q("count_values(\"v\", node_load1 / 1e10)"),
+        q("count_values(\"v\", -node_load1 / 0)"),
+        q("stddev_over_time(node_filesystem_size_bytes[10m])"),
+        q("sum by (device) (increase(node_network_receive_packets_total[10m]))"),
+        q("avg without (cpu, mode) (irate(node_cpu_seconds_total[1m]))"),
+        q("node_memory_MemFree_bytes > bool on(instance) group_left node_memory_Cached_bytes"),
+        q("sum(node_load1) by (job) + on(job) group_right count by (job, instance) (node_load5)"),
         // Renamed / newer functions.
         Case {
             koban_query: Some("double_exponential_smoothing(node_load1[10m], 0.5, 0.5)"),
@@ -1108,6 +1154,184 @@ async fn promql_answers_match_prometheus() {
                 compare_query(&p, &k, case.ordered),
             );
         }
+    }
+
+    // Query API parameters: time formats, steps, limits, errors.
+    let api: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "/api/v1/query",
+            vec![
+                ("query", "node_load1".into()),
+                ("time", "2023-11-14T22:23:27Z".into()),
+            ],
+        ),
+        (
+            "/api/v1/query",
+            vec![
+                ("query", "node_load1".into()),
+                ("time", "2023-11-14T22:23:27.123Z".into()),
+            ],
+        ),
+        (
+            "/api/v1/query",
+            vec![
+                ("query", "node_load1".into()),
+                ("time", "1700000607.123".into()),
+            ],
+        ),
+        (
+            "/api/v1/query",
+            vec![("query", "node_load1".into()), ("time", "yesterday".into())],
+        ),
+        ("/api/v1/query", vec![("time", "1700000607".into())]),
+        (
+            "/api/v1/query",
+            vec![("query", "".into()), ("time", "1700000607".into())],
+        ),
+        (
+            "/api/v1/query",
+            vec![
+                ("query", "timestamp(node_load1)".into()),
+                ("time", "1700000607.5".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "2023-11-14T22:53:27Z".into()),
+                ("end", "1700005407".into()),
+                ("step", "1m".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700002407".into()),
+                ("end", "1700005407".into()),
+                ("step", "1m30s".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "avg_over_time(node_load1[7m])".into()),
+                ("start", "1700002407".into()),
+                ("end", "1700010747".into()),
+                ("step", "30".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                (
+                    "query",
+                    "rate(node_cpu_seconds_total{cpu=\"1\"}[2m])".into(),
+                ),
+                ("start", "1700000607".into()),
+                ("end", "1700010747".into()),
+                ("step", "45".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                (
+                    "query",
+                    "max_over_time(rate(node_context_switches_total[5m])[20m:30s])".into(),
+                ),
+                ("start", "1700002407".into()),
+                ("end", "1700010747".into()),
+                ("step", "45".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700002407.5".into()),
+                ("end", "1700002900.25".into()),
+                ("step", "60.5".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700005407".into()),
+                ("end", "1700002407".into()),
+                ("step", "60".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700002407".into()),
+                ("end", "1700005407".into()),
+                ("step", "0".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700002407".into()),
+                ("end", "1700005407".into()),
+                ("step", "-60".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700000000".into()),
+                ("end", "1700011001".into()),
+                ("step", "1".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700002407".into()),
+                ("end", "1700005407".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", "1700011207".into()),
+                ("end", "1700014807".into()),
+                ("step", "60".into()),
+            ],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "vector(1)".into()),
+                ("start", "1700002407".into()),
+                ("end", "1700002407".into()),
+                ("step", "60".into()),
+            ],
+        ),
+    ];
+    for (path, params) in api {
+        let (p, k) = tokio::join!(
+            get(&client, &prom.base, path, &params),
+            get(&client, &kob.base, path, &params)
+        );
+        let what = format!(
+            "GET {path}?{}",
+            params
+                .iter()
+                .map(|(a, b)| format!("{a}={b}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        );
+        report.add(what, None, compare_query(&p, &k, false));
     }
 
     // Metadata endpoints.
