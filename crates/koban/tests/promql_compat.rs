@@ -146,6 +146,41 @@ const UTF8_LABEL_NAMES: Known = Known {
              2.42 rejects names outside [a-zA-Z_][a-zA-Z0-9_]*",
 };
 
+/// `/api/v1/series` with `end` before `start`: Prometheus 2.42 selects
+/// nothing (while its `/labels` and `/label/<name>/values` answer as if the
+/// range covered the data); Koban answers all three alike.
+const INVERTED_SERIES_RANGE: Known = Known {
+    id: "series-inverted-range",
+    reason: "with end < start, Prometheus 2.42's /api/v1/series returns [] but its /labels and \
+             /label/<name>/values do not; Koban treats the three endpoints alike",
+};
+
+/// The named exception for a metadata request, if any.
+fn meta_exception(path: &str, params: &[(&str, String)]) -> Option<&'static Known> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+    };
+    if path == "/api/v1/label/1x/values" {
+        return Some(&UTF8_LABEL_NAMES);
+    }
+    match (path, param("start"), param("end")) {
+        ("/api/v1/series", Some(s), Some(e)) if e < s => Some(&INVERTED_SERIES_RANGE),
+        _ => None,
+    }
+}
+
+/// Prometheus writes sample values with an exponent when |v| < 1e-6 or
+/// |v| >= 1e21 (`1.5e-07`, `1.5e+21`); Koban always writes plain decimals.
+/// The numbers are equal; the text differs. A Koban bug (crates/web).
+const KOBAN_FLOAT_FORMAT: Known = Known {
+    id: "koban-bug-float-format",
+    reason: "KOBAN BUG: sample values below 1e-6 or from 1e21 are written without exponent \
+             (0.00000015 instead of 1.5e-07, 1500000000000000000000 instead of 1.5e+21)",
+};
+
 /// Functions added after Prometheus 2.42: Prometheus rejects them as unknown,
 /// Koban answers.
 const NEWER_FUNCTION: Known = Known {
@@ -545,6 +580,12 @@ fn cases() -> Vec<Case> {
         q("avg without (cpu, mode) (irate(node_cpu_seconds_total[1m]))"),
         q("node_memory_MemFree_bytes > bool on(instance) group_left node_memory_Cached_bytes"),
         q("sum(node_load1) by (job) + on(job) group_right count by (job, instance) (node_load5)"),
+        // Value formatting.
+        known("node_load1 * 1e-7", &KOBAN_FLOAT_FORMAT),
+        known("node_load1 * 1e22", &KOBAN_FLOAT_FORMAT),
+        q("node_load1 * 1e-5"),
+        q("node_load1 * 1e20"),
+        q("-node_load1 * 1e20"),
         // Renamed / newer functions.
         Case {
             koban_query: Some("double_exponential_smoothing(node_load1[10m], 0.5, 0.5)"),
@@ -624,6 +665,14 @@ fn compare_sample(what: &str, p: &Value, k: &Value) -> Result<(), String> {
     }
     if !floats_equal(pv, kv) {
         return Err(format!("{what} @{pt}: value prometheus={pv} koban={kv}"));
+    }
+    // The same float must also be written the same way.
+    let same_float = pv.to_bits() == kv.to_bits() || (pv.is_nan() && kv.is_nan());
+    if same_float && p[1] != k[1] {
+        return Err(format!(
+            "{what} @{pt}: value formatting prometheus={} koban={}",
+            p[1], k[1]
+        ));
     }
     Ok(())
 }
@@ -1402,6 +1451,95 @@ async fn promql_answers_match_prometheus() {
         ("/api/v1/series", vec![]),
         ("/api/v1/series", vec![("match[]", "{job=~\".*\"}".into())]),
         ("/api/v1/metadata", vec![]),
+        ("/api/v1/metadata", vec![("metric", "node_load1".into())]),
+        (
+            "/api/v1/labels",
+            vec![("match[]", "nonexistent_metric".into())],
+        ),
+        (
+            "/api/v1/labels",
+            vec![("start", "1700010900".into()), ("end", "1700011000".into())],
+        ),
+        (
+            "/api/v1/labels",
+            vec![
+                ("start", "1700010700".into()),
+                ("end", "1700011000".into()),
+                ("match[]", "node_boot_time_seconds".into()),
+            ],
+        ),
+        (
+            "/api/v1/label/__name__/values",
+            vec![(
+                "match[]",
+                "{instance=\"127.0.0.1:21001\", __name__=~\"node_load.*\"}".into(),
+            )],
+        ),
+        (
+            "/api/v1/label/job/values",
+            vec![("match[]", "nonexistent_metric".into())],
+        ),
+        (
+            "/api/v1/label/__name__/values",
+            vec![("start", "1600000000".into()), ("end", "1600003600".into())],
+        ),
+        (
+            "/api/v1/label/instance/values",
+            vec![
+                ("match[]", "node_load1".into()),
+                ("start", "2023-11-14T22:13:20Z".into()),
+                ("end", "2023-11-14T23:13:20Z".into()),
+            ],
+        ),
+        (
+            "/api/v1/series",
+            vec![
+                ("match[]", "node_load1".into()),
+                ("start", "1700010900".into()),
+                ("end", "1700011000".into()),
+            ],
+        ),
+        (
+            "/api/v1/series",
+            vec![
+                ("match[]", "node_load1".into()),
+                ("start", "1700010700".into()),
+                ("end", "1700011000".into()),
+            ],
+        ),
+        (
+            "/api/v1/series",
+            vec![
+                ("match[]", "node_load1".into()),
+                ("start", "1700000100".into()),
+                ("end", "1700000200".into()),
+            ],
+        ),
+        (
+            "/api/v1/series",
+            vec![
+                (
+                    "match[]",
+                    "{__name__=~\"node_load.*\", instance!~\".*21000\"}".into(),
+                ),
+                ("match[]", "node_load1".into()),
+            ],
+        ),
+        ("/api/v1/series", vec![("match[]", "node_load1{".into())]),
+        (
+            "/api/v1/series",
+            vec![("match[]", "{instance=~\".*\"}".into())],
+        ),
+        ("/api/v1/labels", vec![("match[]", "node_load1{".into())]),
+        ("/api/v1/label/1x/values", vec![]),
+        (
+            "/api/v1/series",
+            vec![
+                ("match[]", "node_load1".into()),
+                ("start", "1700005000".into()),
+                ("end", "1700001000".into()),
+            ],
+        ),
     ];
     for (path, params) in meta {
         let (p, k) = tokio::join!(
@@ -1416,7 +1554,7 @@ async fn promql_answers_match_prometheus() {
                 .collect::<Vec<_>>()
                 .join("&")
         );
-        report.add(what, None, compare_meta(&p, &k));
+        report.add(what, meta_exception(path, &params), compare_meta(&p, &k));
     }
 
     // Summary.
