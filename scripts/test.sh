@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_debs=(prometheus prometheus-node-exporter chromium chromium-driver)
+need_debs=(prometheus prometheus-node-exporter chromium chromium-driver nginx)
 missing=()
 for p in "${need_debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -177,11 +177,27 @@ fn config_source(args: &ServerArgs) -> ConfigSource {
     if local.exists() {
         return ConfigSource::File(local);
     }
-    // The default scrapes this very server, wherever it listens.
+    // The default scrapes this very server, wherever it listens and under its route prefix.
     let port = args.listen_address.rsplit(':').next().unwrap_or("9090");
-    ConfigSource::Embedded(
-        koban_config::DEFAULT_CONFIG.replace("localhost:9090", &format!("localhost:{port}")),
-    )
+    let mut text =
+        koban_config::DEFAULT_CONFIG.replace("localhost:9090", &format!("localhost:{port}"));
+    let prefix = koban_web::normalize_prefix(&route_prefix(args));
+    if !prefix.is_empty() {
+        text = text.replace(
+            "  - job_name: koban\n",
+            &format!("  - job_name: koban\n    metrics_path: {prefix}/metrics\n"),
+        );
+    }
+    ConfigSource::Embedded(text)
+}
+
+/// `--web.route-prefix`, defaulting to the path of `--web.external-url`.
+fn route_prefix(args: &ServerArgs) -> String {
+    match (&args.route_prefix, &args.external_url) {
+        (Some(p), _) => p.clone(),
+        (None, Some(u)) => url_path(u),
+        (None, None) => String::new(),
+    }
 }
 
 fn duration_flag(name: &str, v: &str) -> Result<Duration> {
@@ -314,11 +330,7 @@ async fn run(args: ServerArgs) -> Result<()> {
         timeout: query_timeout,
         max_samples: args.query_max_samples,
     }));
-    let route_prefix = match (&args.route_prefix, &args.external_url) {
-        (Some(p), _) => p.clone(),
-        (None, Some(u)) => url_path(u),
-        (None, None) => String::new(),
-    };
+    let route_prefix = route_prefix(&args);
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
