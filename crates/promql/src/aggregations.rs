@@ -1,10 +1,11 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, `limitk`, ...).
 
-use crate::ast::{AggOp, Expr};
+use crate::ast::{AggOp, Expr, VectorSelector};
 use crate::engine::{err, Ev, FastMap, QueryError, Smp, Val, Vector};
 use crate::functions::{kahan_inc, quantile};
 use koban_model::{Label, Labels, METRIC_NAME};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 struct Group {
@@ -33,6 +34,94 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
                 .cloned()
                 .collect(),
         )
+    }
+}
+
+/// Adds `v` to a group that already holds at least one value (every
+/// operator but the `k`/quantile/count_values ones).
+#[inline]
+fn accumulate(g: &mut Group, op: AggOp, v: f64) {
+    g.count += 1.0;
+    match op {
+        AggOp::Sum => {
+            let (a, b) = kahan_inc(v, g.v, g.c);
+            g.v = a;
+            g.c = b;
+        }
+        AggOp::Avg => {
+            if !g.incremental {
+                let (ns, nc) = kahan_inc(v, g.v, g.c);
+                if !ns.is_infinite() {
+                    g.v = ns;
+                    g.c = nc;
+                    return;
+                }
+                g.incremental = true;
+                g.mean = g.v / (g.count - 1.0);
+                g.c /= g.count - 1.0;
+            }
+            let q = (g.count - 1.0) / g.count;
+            let (m, c) = kahan_inc(v / g.count, q * g.mean, q * g.c);
+            g.mean = m;
+            g.c = c;
+        }
+        AggOp::Min => {
+            if g.v > v || g.v.is_nan() {
+                g.v = v;
+            }
+        }
+        AggOp::Max => {
+            if g.v < v || g.v.is_nan() {
+                g.v = v;
+            }
+        }
+        AggOp::Stddev | AggOp::Stdvar => {
+            let delta = v - g.mean;
+            g.mean += delta / g.count;
+            g.v += delta * (v - g.mean);
+        }
+        _ => {}
+    }
+}
+
+/// A group holding its first value `v`.
+fn new_group(labels: Arc<Labels>, op: AggOp, v: f64, si: usize, drop_name: bool) -> Group {
+    let mut g = Group {
+        labels,
+        v,
+        c: 0.0,
+        mean: v,
+        count: 1.0,
+        incremental: false,
+        vals: if op == AggOp::Quantile { vec![si] } else { Vec::new() },
+        drop_name,
+    };
+    if op == AggOp::Group {
+        g.v = 1.0;
+    }
+    if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+        g.v = if v.is_finite() { 0.0 } else { f64::NAN };
+    }
+    g
+}
+
+/// The final value of a group (not for quantile).
+#[inline]
+fn finish(g: &Group, op: AggOp) -> f64 {
+    match op {
+        AggOp::Sum => g.v + g.c,
+        AggOp::Avg => {
+            if g.incremental {
+                g.mean + g.c
+            } else {
+                g.v / g.count + g.c / g.count
+            }
+        }
+        AggOp::Count => g.count,
+        AggOp::Min | AggOp::Max | AggOp::Group => g.v,
+        AggOp::Stdvar => g.v / g.count,
+        AggOp::Stddev => (g.v / g.count).sqrt(),
+        _ => f64::NAN,
     }
 }
 
@@ -76,6 +165,23 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
             Val::Scalar(v) => pnum = v,
             Val::Str(s) => pstr = s,
             _ => return err("BUG: bad aggregation parameter"),
+        }
+    }
+    if matches!(
+        op,
+        AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Count
+            | AggOp::Min
+            | AggOp::Max
+            | AggOp::Group
+            | AggOp::Stddev
+            | AggOp::Stdvar
+    ) {
+        if let Expr::VectorSelector(vs) = unparen(expr) {
+            if let Some(v) = grid_aggregate(ev, e, op, vs, grouping, *without, t)? {
+                return Ok(Val::Vector(v));
+            }
         }
     }
     let input = ev.eval_vector(expr, t)?;
@@ -157,98 +263,28 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
                         l
                     }
                 };
-                groups.push(Group {
-                    labels,
-                    v: s.v,
-                    c: 0.0,
-                    mean: s.v,
-                    count: 1.0,
-                    incremental: false,
-                    vals: vec![si],
-                    drop_name: s.drop_name,
-                });
+                groups.push(new_group(labels, op, s.v, si, s.drop_name));
                 idx.insert(k, groups.len() - 1);
-                if op == AggOp::Group {
-                    if let Some(g) = groups.last_mut() {
-                        g.v = 1.0;
-                    }
-                }
-                if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                    if let Some(g) = groups.last_mut() {
-                        g.v = if s.v.is_finite() { 0.0 } else { f64::NAN };
-                    }
-                }
                 continue;
             }
         };
         let g = &mut groups[gi];
         g.drop_name |= s.drop_name;
-        let v = s.v;
-        g.count += 1.0;
-        match op {
-            AggOp::Sum => {
-                let (a, b) = kahan_inc(v, g.v, g.c);
-                g.v = a;
-                g.c = b;
-            }
-            AggOp::Avg => {
-                if !g.incremental {
-                    let (ns, nc) = kahan_inc(v, g.v, g.c);
-                    if !ns.is_infinite() {
-                        g.v = ns;
-                        g.c = nc;
-                        continue;
-                    }
-                    g.incremental = true;
-                    g.mean = g.v / (g.count - 1.0);
-                    g.c /= g.count - 1.0;
-                }
-                let q = (g.count - 1.0) / g.count;
-                let (m, c) = kahan_inc(v / g.count, q * g.mean, q * g.c);
-                g.mean = m;
-                g.c = c;
-            }
-            AggOp::Count => {}
-            AggOp::Min => {
-                if g.v > v || g.v.is_nan() {
-                    g.v = v;
-                }
-            }
-            AggOp::Max => {
-                if g.v < v || g.v.is_nan() {
-                    g.v = v;
-                }
-            }
-            AggOp::Group => {}
-            AggOp::Stddev | AggOp::Stdvar => {
-                let delta = v - g.mean;
-                g.mean += delta / g.count;
-                g.v += delta * (v - g.mean);
-            }
-            AggOp::Quantile => g.vals.push(si),
-            _ => {}
+        if op == AggOp::Quantile {
+            g.count += 1.0;
+            g.vals.push(si);
+        } else {
+            accumulate(g, op, s.v);
         }
     }
     let mut out = Vec::with_capacity(groups.len());
     for g in groups {
         let v = match op {
-            AggOp::Sum => g.v + g.c,
-            AggOp::Avg => {
-                if g.incremental {
-                    g.mean + g.c
-                } else {
-                    g.v / g.count + g.c / g.count
-                }
-            }
-            AggOp::Count => g.count,
-            AggOp::Min | AggOp::Max | AggOp::Group => g.v,
-            AggOp::Stdvar => g.v / g.count,
-            AggOp::Stddev => (g.v / g.count).sqrt(),
             AggOp::Quantile => {
                 let mut vals: Vec<f64> = g.vals.iter().map(|&i| input[i].v).collect();
                 quantile(pnum, &mut vals)
             }
-            _ => f64::NAN,
+            _ => finish(&g, op),
         };
         let dn = g.drop_name && !*without && grouping.iter().any(|x| x == METRIC_NAME);
         out.push(Smp {
@@ -259,6 +295,106 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
         });
     }
     Ok(Val::Vector(out))
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren { expr, .. } => unparen(expr),
+        e => e,
+    }
+}
+
+/// Which group each series of a selector falls in, and the groups' label
+/// sets (shared with the general path through `group_cache`).
+pub(crate) struct AggMap {
+    group_of: Vec<u32>,
+    labels: Vec<Arc<Labels>>,
+}
+
+/// A simple aggregation of an instant selector read straight from the
+/// selector's step grid: no per-step sample vector, no hashing. Gives the
+/// same values and group order as the general path. None when no grid
+/// applies at `t`.
+fn grid_aggregate(
+    ev: &mut Ev<'_>,
+    e: &Expr,
+    op: AggOp,
+    vs: &VectorSelector,
+    grouping: &[String],
+    without: bool,
+    t: i64,
+) -> Result<Option<Vector>, QueryError> {
+    let Some((data, grid, k)) = ev.grid_row(vs, t)? else {
+        return Ok(None);
+    };
+    let node = e as *const Expr as usize;
+    let map = match ev.agg_maps.get(&node) {
+        Some(m) => m.clone(),
+        None => {
+            let mut idx: FastMap<u64, u32> = FastMap::default();
+            let mut map = AggMap {
+                group_of: Vec::with_capacity(data.len()),
+                labels: Vec::new(),
+            };
+            for s in data.iter() {
+                let k = group_key(&s.l, grouping, without);
+                let gi = match idx.get(&k) {
+                    Some(&g) => g,
+                    None => {
+                        let ck = (node, k);
+                        let labels = match ev.group_cache.get(&ck) {
+                            Some(l) => l.clone(),
+                            None => {
+                                let l = Arc::new(group_labels(&s.l, grouping, without));
+                                if ev.group_cache.len() < 1_000_000 {
+                                    ev.group_cache.insert(ck, l.clone());
+                                }
+                                l
+                            }
+                        };
+                        map.labels.push(labels);
+                        let g = (map.labels.len() - 1) as u32;
+                        idx.insert(k, g);
+                        g
+                    }
+                };
+                map.group_of.push(gi);
+            }
+            let m = Rc::new(map);
+            ev.agg_maps.insert(node, m.clone());
+            m
+        }
+    };
+    let row = grid.row(k);
+    let mut slot = vec![u32::MAX; map.labels.len()];
+    let mut groups: Vec<Group> = Vec::new();
+    let mut n = 0;
+    for (i, c) in row.iter().enumerate() {
+        if c.0 == i64::MIN {
+            continue;
+        }
+        n += 1;
+        let gi = map.group_of[i] as usize;
+        match slot[gi] {
+            u32::MAX => {
+                slot[gi] = groups.len() as u32;
+                groups.push(new_group(map.labels[gi].clone(), op, c.1, i, false));
+            }
+            s => accumulate(&mut groups[s as usize], op, c.1),
+        }
+    }
+    ev.add_samples(n)?;
+    Ok(Some(
+        groups
+            .iter()
+            .map(|g| Smp {
+                l: g.labels.clone(),
+                v: finish(g, op),
+                t,
+                drop_name: false,
+            })
+            .collect(),
+    ))
 }
 
 fn count_values(label: &str, input: Vector, grouping: &[String], without: bool) -> Vector {

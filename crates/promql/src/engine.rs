@@ -246,6 +246,7 @@ impl Engine {
             inv_cache: FastMap::default(),
             key_cache: FastMap::default(),
             grids: FastMap::default(),
+            agg_maps: FastMap::default(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
@@ -470,6 +471,14 @@ pub(crate) struct Grid {
     cells: Vec<(i64, f64)>,
 }
 
+impl Grid {
+    /// Row `k` (one cell per series).
+    #[inline]
+    pub(crate) fn row(&self, k: usize) -> &[(i64, f64)] {
+        &self.cells[k * self.n..(k + 1) * self.n]
+    }
+}
+
 /// One loaded series of a selector.
 pub(crate) struct Loaded {
     pub l: Arc<Labels>,
@@ -529,6 +538,9 @@ pub(crate) struct Ev<'a> {
     block: Option<(i64, i64)>,
     /// Step grids of instant selectors for the current block (None: too big).
     grids: FastMap<usize, Option<Rc<Grid>>>,
+    /// Series-to-group maps of aggregations read straight from a grid, for
+    /// the current block, by aggregation node.
+    pub(crate) agg_maps: FastMap<usize, Rc<crate::aggregations::AggMap>>,
     /// Compiled `label_replace` regexes by pattern.
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
     subq_cached_samples: usize,
@@ -657,6 +669,7 @@ impl<'a> Ev<'a> {
                     .min(self.end);
                 self.cache.clear();
                 self.grids.clear();
+                self.agg_maps.clear();
                 self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
@@ -840,6 +853,29 @@ impl<'a> Ev<'a> {
         });
         self.grids.insert(key, Some(g.clone()));
         Some(g)
+    }
+
+    /// In a range query, when `t` is a step of the current block and the
+    /// selector's step grid fits: its loaded series and the grid row of `t`
+    /// (`row[i]` belongs to series `i`; `i64::MIN` timestamps mark absence).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn grid_row(
+        &mut self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Option<(Rc<Vec<Loaded>>, Rc<Grid>, usize)>, QueryError> {
+        let Some((bs, be)) = self.block else {
+            return Ok(None);
+        };
+        if t < bs || t > be || (t - bs) % self.interval != 0 {
+            return Ok(None);
+        }
+        let data = self.load(vs, 0)?;
+        let Some(g) = self.grid(vs, &data) else {
+            return Ok(None);
+        };
+        let k = ((t - g.start) / self.interval) as usize;
+        Ok(Some((data, g, k)))
     }
 
     fn eval_vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vector, QueryError> {
@@ -1204,6 +1240,11 @@ mod tests {
             "c_total offset 3m * on(i) c_total",
             "sum(rate(c_total[5m] @ 900)) + c_total",
             "max_over_time(sum(c_total @ 600)[5m:1m]) - count(c_total)",
+            "count(c_total)",
+            "sum by (i) ((c_total))",
+            "avg(c_total) + min(c_total) - max(c_total)",
+            "stddev(c_total) + stdvar without (i) (c_total) + group(c_total)",
+            "max_over_time(sum(c_total)[10m:1m])",
         ] {
             let (start, end, step) = (3_000, 29_000_000, 60_000);
             let r = e.range(&s, q, start, end, step).unwrap();
