@@ -155,6 +155,13 @@ const INVERTED_SERIES_RANGE: Known = Known {
              /label/<name>/values do not; Koban treats the three endpoints alike",
 };
 
+/// Prometheus 2.47+ adds `droppedTargetCounts` (per scrape pool) to
+/// `/api/v1/targets`; 2.42 does not have it.
+const TARGETS_DROPPED_COUNTS: Known = Known {
+    id: "targets-dropped-counts",
+    reason: "Prometheus >= 2.47 answers /api/v1/targets with droppedTargetCounts; 2.42 without",
+};
+
 /// The named exception for a metadata request, if any.
 fn meta_exception(path: &str, params: &[(&str, String)]) -> Option<&'static Known> {
     let param = |name: &str| {
@@ -163,6 +170,9 @@ fn meta_exception(path: &str, params: &[(&str, String)]) -> Option<&'static Know
             .find(|(k, _)| *k == name)
             .and_then(|(_, v)| v.parse::<f64>().ok())
     };
+    if path == "/api/v1/targets" {
+        return Some(&TARGETS_DROPPED_COUNTS);
+    }
     if path == "/api/v1/label/1x/values" {
         return Some(&UTF8_LABEL_NAMES);
     }
@@ -1452,6 +1462,19 @@ async fn promql_answers_match_prometheus() {
         ("/api/v1/series", vec![("match[]", "{job=~\".*\"}".into())]),
         ("/api/v1/metadata", vec![]),
         ("/api/v1/metadata", vec![("metric", "node_load1".into())]),
+        ("/api/v1/targets", vec![]),
+        ("/api/v1/targets/metadata", vec![]),
+        ("/api/v1/rules", vec![]),
+        ("/api/v1/alerts", vec![]),
+        ("/api/v1/alertmanagers", vec![]),
+        (
+            "/api/v1/query_exemplars",
+            vec![
+                ("query", "node_load1".into()),
+                ("start", ms.clone()),
+                ("end", me.clone()),
+            ],
+        ),
         (
             "/api/v1/labels",
             vec![("match[]", "nonexistent_metric".into())],
