@@ -118,6 +118,10 @@ pub struct ScrapeLoop {
     status: Arc<Mutex<LoopStatus>>,
     meta: rustc_hash::FxHashMap<String, Metadata>,
     meta_dirty: bool,
+    /// The target URL parsed once (None: unparsable, each fetch reports it).
+    parsed_url: Option<reqwest::Url>,
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, formatted once.
+    timeout_header: reqwest::header::HeaderValue,
 }
 
 /// Counts of one page.
@@ -145,7 +149,6 @@ impl ScrapeLoop {
             })
             .collect();
         ScrapeLoop {
-            target,
             cfg,
             client,
             ctx,
@@ -155,6 +158,14 @@ impl ScrapeLoop {
             status,
             meta: Default::default(),
             meta_dirty: false,
+            parsed_url: reqwest::Url::parse(&target.url).ok(),
+            timeout_header: reqwest::header::HeaderValue::from_str(&format!(
+                "{}",
+                target.timeout.as_secs_f64()
+            ))
+            // A formatted float is always a valid header value.
+            .unwrap_or(reqwest::header::HeaderValue::from_static("0")),
+            target,
         }
     }
 
@@ -308,13 +319,18 @@ impl ScrapeLoop {
             url: url.clone(),
             reason: error_chain(&e),
         };
-        let mut req = self
-            .client
-            .get(url)
-            .header(reqwest::header::ACCEPT, exposition::ACCEPT_HEADER)
+        let req = match &self.parsed_url {
+            Some(u) => self.client.get(u.clone()),
+            None => self.client.get(url),
+        };
+        let mut req = req
             .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                format!("{}", self.target.timeout.as_secs_f64()),
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static(exposition::ACCEPT_HEADER),
+            )
+            .header(
+                reqwest::header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"),
+                self.timeout_header.clone(),
             );
         if let Some((u, p)) = &self.cfg.http.basic_auth {
             req = req.basic_auth(u, Some(p));

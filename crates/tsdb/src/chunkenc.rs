@@ -51,6 +51,9 @@ pub struct XorChunk {
     t_delta: i64,
     leading: u8,
     trailing: u8,
+    /// Sample count, mirroring the header, so appenders checking the last
+    /// sample do not touch the (often cold) buffer.
+    n: u16,
 }
 
 impl Default for XorChunk {
@@ -73,13 +76,13 @@ impl XorChunk {
     pub fn with_capacity(cap: usize) -> Self {
         let mut buf = Vec::with_capacity(cap.max(HEADER_LEN));
         buf.extend_from_slice(&[0, 0]);
-        XorChunk { buf, w: BitWriter::default(), first_t: 0, t: 0, v: 0, t_delta: 0, leading: NO_WINDOW, trailing: 0 }
+        XorChunk { buf, w: BitWriter::default(), first_t: 0, t: 0, v: 0, t_delta: 0, leading: NO_WINDOW, trailing: 0, n: 0 }
     }
 
     /// Number of samples in the chunk.
     #[inline]
     pub fn num_samples(&self) -> usize {
-        u16::from_be_bytes([self.buf[0], self.buf[1]]) as usize
+        self.n as usize
     }
 
     /// True if the chunk cannot take another sample.
@@ -167,7 +170,8 @@ impl XorChunk {
         }
         self.t = t;
         self.v = vb;
-        let c = (n as u16 + 1).to_be_bytes();
+        self.n = n as u16 + 1;
+        let c = self.n.to_be_bytes();
         self.buf[0] = c[0];
         self.buf[1] = c[1];
     }
@@ -242,6 +246,7 @@ impl XorChunk {
             t_delta: it.t_delta,
             leading: it.leading,
             trailing: it.trailing,
+            n: n as u16,
             buf,
         })
     }

@@ -13,6 +13,18 @@ struct Staged {
     v: f64,
 }
 
+/// Buffers kept for reuse between appenders (see `HeadInner::append_bufs`).
+#[derive(Default)]
+pub(crate) struct AppendBufs {
+    staged: Vec<Staged>,
+    samples: Vec<(u64, i64, f64)>,
+}
+
+/// Pooled buffer sets kept at most; more appenders than this at once is rare.
+const MAX_POOLED: usize = 16;
+/// Buffers of appenders that staged more samples than this are not kept.
+const MAX_POOLED_LEN: usize = 1 << 16;
+
 /// Stages samples for one batch; see [`koban_storage::Appender`].
 ///
 /// `append` validates against committed data (out of order, duplicate,
@@ -24,11 +36,13 @@ struct Staged {
 pub struct HeadAppender {
     head: Head,
     staged: Vec<Staged>,
+    samples: Vec<(u64, i64, f64)>,
 }
 
 impl HeadAppender {
     pub(crate) fn new(head: Head) -> Self {
-        HeadAppender { head, staged: Vec::new() }
+        let bufs = head.inner.append_bufs.lock().pop().unwrap_or_default();
+        HeadAppender { head, staged: bufs.staged, samples: bufs.samples }
     }
 
     /// Number of staged samples.
@@ -108,8 +122,9 @@ impl Appender for HeadAppender {
                 let syms = inner.symbols.read();
                 new_series.iter().map(|s| (s.id, syms.resolve(&s.lset))).collect()
             };
-            let samples: Vec<(u64, i64, f64)> = self.staged.iter().map(|s| (s.series.id, s.t, s.v)).collect();
-            wal.log_commit(&series_recs, &samples).map_err(|e| StorageError::Io(e.to_string()))?;
+            self.samples.clear();
+            self.samples.extend(self.staged.iter().map(|s| (s.series.id, s.t, s.v)));
+            wal.log_commit(&series_recs, &self.samples).map_err(|e| StorageError::Io(e.to_string()))?;
         }
         for s in &new_series {
             s.data.lock().logged = true;
@@ -150,5 +165,21 @@ impl Appender for HeadAppender {
 
     fn rollback(self: Box<Self>) -> Result<(), StorageError> {
         Ok(())
+    }
+}
+
+impl Drop for HeadAppender {
+    /// Returns the (emptied) staging buffers to the head's pool.
+    fn drop(&mut self) {
+        if self.staged.capacity() > MAX_POOLED_LEN || self.samples.capacity() > MAX_POOLED_LEN {
+            return;
+        }
+        self.staged.clear();
+        self.samples.clear();
+        let bufs = AppendBufs { staged: std::mem::take(&mut self.staged), samples: std::mem::take(&mut self.samples) };
+        let mut pool = self.head.inner.append_bufs.lock();
+        if pool.len() < MAX_POOLED {
+            pool.push(bufs);
+        }
     }
 }

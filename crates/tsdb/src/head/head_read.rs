@@ -66,7 +66,7 @@ impl HeadQuerier {
             return None;
         }
         let mut chunks = Vec::new();
-        for c in &d.closed {
+        for c in d.closed.iter() {
             if c.max_t >= self.mint && c.min_t <= limit {
                 chunks.push(ChunkRef { min_t: c.min_t, max_t: c.max_t, data: c.data.clone() });
             }
