@@ -130,8 +130,12 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHa
 /// HashSet with [`FxHasher`].
 pub(crate) type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
 
-/// Target time span of one evaluation block of a range query.
-const BLOCK_MS: i64 = 2 * 3600 * 1000;
+/// Target time span of one evaluation block of a range query. Every block
+/// selects its data again, and a block chunk holds up to 4096 samples
+/// (~17h at a 15s interval) that are decoded whole, so short blocks decode
+/// the same chunks many times; 12h keeps common dashboards ranges in one
+/// block while bounding memory for long ones.
+const BLOCK_MS: i64 = 12 * 3600 * 1000;
 /// Minimum number of steps per block.
 const MIN_BLOCK_STEPS: i64 = 120;
 
