@@ -191,6 +191,25 @@ const KOBAN_FLOAT_FORMAT: Known = Known {
              (0.00000015 instead of 1.5e-07, 1500000000000000000000 instead of 1.5e+21)",
 };
 
+/// Date functions on NaN or ±Inf: Prometheus converts the value to int64
+/// seconds (NaN and ±Inf become the minimum int64) and answers a date far
+/// in the past or future (`year(vector(NaN))` = 292277026596); Koban passes
+/// the NaN/±Inf through.
+const DATE_OF_NONFINITE: Known = Known {
+    id: "date-of-nonfinite",
+    reason: "date functions (year, month, hour, day_of_*, days_in_month) of NaN/±Inf: Prometheus \
+             answers the date of int64(v) (garbage), Koban NaN/±Inf",
+};
+
+/// `count_values` with an invalid label name: Prometheus fails at
+/// evaluation (`execution`, 422), Koban while checking the query
+/// (`bad_data`, 400).
+const COUNT_VALUES_LABEL_ERRORTYPE: Known = Known {
+    id: "count_values-label-errortype",
+    reason: "count_values(\"\", ...): Prometheus reports the invalid label name as an execution \
+             error (422), Koban as bad_data (400)",
+};
+
 /// Functions added after Prometheus 2.42: Prometheus rejects them as unknown,
 /// Koban answers.
 const NEWER_FUNCTION: Known = Known {
@@ -590,6 +609,63 @@ fn cases() -> Vec<Case> {
         q("avg without (cpu, mode) (irate(node_cpu_seconds_total[1m]))"),
         q("node_memory_MemFree_bytes > bool on(instance) group_left node_memory_Cached_bytes"),
         q("sum(node_load1) by (job) + on(job) group_right count by (job, instance) (node_load5)"),
+        // NaN and infinities through functions, sorts and aggregations.
+        sorted("sort(ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        sorted("sort_desc(ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        sorted("topk(3, ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        sorted("bottomk(3, ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        q("max(ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        q("min(ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        q("quantile(0.5, ln(rate(node_cpu_seconds_total{cpu=\"0\"}[5m]) - 100))"),
+        q("quantile_over_time(NaN, node_load1[5m])"),
+        q("quantile(NaN, node_load1)"),
+        q("quantile(0.5, vector(NaN))"),
+        q("round(node_load1, 0)"),
+        q("clamp(node_load1, NaN, 1)"),
+        q("clamp_min(node_load1, NaN)"),
+        q("avg(node_memory_MemTotal_bytes * 1e308)"),
+        q("sum(node_memory_MemTotal_bytes * 1e308)"),
+        q("stddev(node_memory_MemTotal_bytes * 1e300)"),
+        q("avg_over_time((node_memory_MemTotal_bytes * 1e308)[5m:1m])"),
+        q("max_over_time(ln(node_load1 - 0.3)[10m:1m])"),
+        q("sum_over_time((-node_load1 / 0)[5m:1m])"),
+        q("avg_over_time((node_load1 / 0)[5m:1m])"),
+        q("stddev_over_time((node_load1 / 0)[5m:1m])"),
+        q("sgn(-node_load1 * 0)"),
+        q("exp(node_memory_MemTotal_bytes)"),
+        // Odd arguments.
+        q("label_replace(node_load1, \"__name__\", \"foo\", \"\", \"\")"),
+        q("sum by (__name__) ({__name__=~\"node_load1|node_load5\"} offset 1m)"),
+        q("count without () (node_load1)"),
+        q("group without (instance) (node_load1)"),
+        q("changes(nonexistent[5m])"),
+        q("histogram_quantile(0.5, label_replace(node_load1, \"le\", \"+Inf\", \"\", \"\"))"),
+        q("histogram_quantile(0.5, label_replace(node_load1, \"le\", \"x\", \"\", \"\"))"),
+        q("histogram_quantile(0.5, node_load1)"),
+        q("node_load1 > on(instance) group_left node_load5"),
+        q("deriv(node_load1[1m])"),
+        q("predict_linear(node_load1[1m], -60)"),
+        q("irate(node_load1[5m])"),
+        q("idelta(node_uname_info[5m])"),
+        q("rate(node_uname_info[5m])"),
+        q("increase(node_load1[5m] offset 1h)"),
+        q("count_values(\"le\", node_load1)"),
+        q("count_values(\"__name__\", node_load1)"),
+        known("count_values(\"\", node_load1)", &COUNT_VALUES_LABEL_ERRORTYPE),
+        q("topk(1.9, node_load1)"),
+        q("topk(-1, node_load1)"),
+        q("absent(sum(nonexistent))"),
+        q("absent(vector(1))"),
+        q("absent_over_time(nonexistent[5m:1m])"),
+        q("vector(1) + on() group_left node_load1"),
+        q("timestamp(vector(1))"),
+        q("timestamp(-node_load1)"),
+        q("year(vector(1e10))"),
+        q("minute(vector(-1))"),
+        known("day_of_week(vector(NaN))", &DATE_OF_NONFINITE),
+        known("year(vector(NaN))", &DATE_OF_NONFINITE),
+        known("hour(vector(Inf))", &DATE_OF_NONFINITE),
+        known("days_in_month(vector(-Inf))", &DATE_OF_NONFINITE),
         // Value formatting.
         known("node_load1 * 1e-7", &KOBAN_FLOAT_FORMAT),
         known("node_load1 * 1e22", &KOBAN_FLOAT_FORMAT),
