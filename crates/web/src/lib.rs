@@ -177,6 +177,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&p("/vendor/{*path}"), get(api::ui::vendor_file))
         .route(&p("/"), get(api::ui::index))
         .nest(&p("/api/v1"), api::v1_routes());
+    // Prometheus's page paths (bookmarks, links in runbooks) open the same pages here.
+    for (path, page) in [
+        ("/query", "query"),
+        ("/alerts", "alerts"),
+        ("/rules", "rules"),
+        ("/targets", "targets"),
+        ("/service-discovery", "service-discovery"),
+        ("/status", "status"),
+        ("/tsdb-status", "status"),
+        ("/flags", "status"),
+        ("/config", "status"),
+    ] {
+        let to = format!("./#/{page}");
+        r = r.route(
+            &p(path),
+            get(move || async move { axum::response::Redirect::to(&to) }),
+        );
+    }
     if !prefix.is_empty() {
         // The UI uses relative links, so its home is `<prefix>/`; `/` and `<prefix>` redirect there.
         let home = p("/");

@@ -290,6 +290,18 @@ async fn everything_works_under_a_route_prefix() {
     let (s, body) = call(&app, "GET", "/prometheus/-/healthy", "").await;
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("Healthy"));
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/prometheus/targets")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "./#/targets");
     let (s, body) = call(&app, "GET", "/prometheus/", "").await;
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("<title>Koban</title>"));
