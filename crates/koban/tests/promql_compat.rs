@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 const START: i64 = 1_700_000_000;
 /// Hours of history.
 const HOURS: i64 = 3;
+/// Start offset of the long range queries that end near the end of the data.
+const LONG_BEFORE: i64 = HOURS * 3600 - 53 - 14 * 3600;
 /// Relative tolerance for float comparison.
 const REL_TOL: f64 = 1e-9;
 
@@ -233,6 +235,9 @@ enum Mode {
     /// Range query over the first 30 minutes of the history only (series
     /// starting inside the windows).
     EarlyRange,
+    /// Range query over 14 hours from START + the given seconds (step 5m):
+    /// longer than Koban's evaluation block (12h), mostly outside the data.
+    LongRange(i64),
     /// One instant query at START + the given seconds.
     InstantAt(i64),
 }
@@ -319,18 +324,34 @@ fn cases() -> Vec<Case> {
         q("node_load1 offset 10m"),
         q("node_load1 offset -10m"),
         q("node_load1 @ 1700003607"),
-        instant("node_load1 @ start()"),
-        instant("node_load1 @ end()"),
+        q("node_load1 @ start()"),
+        q("node_load1 @ end()"),
+        q("rate(node_cpu_seconds_total{mode=\"user\"}[5m] @ start())"),
+        Case {
+            mode: Mode::LongRange(2407),
+            ..q("node_load1 @ 1700003607")
+        },
+        Case {
+            mode: Mode::LongRange(2407),
+            ..q("max_over_time(node_load1[1h])")
+        },
+        Case {
+            mode: Mode::LongRange(2407),
+            ..q("rate(node_cpu_seconds_total{mode=\"user\"}[1h]) @ 1700005407")
+        },
         Case {
             known: Some(&KOBAN_AT_START_END_BLOCKS),
+            mode: Mode::LongRange(2407),
             ..range("node_load1 @ start()")
         },
         Case {
             known: Some(&KOBAN_AT_START_END_BLOCKS),
+            mode: Mode::LongRange(LONG_BEFORE),
             ..range("node_load1 @ end()")
         },
         Case {
             known: Some(&KOBAN_AT_START_END_BLOCKS),
+            mode: Mode::LongRange(LONG_BEFORE),
             ..range("rate(node_cpu_seconds_total{mode=\"user\"}[5m] @ end())")
         },
         q("rate(node_context_switches_total[5m] @ 1700005007 offset 1m)"),
@@ -1245,7 +1266,7 @@ async fn promql_answers_match_prometheus() {
         let times: Vec<i64> = match case.mode {
             Mode::Both | Mode::InstantOnly => instant_times().to_vec(),
             Mode::InstantAt(s) => vec![START + s],
-            Mode::RangeOnly | Mode::EarlyRange => vec![],
+            Mode::RangeOnly | Mode::EarlyRange | Mode::LongRange(_) => vec![],
         };
         {
             for t in times {
@@ -1260,6 +1281,9 @@ async fn promql_answers_match_prometheus() {
         let ranges: Vec<(&str, (i64, i64, i64))> = match case.mode {
             Mode::Both | Mode::RangeOnly => vec![("range", range_params())],
             Mode::EarlyRange => vec![("early range", early_range_params())],
+            Mode::LongRange(from) => {
+                vec![("long range", (START + from, START + from + 14 * 3600, 300))]
+            }
             Mode::InstantOnly | Mode::InstantAt(_) => vec![],
         };
         for (label, (rs, re, step)) in ranges {
