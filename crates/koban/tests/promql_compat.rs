@@ -88,15 +88,6 @@ struct Known {
     reason: &'static str,
 }
 
-/// Prometheus 2.42 has no `double_exponential_smoothing` (3.x's name for
-/// `holt_winters`); the case sends `holt_winters` to Prometheus and the new
-/// name to Koban, and expects equal answers.
-const HOLT_WINTERS_RENAMED: Known = Known {
-    id: "holt_winters-renamed",
-    reason: "Prometheus 3 renamed holt_winters to double_exponential_smoothing; \
-             Koban answers to both names, 2.42 only to the old one",
-};
-
 /// Prometheus 2.51 (PR #13725) changed where `rate`/`increase` stop
 /// extrapolating towards a counter's zero point when the series starts inside
 /// the window; Koban follows the newer rule.
@@ -210,6 +201,15 @@ const COUNT_VALUES_LABEL_ERRORTYPE: Known = Known {
     id: "count_values-label-errortype",
     reason: "count_values(\"\", ...): Prometheus reports the invalid label name as an execution \
              error (422), Koban as bad_data (400)",
+};
+
+/// Prometheus 3 range windows (and Koban's) are left-open `(t-r, t]`; 2.x
+/// windows are closed `[t-r, t]`. Every other case avoids the sample grid;
+/// these cases sit on it on purpose, to show the difference.
+const LEFT_OPEN_WINDOWS: Known = Known {
+    id: "left-open-windows",
+    reason: "Prometheus 3 range windows exclude a sample exactly at t-range; 2.x includes it \
+             (only on-grid query times show it)",
 };
 
 /// Functions added after Prometheus 2.42: Prometheus rejects them as unknown,
@@ -607,14 +607,31 @@ fn cases() -> Vec<Case> {
         },
         // Longer windows and more functions over subqueries.
         // 1h windows reach back to the series' start at the early times.
-        known("rate(node_cpu_seconds_total{cpu=\"0\"}[1h])", &RATE_ZERO_POINT),
+        Case {
+            known: Some(&RATE_ZERO_POINT),
+            mode: Mode::InstantAt(607),
+            ..q("rate(node_cpu_seconds_total{cpu=\"0\"}[1h])")
+        },
+        Case {
+            known: Some(&RATE_ZERO_POINT),
+            ..range("rate(node_cpu_seconds_total{cpu=\"0\"}[1h])")
+        },
+        Case {
+            mode: Mode::InstantAt(10802),
+            ..q("rate(node_cpu_seconds_total{cpu=\"0\"}[1h])")
+        },
         q("avg_over_time(node_memory_MemFree_bytes[3h])"),
         q("count_over_time({__name__=~\"node_cpu.*\", mode=\"user\"}[1h])"),
         q("predict_linear(avg_over_time(node_load1[5m])[20m:1m], 300)"),
         q("max_over_time(node_load1[10m:1m] @ 1700003607)"),
         instant("rate(node_context_switches_total[5m] offset 5m)[10m:1m]"),
         // At START+607 the subquery's first rates see the series start.
-        known("deriv(sum(rate(node_cpu_seconds_total[5m]))[15m:])", &RATE_ZERO_POINT),
+        Case {
+            known: Some(&RATE_ZERO_POINT),
+            mode: Mode::InstantAt(607),
+            ..q("deriv(sum(rate(node_cpu_seconds_total[5m]))[15m:])")
+        },
+        range("deriv(sum(rate(node_cpu_seconds_total[5m]))[15m:])"),
         Case {
             mode: Mode::InstantAt(5437),
             ..q("deriv(sum(rate(node_cpu_seconds_total[5m]))[15m:])")
@@ -687,6 +704,26 @@ fn cases() -> Vec<Case> {
         known("year(vector(NaN))", &DATE_OF_NONFINITE),
         known("hour(vector(Inf))", &DATE_OF_NONFINITE),
         known("days_in_month(vector(-Inf))", &DATE_OF_NONFINITE),
+        // On the sample grid: the 2.x/3.x window difference itself.
+        Case {
+            known: Some(&LEFT_OPEN_WINDOWS),
+            mode: Mode::InstantAt(600),
+            ..q("count_over_time(node_load1[1m])")
+        },
+        Case {
+            known: Some(&LEFT_OPEN_WINDOWS),
+            mode: Mode::InstantAt(600),
+            ..q("rate(node_context_switches_total[1m])")
+        },
+        Case {
+            mode: Mode::InstantAt(600),
+            ..q("node_load1")
+        },
+        Case {
+            known: Some(&KOBAN_AT_START_END_BLOCKS),
+            mode: Mode::LongRange(LONG_BEFORE),
+            ..range("sum by (instance) (node_load1 @ end())")
+        },
         // Value formatting.
         known("node_load1 * 1e-7", &KOBAN_FLOAT_FORMAT),
         known("node_load1 * 1e22", &KOBAN_FLOAT_FORMAT),
@@ -694,9 +731,11 @@ fn cases() -> Vec<Case> {
         q("node_load1 * 1e20"),
         q("-node_load1 * 1e20"),
         // Renamed / newer functions.
+        // Prometheus 3 renamed holt_winters to double_exponential_smoothing;
+        // 2.42 knows only the old name, Koban both: mapped, answers must match.
         Case {
             koban_query: Some("double_exponential_smoothing(node_load1[10m], 0.5, 0.5)"),
-            ..known("holt_winters(node_load1[10m], 0.5, 0.5)", &HOLT_WINTERS_RENAMED)
+            ..q("holt_winters(node_load1[10m], 0.5, 0.5)")
         },
         q("holt_winters(node_memory_MemFree_bytes[30m], 0.1, 0.9)"),
         known("sort_by_label(node_load1, \"instance\")", &NEWER_FUNCTION),
