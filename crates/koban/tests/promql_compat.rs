@@ -212,6 +212,15 @@ const LEFT_OPEN_WINDOWS: Known = Known {
              (only on-grid query times show it)",
 };
 
+/// A request target with raw (unescaped) `"` or `{}` characters, as sent by
+/// `curl -g 'http://host/api/v1/query?query=up{job="x"}'`: Prometheus (Go)
+/// answers it; Koban's HTTP parser refuses it with an empty 400.
+const KOBAN_RAW_QUOTE_URI: Known = Known {
+    id: "koban-bug-raw-quote-uri",
+    reason: "KOBAN BUG: a request line with a raw '\"' in the query string gets an empty \
+             HTTP 400 (hyper's strict URI parsing); Prometheus answers it",
+};
+
 /// Functions added after Prometheus 2.42: Prometheus rejects them as unknown,
 /// Koban answers.
 const NEWER_FUNCTION: Known = Known {
@@ -1147,6 +1156,41 @@ async fn get(client: &reqwest::Client, base: &str, path: &str, params: &[(&str, 
 type Ask<'a> = (String, &'a str, Params<'a>, Params<'a>);
 type Params<'a> = Vec<(&'a str, String)>;
 
+/// Sends `GET target` exactly as given (no client-side escaping) and returns
+/// the status code and the body's `data` (or the raw body if not JSON).
+async fn raw_get(base: &str, target: &str) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut buf))
+        .await
+        .map_err(|_| "timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&buf);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| format!("no status line: {}", truncate(&text)))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // Chunked bodies: the JSON object sits between the chunk sizes.
+    let json = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &body[a..=b],
+        _ => body,
+    };
+    let data = serde_json::from_str::<Value>(json)
+        .map(|v| v["data"].to_string())
+        .unwrap_or_else(|_| json.trim().to_string());
+    Ok((code, data))
+}
+
 /// One comparison's outcome.
 enum Outcome {
     Equal,
@@ -1530,6 +1574,27 @@ async fn promql_answers_match_prometheus() {
                 .join("&")
         );
         report.add(what, None, compare_query(&p, &k, false));
+    }
+
+    // Raw request targets (not percent-encoded), as quick curl scripts send them.
+    for target in [
+        "/api/v1/query?query=node_load1{job=%22node%22}&time=1700000607",
+        "/api/v1/query?query=node_load1{job=\"node\"}&time=1700000607",
+        "/api/v1/series?match[]=node_load1{instance=~\".*21001\"}",
+    ] {
+        let p = raw_get(&prom.base, target).await;
+        let k = raw_get(&kob.base, target).await;
+        let known = target.contains('"').then_some(&KOBAN_RAW_QUOTE_URI);
+        let r = match (&p, &k) {
+            (Ok((pc, pb)), Ok((kc, kb))) if pc == kc && pb == kb => Ok(()),
+            (Ok((pc, pb)), Ok((kc, kb))) => Err(format!(
+                "raw GET: prometheus {pc} {} / koban {kc} {}",
+                truncate(pb),
+                truncate(kb)
+            )),
+            _ => Err(format!("raw GET failed: prometheus {p:?} koban {k:?}")),
+        };
+        report.add(format!("raw GET {target}"), known, r);
     }
 
     // Metadata endpoints.
