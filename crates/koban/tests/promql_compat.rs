@@ -111,15 +111,6 @@ const TOPK_TIES: Known = Known {
     reason: "with ties at the k-th place, which series topk/bottomk keeps is undefined",
 };
 
-/// Koban answers a range query over a range vector or a string with
-/// `errorType: execution` (HTTP 422); Prometheus (2.42 and 3.x) rejects it
-/// as `bad_data` (HTTP 400). A Koban bug (crates/web), listed so it is seen.
-const KOBAN_RANGE_TYPE_ERROR: Known = Known {
-    id: "koban-bug-range-type-errortype",
-    reason: "KOBAN BUG: 'invalid expression type ... for range query' is reported as \
-             execution/422 instead of bad_data/400",
-};
-
 /// Koban evaluates long range queries in blocks of steps and resolves
 /// `@ start()`/`@ end()` against the block's bounds when choosing the time
 /// range to select (crates/promql/src/engine.rs, `find_min_max(e, t,
@@ -174,15 +165,6 @@ fn meta_exception(path: &str, params: &[(&str, String)]) -> Option<&'static Know
         _ => None,
     }
 }
-
-/// Prometheus writes sample values with an exponent when |v| < 1e-6 or
-/// |v| >= 1e21 (`1.5e-07`, `1.5e+21`); Koban always writes plain decimals.
-/// The numbers are equal; the text differs. A Koban bug (crates/web).
-const KOBAN_FLOAT_FORMAT: Known = Known {
-    id: "koban-bug-float-format",
-    reason: "KOBAN BUG: sample values below 1e-6 or from 1e21 are written without exponent \
-             (0.00000015 instead of 1.5e-07, 1500000000000000000000 instead of 1.5e+21)",
-};
 
 /// Date functions on NaN or ±Inf: Prometheus converts the value to int64
 /// seconds (NaN and ±Inf become the minimum int64) and answers a date far
@@ -553,14 +535,9 @@ fn cases() -> Vec<Case> {
         q("node_cpu_seconds_total + on(instance) group_left node_load1 + node_cpu_seconds_total"),
         q("node_load1 + on(job) node_load5"),
         q("nonexistent_function(node_load1)"),
-        Case {
-            known: Some(&KOBAN_RANGE_TYPE_ERROR),
-            ..range("node_load1[5m]")
-        },
-        Case {
-            known: Some(&KOBAN_RANGE_TYPE_ERROR),
-            ..range("\"a string\"")
-        },
+        // Once a Koban bug (execution/422): now bad_data/400 as Prometheus.
+        range("node_load1[5m]"),
+        range("\"a string\""),
         q("node_load1{__name__=\"node_load1\"}"),
         q("label_replace(node_load1, \"x\", \"y\", \"instance\", \"(\")"),
         known(
@@ -734,8 +711,9 @@ fn cases() -> Vec<Case> {
             ..range("sum by (instance) (node_load1 @ end())")
         },
         // Value formatting.
-        known("node_load1 * 1e-7", &KOBAN_FLOAT_FORMAT),
-        known("node_load1 * 1e22", &KOBAN_FLOAT_FORMAT),
+        // Once a Koban bug (no exponent): now written as Prometheus does.
+        q("node_load1 * 1e-7"),
+        q("node_load1 * 1e22"),
         q("node_load1 * 1e-5"),
         q("node_load1 * 1e20"),
         q("-node_load1 * 1e20"),

@@ -56,6 +56,15 @@ pub fn write_value(out: &mut String, v: f64) {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
+    } else if v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+        // As Prometheus: exponent form out there, Go style (`1.5e-08`, `1e+21`).
+        let e = format!("{v:e}");
+        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        let _ = write!(out, "{mantissa}e{sign}{digits:0>2}");
     } else {
         let _ = write!(out, "{v}");
     }
@@ -107,10 +116,14 @@ mod tests {
     fn values_as_go() {
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(0.1), "0.1");
-        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(1e21), "1e+21");
+        assert_eq!(format_value(1.5e-8), "1.5e-08");
+        assert_eq!(format_value(-2.5e-300), "-2.5e-300");
+        assert_eq!(format_value(1e-6), "0.000001");
+        assert_eq!(format_value(123456789e12), "123456789000000000000");
         assert_eq!(format_value(f64::NAN), "NaN");
         assert_eq!(format_value(f64::INFINITY), "+Inf");
-        assert_eq!(format_value(-2.5e-7), "-0.00000025");
+        assert_eq!(format_value(-2.5e-7), "-2.5e-07");
     }
 
     #[test]

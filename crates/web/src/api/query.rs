@@ -158,6 +158,16 @@ pub async fn range(
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &body);
     let expr = p.get("query").unwrap_or("").to_string();
+    // As Prometheus: only scalars and instant vectors make a range query (bad_data).
+    if let Ok(e) = koban_promql::parse(&expr) {
+        use koban_promql::ast::ValueType;
+        let t = e.value_type();
+        if matches!(t, ValueType::Matrix | ValueType::String) {
+            return Err(ApiError::bad_data(format!(
+                "invalid parameter \"query\": invalid expression type \"{t}\" for range query, must be Scalar or instant Vector"
+            )));
+        }
+    }
     let start = match p.get("start") {
         Some(s) => parse_time(s)
             .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?,
