@@ -777,19 +777,19 @@ impl<'a> Ev<'a> {
             .map_err(|e| QueryError::Storage(e.to_string()))?;
         let mut out = Vec::new();
         let mut loaded_samples = 0usize;
+        // Series of one selector usually have similar lengths: size each
+        // buffer like the previous one to avoid regrowing.
+        let mut hint = 0usize;
         for s in set {
             let s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
             self.check_interrupt()?;
-            let mut it = s.iter();
-            let mut pts = Vec::new();
-            let mut has_stale = false;
-            while let Some(p) = it.next() {
-                has_stale |= is_stale_nan(p.1);
-                pts.push(p);
-            }
+            let mut pts = Vec::with_capacity(hint);
+            s.iter().drain_into(&mut pts);
             if pts.is_empty() {
                 continue;
             }
+            hint = pts.len() + pts.len() / 16;
+            let has_stale = pts.iter().any(|p| is_stale_nan(p.1));
             // Raw samples held in memory count against the sample limit
             // (generously: four raw samples per counted sample).
             loaded_samples += pts.len();
@@ -831,22 +831,37 @@ impl<'a> Ev<'a> {
             self.grids.insert(key, None);
             return None;
         }
+        // Filled in tiles of TILE series x TILE steps, so both the reads
+        // (one cursor per series) and the step-major writes stay within a
+        // few pages.
+        const TILE: usize = 64;
+        let tes: Vec<i64> = (0..n_steps)
+            .map(|k| self.sel_time(&vs.at, vs.offset, bs + k as i64 * self.interval))
+            .collect();
         let mut cells = vec![(i64::MIN, 0.0); n_steps * n];
-        for (i, s) in data.iter().enumerate() {
-            let mut j = 0;
-            for k in 0..n_steps {
-                let te = self.sel_time(&vs.at, vs.offset, bs + k as i64 * self.interval);
-                if j > 0 && s.pts[j - 1].0 > te {
-                    j = s.pts.partition_point(|p| p.0 <= te);
-                }
-                while j < s.pts.len() && s.pts[j].0 <= te {
-                    j += 1;
-                }
-                if j > 0 {
-                    let (st, v) = s.pts[j - 1];
-                    if st > te.saturating_sub(self.lookback) && !is_stale_nan(v) {
-                        cells[k * n + i] = (st, v);
+        let mut cur = vec![0usize; n];
+        for s0 in (0..n).step_by(TILE) {
+            let s1 = (s0 + TILE).min(n);
+            for k0 in (0..n_steps).step_by(TILE) {
+                let k1 = (k0 + TILE).min(n_steps);
+                for i in s0..s1 {
+                    let pts = &data[i].pts[..];
+                    let mut c = cur[i];
+                    for (k, &te) in tes.iter().enumerate().take(k1).skip(k0) {
+                        if c > 0 && pts[c - 1].0 > te {
+                            c = pts.partition_point(|p| p.0 <= te);
+                        }
+                        while c < pts.len() && pts[c].0 <= te {
+                            c += 1;
+                        }
+                        if c > 0 {
+                            let (st, v) = pts[c - 1];
+                            if st > te.saturating_sub(self.lookback) && !is_stale_nan(v) {
+                                cells[k * n + i] = (st, v);
+                            }
+                        }
                     }
+                    cur[i] = c;
                 }
             }
         }

@@ -98,6 +98,14 @@ pub trait SampleIterator: Send {
         }
         None
     }
+
+    /// Appends every remaining sample to `out`, as calling `next` until it
+    /// returns None would. Implementations may copy in bulk.
+    fn drain_into(&mut self, out: &mut Vec<(i64, f64)>) {
+        while let Some(s) = self.next() {
+            out.push(s);
+        }
+    }
 }
 
 /// One selected series: its labels and a fresh iterator over its samples
@@ -131,6 +139,13 @@ impl SampleIterator for VecIterator<'_> {
         let i = rest.partition_point(|s| s.0 < t);
         self.pos += i;
         self.next()
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<(i64, f64)>) {
+        if let Some(rest) = self.samples.get(self.pos..) {
+            out.extend_from_slice(rest);
+        }
+        self.pos = self.samples.len();
     }
 }
 
@@ -204,6 +219,17 @@ mod tests {
         let mut it = VecIterator::new(&s);
         assert_eq!(it.seek(4), Some((5, 2.0)));
         assert_eq!(it.seek(0), Some((9, 3.0)));
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn drain_into_appends_the_rest() {
+        let s = [(1, 1.0), (5, 2.0), (9, 3.0)];
+        let mut it = VecIterator::new(&s);
+        it.next();
+        let mut out = vec![(0, 0.0)];
+        it.drain_into(&mut out);
+        assert_eq!(out, vec![(0, 0.0), (5, 2.0), (9, 3.0)]);
         assert_eq!(it.next(), None);
     }
 }

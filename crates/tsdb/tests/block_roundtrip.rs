@@ -21,6 +21,18 @@ fn read_all(q: &dyn Querier, ms: &[Matcher]) -> BTreeMap<Labels, Vec<(i64, u64)>
         while let Some((t, x)) = it.next() {
             v.push((t, x.to_bits()));
         }
+        // Bulk reads agree with `next`, also after a first `next`.
+        let mut bulk = Vec::new();
+        s.iter().drain_into(&mut bulk);
+        let bulk: Vec<(i64, u64)> = bulk.iter().map(|&(t, x)| (t, x.to_bits())).collect();
+        assert_eq!(bulk, v, "{}", s.labels());
+        let mut it = s.iter();
+        let mut rest = Vec::new();
+        if it.next().is_some() {
+            it.drain_into(&mut rest);
+            assert_eq!(rest.len() + 1, v.len());
+            assert!(rest.iter().map(|&(t, x)| (t, x.to_bits())).eq(v[1..].iter().copied()));
+        }
         out.insert(s.labels().clone(), v);
     }
     out
@@ -109,6 +121,16 @@ fn write_open_query_bit_exact() {
         n += 1;
     }
     assert_eq!(n, 4500 - 4200 + 1);
+    let mut all = Vec::new();
+    s[0].iter().drain_into(&mut all);
+    assert_eq!(all.len(), 4500 - 100 + 1);
+    assert_eq!(all[0].0, 1_000_000 + 15_000 * 100);
+    assert_eq!(all.last().unwrap().0, 1_000_000 + 15_000 * 4500);
+    let mut it = s[0].iter();
+    it.seek(1_000_000 + 15_000 * 4200);
+    let mut rest = Vec::new();
+    it.drain_into(&mut rest);
+    assert_eq!(rest.len(), 4500 - 4200);
     // Out of range querier sees nothing.
     let q = b.querier(0, 999_999);
     assert!(q

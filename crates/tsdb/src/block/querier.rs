@@ -282,4 +282,26 @@ impl SampleIterator for BlockSeriesIter<'_> {
         }
         None
     }
+
+    fn drain_into(&mut self, out: &mut Vec<(i64, f64)>) {
+        loop {
+            if self.done {
+                return;
+            }
+            let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+            if !rest.is_empty() {
+                let n = rest.partition_point(|x| x.0 <= self.maxt);
+                out.extend_from_slice(&rest[..n]);
+                if n < rest.len() {
+                    self.done = true;
+                    self.buf.clear();
+                    return;
+                }
+                self.pos = self.buf.len();
+            }
+            if !self.load() {
+                return;
+            }
+        }
+    }
 }

@@ -21,11 +21,20 @@ impl Querier for MergeQuerier {
         if self.queriers.len() == 1 {
             return self.queriers[0].select(sorted, hints, matchers);
         }
+        let mut sets: Vec<Vec<Box<dyn Series>>> = Vec::with_capacity(self.queriers.len());
+        for q in &self.queriers {
+            sets.push(q.select(true, hints, matchers)?.collect::<Result<_, _>>()?);
+        }
+        // Usually only one source (the blocks or the head) has the series:
+        // nothing to merge.
+        if sets.iter().filter(|s| !s.is_empty()).count() <= 1 {
+            let only = sets.into_iter().find(|s| !s.is_empty()).unwrap_or_default();
+            return Ok(Box::new(only.into_iter().map(Ok)));
+        }
         // Every source sorted by labels, then a k-way merge.
         let mut all: Vec<(Labels, usize, Box<dyn Series>)> = Vec::new();
-        for (i, q) in self.queriers.iter().enumerate() {
-            for s in q.select(true, hints, matchers)? {
-                let s = s?;
+        for (i, set) in sets.into_iter().enumerate() {
+            for s in set {
                 all.push((s.labels().clone(), i, s));
             }
         }
