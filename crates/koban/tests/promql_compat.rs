@@ -111,17 +111,6 @@ const TOPK_TIES: Known = Known {
     reason: "with ties at the k-th place, which series topk/bottomk keeps is undefined",
 };
 
-/// Koban evaluates long range queries in blocks of steps and resolves
-/// `@ start()`/`@ end()` against the block's bounds when choosing the time
-/// range to select (crates/promql/src/engine.rs, `find_min_max(e, t,
-/// block_end, ..)`): storage that honours the range (blocks) returns nothing
-/// for the steps outside the first (`start()`) or last (`end()`) block.
-const KOBAN_AT_START_END_BLOCKS: Known = Known {
-    id: "koban-bug-at-start-end-blocks",
-    reason: "KOBAN BUG: in range queries longer than one evaluation block, @ start()/@ end() \
-             selectors return no points outside the first/last block",
-};
-
 /// Prometheus 3 accepts any UTF-8 label name (`label_replace`/`label_join`
 /// destinations included); 2.42 only `[a-zA-Z_][a-zA-Z0-9_]*`.
 const UTF8_LABEL_NAMES: Known = Known {
@@ -331,17 +320,14 @@ fn cases() -> Vec<Case> {
             ..q("rate(node_cpu_seconds_total{mode=\"user\"}[1h]) @ 1700005407")
         },
         Case {
-            known: Some(&KOBAN_AT_START_END_BLOCKS),
             mode: Mode::LongRange(2407),
             ..range("node_load1 @ start()")
         },
         Case {
-            known: Some(&KOBAN_AT_START_END_BLOCKS),
             mode: Mode::LongRange(LONG_BEFORE),
             ..range("node_load1 @ end()")
         },
         Case {
-            known: Some(&KOBAN_AT_START_END_BLOCKS),
             mode: Mode::LongRange(LONG_BEFORE),
             ..range("rate(node_cpu_seconds_total{mode=\"user\"}[5m] @ end())")
         },
@@ -706,7 +692,6 @@ fn cases() -> Vec<Case> {
             ..q("node_load1")
         },
         Case {
-            known: Some(&KOBAN_AT_START_END_BLOCKS),
             mode: Mode::LongRange(LONG_BEFORE),
             ..range("sum by (instance) (node_load1 @ end())")
         },
