@@ -299,7 +299,33 @@ impl SampleIterator for BlockSeriesIter<'_> {
                 }
                 self.pos = self.buf.len();
             }
-            if !self.load() {
+            if !self.s.deleted.is_empty() {
+                if !self.load() {
+                    return;
+                }
+                continue;
+            }
+            // No tombstones: decode straight into `out` and trim to range.
+            let Some(m) = self.s.chunks.get(self.next_chunk) else {
+                self.done = true;
+                return;
+            };
+            self.next_chunk += 1;
+            let start = out.len();
+            if let Err(e) = self.s.block.decode_chunk(m, out, &mut self.scratch) {
+                tracing::error!(error = %e, series = %self.s.labels, "reading block chunk");
+                out.truncate(start);
+                self.done = true;
+                return;
+            }
+            let lo = out[start..].partition_point(|x| x.0 < self.s.mint);
+            if lo > 0 {
+                out.drain(start..start + lo);
+            }
+            let hi = out[start..].partition_point(|x| x.0 <= self.maxt);
+            if start + hi < out.len() {
+                out.truncate(start + hi);
+                self.done = true;
                 return;
             }
         }
