@@ -42,6 +42,7 @@ pub(crate) fn eval_binary(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Quer
         return err("BUG: not a binary expression");
     };
     let (op, rb) = (*op, *return_bool);
+    let node = e as *const Expr as usize;
     let l = ev.eval(lhs, t)?;
     // Short-circuit set operators on an empty side.
     if let Val::Vector(lv) = &l {
@@ -69,10 +70,10 @@ pub(crate) fn eval_binary(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Quer
                 include: vec![],
             });
             match op {
-                BinOp::And => Ok(Val::Vector(and(a, b, &m))),
-                BinOp::Or => Ok(Val::Vector(or(a, b, &m))),
-                BinOp::Unless => Ok(Val::Vector(unless(a, b, &m))),
-                _ => Ok(Val::Vector(vector_vector(op, rb, a, b, &m)?)),
+                BinOp::And => Ok(Val::Vector(and(ev, node, a, b, &m))),
+                BinOp::Or => Ok(Val::Vector(or(ev, node, a, b, &m))),
+                BinOp::Unless => Ok(Val::Vector(unless(ev, node, a, b, &m))),
+                _ => Ok(Val::Vector(vector_vector(ev, node, op, rb, a, b, &m)?)),
             }
         }
         _ => err("BUG: invalid operand types for binary expression"),
@@ -110,24 +111,39 @@ fn sig(l: &Labels, m: &VectorMatching) -> u64 {
     }
 }
 
-fn and(l: Vector, r: Vector, m: &VectorMatching) -> Vector {
-    let rs: FastSet<u64> = r.iter().map(|s| sig(&s.l, m)).collect();
+/// [`sig`] remembered per binary node and label-set pointer (label sets
+/// are mostly shared between steps; the cache holds the Arc, so a pointer
+/// cannot be reused for another label set).
+fn sig_cached(ev: &mut Ev<'_>, node: usize, l: &Arc<Labels>, m: &VectorMatching) -> u64 {
+    let pk = (node, Arc::as_ptr(l) as usize);
+    if let Some((_, k)) = ev.key_cache.get(&pk) {
+        return *k;
+    }
+    let k = sig(l, m);
+    if ev.key_cache.len() < 2_000_000 {
+        ev.key_cache.insert(pk, (l.clone(), k));
+    }
+    k
+}
+
+fn and(ev: &mut Ev<'_>, node: usize, l: Vector, r: Vector, m: &VectorMatching) -> Vector {
+    let rs: FastSet<u64> = r.iter().map(|s| sig_cached(ev, node, &s.l, m)).collect();
     l.into_iter()
-        .filter(|s| rs.contains(&sig(&s.l, m)))
+        .filter(|s| rs.contains(&sig_cached(ev, node, &s.l, m)))
         .collect()
 }
 
-fn or(l: Vector, r: Vector, m: &VectorMatching) -> Vector {
-    let ls: FastSet<u64> = l.iter().map(|s| sig(&s.l, m)).collect();
+fn or(ev: &mut Ev<'_>, node: usize, l: Vector, r: Vector, m: &VectorMatching) -> Vector {
+    let ls: FastSet<u64> = l.iter().map(|s| sig_cached(ev, node, &s.l, m)).collect();
     let mut out = l;
-    out.extend(r.into_iter().filter(|s| !ls.contains(&sig(&s.l, m))));
+    out.extend(r.into_iter().filter(|s| !ls.contains(&sig_cached(ev, node, &s.l, m))));
     out
 }
 
-fn unless(l: Vector, r: Vector, m: &VectorMatching) -> Vector {
-    let rs: FastSet<u64> = r.iter().map(|s| sig(&s.l, m)).collect();
+fn unless(ev: &mut Ev<'_>, node: usize, l: Vector, r: Vector, m: &VectorMatching) -> Vector {
+    let rs: FastSet<u64> = r.iter().map(|s| sig_cached(ev, node, &s.l, m)).collect();
     l.into_iter()
-        .filter(|s| !rs.contains(&sig(&s.l, m)))
+        .filter(|s| !rs.contains(&sig_cached(ev, node, &s.l, m)))
         .collect()
 }
 
@@ -186,6 +202,8 @@ fn result_labels(ls: &Labels, rs: &Labels, m: &VectorMatching) -> Labels {
 }
 
 fn vector_vector(
+    ev: &mut Ev<'_>,
+    node: usize,
     op: BinOp,
     rb: bool,
     lhs: Vector,
@@ -200,7 +218,7 @@ fn vector_vector(
     let mut right: FastMap<u64, usize> = FastMap::default();
     right.reserve(rhs.len());
     for (i, s) in rhs.iter().enumerate() {
-        let g = sig(&s.l, m);
+        let g = sig_cached(ev, node, &s.l, m);
         if let Some(&j) = right.get(&g) {
             let side = if m.card == Card::OneToMany {
                 "left"
@@ -225,7 +243,7 @@ fn vector_vector(
     let mut matched: FastMap<u64, FastSet<u64>> = FastMap::default();
     let drop = rb || !op.is_comparison();
     for ls in lhs.iter() {
-        let g = sig(&ls.l, m);
+        let g = sig_cached(ev, node, &ls.l, m);
         let Some(&ri) = right.get(&g) else { continue };
         let rs = &rhs[ri];
         if m.card == Card::OneToOne {
@@ -245,7 +263,23 @@ fn vector_vector(
         } else if !keep {
             continue;
         }
-        let labels = result_labels(&ls.l, &rs.l, m);
+        // Result label sets are shared between steps (by operand pointers):
+        // no per-step allocation, and range assembly finds them by pointer.
+        let lk = (node, Arc::as_ptr(&ls.l) as usize, Arc::as_ptr(&rs.l) as usize);
+        let labels = match ev.bin_labels.get(&lk) {
+            Some((_, _, r)) => r.clone(),
+            None => {
+                let r = if m.card == Card::OneToOne && !m.on && m.labels.is_empty() {
+                    ls.l.clone()
+                } else {
+                    Arc::new(result_labels(&ls.l, &rs.l, m))
+                };
+                if ev.bin_labels.len() < 1_000_000 {
+                    ev.bin_labels.insert(lk, (ls.l.clone(), rs.l.clone(), r.clone()));
+                }
+                r
+            }
+        };
         if m.card != Card::OneToOne {
             let h = labels.hash();
             let set = matched.entry(g).or_default();
@@ -256,7 +290,7 @@ fn vector_vector(
             }
         }
         out.push(Smp {
-            l: Arc::new(labels),
+            l: labels,
             v: val,
             t: ls.t,
             drop_name: drop || ls.drop_name,

@@ -229,7 +229,7 @@ impl Engine {
         step_ms: i64,
         cancel: Option<&AtomicBool>,
     ) -> Result<QueryResult, QueryError> {
-        let mm = find_min_max(e, start_ms, end_ms, self.opts.lookback_delta_ms);
+        let mm = find_min_max(e, start_ms, end_ms, start_ms, end_ms, self.opts.lookback_delta_ms);
         let (mint, maxt) = mm.all;
         let querier = q
             .querier(mint, maxt)
@@ -249,6 +249,7 @@ impl Engine {
             invariant: FastSet::default(),
             inv_cache: FastMap::default(),
             key_cache: FastMap::default(),
+            bin_labels: FastMap::default(),
             grids: FastMap::default(),
             agg_maps: FastMap::default(),
             subq_cached_samples: 0,
@@ -348,12 +349,14 @@ struct MinMax {
     per: FastMap<usize, (i64, i64)>,
 }
 
-fn find_min_max(e: &Expr, start: i64, end: i64, lookback: i64) -> MinMax {
+/// Time ranges to select for evaluation steps in `[start, end]` of a query
+/// spanning `[qs, qe]` (`@ start()`/`@ end()` resolve against the query).
+fn find_min_max(e: &Expr, start: i64, end: i64, qs: i64, qe: i64, lookback: i64) -> MinMax {
     let mut mm = MinMax {
         all: (i64::MAX, i64::MIN),
         per: FastMap::default(),
     };
-    walk_times(e, start, end, start, end, lookback, &mut mm);
+    walk_times(e, start, end, qs, qe, lookback, &mut mm);
     if mm.all.0 > mm.all.1 {
         mm.all = (start, end);
     }
@@ -531,8 +534,13 @@ pub(crate) struct Ev<'a> {
     subq_cache: FastMap<(usize, i64), Val>,
     /// Aggregation output label sets by (node, group key), shared between steps.
     pub(crate) group_cache: FastMap<(usize, u64), Arc<Labels>>,
-    /// Aggregation group keys by (node, input label-set pointer).
+    /// Aggregation group keys and binary matching signatures by (node,
+    /// input label-set pointer).
     pub(crate) key_cache: FastMap<(usize, usize), (Arc<Labels>, u64)>,
+    /// Binary vector/vector result label sets by (node, left pointer, right
+    /// pointer), holding both operands so the pointers stay unique.
+    #[allow(clippy::type_complexity)]
+    pub(crate) bin_labels: FastMap<(usize, usize, usize), (Arc<Labels>, Arc<Labels>, Arc<Labels>)>,
     /// Step-invariant subtrees (all selectors under `@`, no time-dependent
     /// functions) worth caching, by node address.
     invariant: FastSet<usize>,
@@ -677,7 +685,7 @@ impl<'a> Ev<'a> {
                 self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
-                self.sel_ranges = find_min_max(e, t, block_end, self.lookback).per;
+                self.sel_ranges = find_min_max(e, t, block_end, self.start, self.end, self.lookback).per;
             }
             steps_in_block += 1;
             let base = self.cur_samples;
@@ -1264,6 +1272,9 @@ mod tests {
             "avg(c_total) + min(c_total) - max(c_total)",
             "stddev(c_total) + stdvar without (i) (c_total) + group(c_total)",
             "max_over_time(sum(c_total)[10m:1m])",
+            "1 - c_total / (c_total offset 1m)",
+            "c_total * on(i) group_left c_total offset 2m",
+            "(c_total > 300) or (c_total offset 5m) unless c_total < 100",
         ] {
             let (start, end, step) = (3_000, 29_000_000, 60_000);
             let r = e.range(&s, q, start, end, step).unwrap();
