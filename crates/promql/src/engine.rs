@@ -531,7 +531,7 @@ pub(crate) struct Ev<'a> {
     cache: FastMap<usize, Rc<Vec<Loaded>>>,
     /// Closed time range each selector reads.
     sel_ranges: FastMap<usize, (i64, i64)>,
-    subq_cache: FastMap<(usize, i64), Val>,
+    subq_cache: FastMap<(usize, i64), Rc<Val>>,
     /// Aggregation output label sets by (node, group key), shared between steps.
     pub(crate) group_cache: FastMap<(usize, u64), Arc<Labels>>,
     /// Aggregation group keys and binary matching signatures by (node,
@@ -1075,7 +1075,9 @@ impl<'a> Ev<'a> {
                 if st <= lo {
                     st += step;
                 }
-                let mut idx: HashMap<Labels, usize> = HashMap::new();
+                // Output series by label hash (verified; a colliding label set
+                // is found by a scan instead).
+                let mut idx: FastMap<u64, usize> = FastMap::default();
                 let mut by_ptr: FastMap<usize, usize> = FastMap::default();
                 let mut out: Vec<MSeries> = Vec::new();
                 let key = &**expr as *const Expr as usize;
@@ -1085,8 +1087,8 @@ impl<'a> Ev<'a> {
                     let v = match self.subq_cache.get(&(key, ts)) {
                         Some(v) => v.clone(),
                         None => {
-                            let v = self.eval(expr, ts)?;
-                            let n = match &v {
+                            let v = Rc::new(self.eval(expr, ts)?);
+                            let n = match &*v {
                                 Val::Vector(v) => v.len(),
                                 _ => 1,
                             };
@@ -1097,8 +1099,8 @@ impl<'a> Ev<'a> {
                             v
                         }
                     };
-                    match v {
-                        Val::Scalar(v) => {
+                    match &*v {
+                        &Val::Scalar(v) => {
                             if out.is_empty() {
                                 out.push(MSeries {
                                     l: Arc::new(Labels::empty()),
@@ -1111,20 +1113,26 @@ impl<'a> Ev<'a> {
                         }
                         Val::Vector(vec) => {
                             self.add_samples(vec.len())?;
-                            for s in vec {
+                            for s in vec.iter() {
                                 let p = Arc::as_ptr(&s.l) as usize;
                                 let i = match by_ptr.get(&p) {
                                     Some(&i) => i,
                                     None => {
-                                        let i = match idx.get(&*s.l) {
-                                            Some(&i) => i,
+                                        let h = s.l.hash();
+                                        let found = match idx.get(&h) {
+                                            Some(&i) if *out[i].l == *s.l => Some(i),
+                                            Some(_) => out.iter().position(|o| *o.l == *s.l),
+                                            None => None,
+                                        };
+                                        let i = match found {
+                                            Some(i) => i,
                                             None => {
                                                 out.push(MSeries {
                                                     l: s.l.clone(),
                                                     pts: vec![],
                                                     drop_name: s.drop_name,
                                                 });
-                                                idx.insert((*s.l).clone(), out.len() - 1);
+                                                idx.entry(h).or_insert(out.len() - 1);
                                                 out.len() - 1
                                             }
                                         };
