@@ -2,15 +2,24 @@
 
 use koban_model::exposition::{Entry, Format, Parser};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread only: the test harness's own threads
+    /// allocate concurrently and must not count (that made the test flaky).
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // `try_with`: the thread-local may already be gone while a thread exits.
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(l) }
     }
@@ -51,7 +60,7 @@ fn parsing_without_materialising_labels_does_not_allocate() {
         }),
     ] {
         let mut p = Parser::new(&page, format);
-        let before = ALLOCS.load(Ordering::Relaxed);
+        let before = allocs();
         let mut samples = 0;
         let mut sum = 0.0;
         while let Some(e) = p.next().expect("valid page") {
@@ -67,7 +76,7 @@ fn parsing_without_materialising_labels_does_not_allocate() {
                 _ => {}
             }
         }
-        let after = ALLOCS.load(Ordering::Relaxed);
+        let after = allocs();
         assert!(samples >= 400 && sum > 0.0);
         assert_eq!(after - before, 0, "{format:?}: allocations while parsing");
     }
