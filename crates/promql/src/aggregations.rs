@@ -93,7 +93,11 @@ fn new_group(labels: Arc<Labels>, op: AggOp, v: f64, si: usize, drop_name: bool)
         mean: v,
         count: 1.0,
         incremental: false,
-        vals: if op == AggOp::Quantile { vec![si] } else { Vec::new() },
+        vals: if op == AggOp::Quantile {
+            vec![si]
+        } else {
+            Vec::new()
+        },
         drop_name,
     };
     if op == AggOp::Group {

@@ -136,7 +136,10 @@ fn and(ev: &mut Ev<'_>, node: usize, l: Vector, r: Vector, m: &VectorMatching) -
 fn or(ev: &mut Ev<'_>, node: usize, l: Vector, r: Vector, m: &VectorMatching) -> Vector {
     let ls: FastSet<u64> = l.iter().map(|s| sig_cached(ev, node, &s.l, m)).collect();
     let mut out = l;
-    out.extend(r.into_iter().filter(|s| !ls.contains(&sig_cached(ev, node, &s.l, m))));
+    out.extend(
+        r.into_iter()
+            .filter(|s| !ls.contains(&sig_cached(ev, node, &s.l, m))),
+    );
     out
 }
 
@@ -265,7 +268,11 @@ fn vector_vector(
         }
         // Result label sets are shared between steps (by operand pointers):
         // no per-step allocation, and range assembly finds them by pointer.
-        let lk = (node, Arc::as_ptr(&ls.l) as usize, Arc::as_ptr(&rs.l) as usize);
+        let lk = (
+            node,
+            Arc::as_ptr(&ls.l) as usize,
+            Arc::as_ptr(&rs.l) as usize,
+        );
         let labels = match ev.bin_labels.get(&lk) {
             Some((_, _, r)) => r.clone(),
             None => {
@@ -275,7 +282,8 @@ fn vector_vector(
                     Arc::new(result_labels(&ls.l, &rs.l, m))
                 };
                 if ev.bin_labels.len() < 1_000_000 {
-                    ev.bin_labels.insert(lk, (ls.l.clone(), rs.l.clone(), r.clone()));
+                    ev.bin_labels
+                        .insert(lk, (ls.l.clone(), rs.l.clone(), r.clone()));
                 }
                 r
             }

@@ -229,7 +229,14 @@ impl Engine {
         step_ms: i64,
         cancel: Option<&AtomicBool>,
     ) -> Result<QueryResult, QueryError> {
-        let mm = find_min_max(e, start_ms, end_ms, start_ms, end_ms, self.opts.lookback_delta_ms);
+        let mm = find_min_max(
+            e,
+            start_ms,
+            end_ms,
+            start_ms,
+            end_ms,
+            self.opts.lookback_delta_ms,
+        );
         let (mint, maxt) = mm.all;
         let querier = q
             .querier(mint, maxt)
@@ -685,7 +692,8 @@ impl<'a> Ev<'a> {
                 self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
-                self.sel_ranges = find_min_max(e, t, block_end, self.start, self.end, self.lookback).per;
+                self.sel_ranges =
+                    find_min_max(e, t, block_end, self.start, self.end, self.lookback).per;
             }
             steps_in_block += 1;
             let base = self.cur_samples;

@@ -76,7 +76,17 @@ impl XorChunk {
     pub fn with_capacity(cap: usize) -> Self {
         let mut buf = Vec::with_capacity(cap.max(HEADER_LEN));
         buf.extend_from_slice(&[0, 0]);
-        XorChunk { buf, w: BitWriter::default(), first_t: 0, t: 0, v: 0, t_delta: 0, leading: NO_WINDOW, trailing: 0, n: 0 }
+        XorChunk {
+            buf,
+            w: BitWriter::default(),
+            first_t: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            leading: NO_WINDOW,
+            trailing: 0,
+            n: 0,
+        }
     }
 
     /// Number of samples in the chunk.
@@ -235,7 +245,10 @@ impl XorChunk {
         let bits = it.pos;
         let used = bits.div_ceil(8);
         if used != buf.len() {
-            return Err(ChunkError::TrailingBytes { samples: n, extra: buf.len().saturating_sub(used) });
+            return Err(ChunkError::TrailingBytes {
+                samples: n,
+                extra: buf.len().saturating_sub(used),
+            });
         }
         let free = (used * 8 - bits) as u8;
         Ok(XorChunk {
@@ -523,8 +536,9 @@ mod tests {
 
     #[test]
     fn regular_scrape() {
-        let s: Vec<_> =
-            (0..120).map(|i| (1_700_000_000_000 + i * 15_000, ((i * 3) as f64).to_bits())).collect();
+        let s: Vec<_> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 15_000, ((i * 3) as f64).to_bits()))
+            .collect();
         round_trip(&s);
         let mut c = XorChunk::new();
         for &(t, v) in &s {
@@ -551,13 +565,32 @@ mod tests {
             STALE_NAN_BITS,
             STALE_NAN_BITS,
         ];
-        let s: Vec<_> = vals.iter().enumerate().map(|(i, &v)| (i as i64 * 1000, v)).collect();
+        let s: Vec<_> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as i64 * 1000, v))
+            .collect();
         round_trip(&s);
     }
 
     #[test]
     fn irregular_timestamps_all_buckets() {
-        let deltas = [1i64, 1, 2, 8191, -8000, 8192, 65535, 65536, 524287, 524288, 1 << 40, 3, 1 << 62, 7];
+        let deltas = [
+            1i64,
+            1,
+            2,
+            8191,
+            -8000,
+            8192,
+            65535,
+            65536,
+            524287,
+            524288,
+            1 << 40,
+            3,
+            1 << 62,
+            7,
+        ];
         let mut t = i64::MIN / 4;
         let mut s = Vec::new();
         for (i, d) in deltas.iter().enumerate() {
@@ -605,7 +638,10 @@ mod tests {
         }
         let mut extra = b.to_vec();
         extra.push(0);
-        assert!(matches!(XorChunk::from_bytes(extra), Err(ChunkError::TrailingBytes { .. })));
+        assert!(matches!(
+            XorChunk::from_bytes(extra),
+            Err(ChunkError::TrailingBytes { .. })
+        ));
         // Garbage never panics.
         let mut x: u32 = 7;
         for _ in 0..200 {

@@ -29,7 +29,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum TsdbError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("another process holds the lock on {path}")]
     Locked { path: PathBuf },
     #[error(transparent)]
@@ -42,7 +45,10 @@ pub enum TsdbError {
 
 impl TsdbError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        TsdbError::Io { path: path.to_path_buf(), source }
+        TsdbError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -90,7 +96,8 @@ impl Default for DbOptions {
 
 /// Supplies queriers over persisted blocks overlapping `[mint, maxt]`
 /// (registered by the block layer with [`Db::set_block_source`]).
-pub type BlockSource = Box<dyn Fn(i64, i64) -> Result<Vec<Box<dyn Querier>>, StorageError> + Send + Sync>;
+pub type BlockSource =
+    Box<dyn Fn(i64, i64) -> Result<Vec<Box<dyn Querier>>, StorageError> + Send + Sync>;
 
 /// An open database. Implements [`Appendable`] and [`Queryable`].
 pub struct Db {
@@ -116,7 +123,10 @@ impl Db {
     /// [`wal::replay`]) and starts a new WAL segment.
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, TsdbError> {
         if opts.block_duration_ms <= 0 {
-            return Err(TsdbError::InvalidOption(format!("block_duration_ms must be > 0, got {}", opts.block_duration_ms)));
+            return Err(TsdbError::InvalidOption(format!(
+                "block_duration_ms must be > 0, got {}",
+                opts.block_duration_ms
+            )));
         }
         std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
         let lock_path = dir.join("lock");
@@ -130,7 +140,9 @@ impl Db {
         if lock.try_lock_exclusive().is_err() {
             return Err(TsdbError::Locked { path: lock_path });
         }
-        let head = Head::new(HeadOptions { chunk_range_ms: opts.block_duration_ms });
+        let head = Head::new(HeadOptions {
+            chunk_range_ms: opts.block_duration_ms,
+        });
         let wal_dir = dir.join("wal");
         let start = std::time::Instant::now();
         let st = replay_into(&head, &wal_dir)?;
@@ -143,7 +155,10 @@ impl Db {
         );
         let wal = Arc::new(Wal::open(
             &wal_dir,
-            WalOptions { segment_size: opts.wal_segment_size, fsync_interval: opts.wal_fsync_interval },
+            WalOptions {
+                segment_size: opts.wal_segment_size,
+                fsync_interval: opts.wal_fsync_interval,
+            },
         )?);
         head.set_wal(Some(wal.clone()));
         Ok(Db {
@@ -195,7 +210,8 @@ impl Db {
     pub fn truncate_wal(&self, mint: i64) -> Result<(), TsdbError> {
         let seg = self.wal.cut_segment()?;
         let head = self.head.clone();
-        self.wal.truncate_before(seg, mint, |r| head.series_by_id(r).is_some())?;
+        self.wal
+            .truncate_before(seg, mint, |r| head.series_by_id(r).is_some())?;
         Ok(())
     }
 
@@ -268,7 +284,9 @@ fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayStats, TsdbErro
                     Ok(s) => {
                         refs.insert(r, s);
                     }
-                    Err(e) => tracing::warn!(series = %l, error = %e, "WAL replay: skipping invalid series"),
+                    Err(e) => {
+                        tracing::warn!(series = %l, error = %e, "WAL replay: skipping invalid series")
+                    }
                 }
             }
         }
@@ -283,7 +301,10 @@ fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayStats, TsdbErro
     })?;
     head.inner.rebuild_free_slots();
     if unknown > 0 {
-        tracing::warn!(samples = unknown, "WAL replay: samples for unknown series refs skipped");
+        tracing::warn!(
+            samples = unknown,
+            "WAL replay: samples for unknown series refs skipped"
+        );
     }
     Ok(st)
 }

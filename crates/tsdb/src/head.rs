@@ -55,7 +55,9 @@ pub struct HeadOptions {
 
 impl Default for HeadOptions {
     fn default() -> Self {
-        HeadOptions { chunk_range_ms: 2 * 3600 * 1000 }
+        HeadOptions {
+            chunk_range_ms: 2 * 3600 * 1000,
+        }
     }
 }
 
@@ -222,14 +224,22 @@ pub(crate) struct MemSeries {
 
 impl SeriesData {
     fn new() -> Self {
-        SeriesData { closed: ClosedChunks::default(), head: None, logged: false, commits: CommitLog::default(), removed: false }
+        SeriesData {
+            closed: ClosedChunks::default(),
+            head: None,
+            logged: false,
+            commits: CommitLog::default(),
+            removed: false,
+        }
     }
 
     /// The last committed sample: (t, value bits if known).
     #[inline]
     pub(crate) fn last(&self) -> Option<(i64, Option<u64>)> {
         match &self.head {
-            Some(h) if h.num_samples() > 0 => Some((h.max_time(), h.last_value().map(f64::to_bits))),
+            Some(h) if h.num_samples() > 0 => {
+                Some((h.max_time(), h.last_value().map(f64::to_bits)))
+            }
             _ => self.closed.last().map(|c| (c.max_t, None)),
         }
     }
@@ -244,7 +254,9 @@ impl SeriesData {
     /// `Ok(false)` means "identical duplicate, ignore silently".
     #[inline]
     pub(crate) fn appendable(&self, t: i64, v: f64) -> Result<bool, StorageError> {
-        let Some((last_t, last_v)) = self.last() else { return Ok(true) };
+        let Some((last_t, last_v)) = self.last() else {
+            return Ok(true);
+        };
         if t > last_t {
             return Ok(true);
         }
@@ -348,7 +360,9 @@ pub struct Head {
 
 impl std::fmt::Debug for Head {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Head").field("num_series", &self.inner.num_series.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Head")
+            .field("num_series", &self.inner.num_series.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -418,7 +432,9 @@ impl Head {
         let i = &self.inner;
         let mut per_metric = {
             let syms = i.symbols.read();
-            i.postings.read().value_counts(&syms, koban_model::METRIC_NAME)
+            i.postings
+                .read()
+                .value_counts(&syms, koban_model::METRIC_NAME)
         };
         per_metric.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         per_metric.truncate(top_n);
@@ -450,7 +466,10 @@ impl Head {
                 let Some(s) = slot else { continue };
                 let mut d = s.data.lock();
                 d.closed.retain(|c| c.max_t >= mint);
-                if d.head.as_ref().is_some_and(|h| h.num_samples() > 0 && h.max_time() < mint) {
+                if d.head
+                    .as_ref()
+                    .is_some_and(|h| h.num_samples() > 0 && h.max_time() < mint)
+                {
                     d.head = None;
                 }
                 match (d.closed.first(), &d.head) {
@@ -471,7 +490,10 @@ impl Head {
             // Lock order as series creation: hash shards before postings.
             let hashes: Vec<u64> = {
                 let syms = i.symbols.read();
-                removed.iter().map(|s| syms.resolve(&s.lset).hash()).collect()
+                removed
+                    .iter()
+                    .map(|s| syms.resolve(&s.lset).hash())
+                    .collect()
             };
             for (s, h) in removed.iter().zip(hashes) {
                 i.hash_remove(h, s.id);
@@ -481,10 +503,20 @@ impl Head {
                 p.remove(symbols::pairs(&s.lset), slot_of(s.id));
             }
             drop(p);
-            i.free_slots.lock().extend(removed.iter().map(|s| slot_of(s.id)));
-            i.num_series.fetch_sub(removed.len() as u64, Ordering::Relaxed);
+            i.free_slots
+                .lock()
+                .extend(removed.iter().map(|s| slot_of(s.id)));
+            i.num_series
+                .fetch_sub(removed.len() as u64, Ordering::Relaxed);
         }
-        i.min_time.store(if new_min == i64::MAX { i64::MAX } else { new_min.max(mint) }, Ordering::Release);
+        i.min_time.store(
+            if new_min == i64::MAX {
+                i64::MAX
+            } else {
+                new_min.max(mint)
+            },
+            Ordering::Release,
+        );
         if new_min == i64::MAX {
             i.max_time.store(i64::MIN, Ordering::Release);
         }
@@ -495,7 +527,8 @@ impl Head {
     pub fn for_each_series(&self, mut f: impl FnMut(u64, &Labels)) {
         let i = &self.inner;
         for shard in &i.slab {
-            let series: Vec<Arc<MemSeries>> = shard.read().slots.iter().flatten().cloned().collect();
+            let series: Vec<Arc<MemSeries>> =
+                shard.read().slots.iter().flatten().cloned().collect();
             let syms = i.symbols.read();
             for s in series {
                 f(s.id, &syms.resolve(&s.lset));
@@ -510,13 +543,20 @@ impl Head {
 
     /// Finds or creates the series for `labels`. Returns the series and
     /// whether it was created.
-    pub(crate) fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool), StorageError> {
+    pub(crate) fn get_or_create(
+        &self,
+        labels: &Labels,
+    ) -> Result<(Arc<MemSeries>, bool), StorageError> {
         self.inner.get_or_create(labels, None)
     }
 
     /// Replay: creates the series with the given id (or returns the existing
     /// series with the same labels).
-    pub(crate) fn replay_series(&self, id: u64, labels: &Labels) -> Result<Arc<MemSeries>, StorageError> {
+    pub(crate) fn replay_series(
+        &self,
+        id: u64,
+        labels: &Labels,
+    ) -> Result<Arc<MemSeries>, StorageError> {
         let (s, _) = self.inner.get_or_create(labels, Some(id))?;
         s.data.lock().logged = true;
         Ok(s)
@@ -560,7 +600,11 @@ impl HeadInner {
     #[inline]
     pub(crate) fn series_by_slot(&self, slot: u32) -> Option<Arc<MemSeries>> {
         let shard = &self.slab[(slot as usize) & (SHARDS - 1)];
-        shard.read().slots.get((slot >> SHARD_BITS) as usize).and_then(|s| s.clone())
+        shard
+            .read()
+            .slots
+            .get((slot >> SHARD_BITS) as usize)
+            .and_then(|s| s.clone())
     }
 
     /// Replay is done: every unused slot below the high-water mark becomes
@@ -600,11 +644,17 @@ impl HeadInner {
         let syms = self.symbols.read();
         let mut it = symbols::pairs(&s.lset);
         labels.iter().all(|l| {
-            it.next().is_some_and(|(n, v)| syms.get(n) == Some(l.name.as_str()) && syms.get(v) == Some(l.value.as_str()))
+            it.next().is_some_and(|(n, v)| {
+                syms.get(n) == Some(l.name.as_str()) && syms.get(v) == Some(l.value.as_str())
+            })
         }) && it.next().is_none()
     }
 
-    fn get_or_create(&self, labels: &Labels, want_id: Option<u64>) -> Result<(Arc<MemSeries>, bool), StorageError> {
+    fn get_or_create(
+        &self,
+        labels: &Labels,
+        want_id: Option<u64>,
+    ) -> Result<(Arc<MemSeries>, bool), StorageError> {
         if labels.is_empty() || labels.metric_name().is_empty() {
             return Err(StorageError::InvalidLabels);
         }
@@ -626,7 +676,8 @@ impl HeadInner {
             // Replay keeps the logged id when its slot is free (no
             // truncation runs during replay, so the free list is empty).
             Some(id) if slot_of(id) != 0 && self.series_by_slot(slot_of(id)).is_none() => {
-                self.next_slot.fetch_max(slot_of(id).saturating_add(1), Ordering::AcqRel);
+                self.next_slot
+                    .fetch_max(slot_of(id).saturating_add(1), Ordering::AcqRel);
                 id
             }
             _ => {
@@ -640,9 +691,17 @@ impl HeadInner {
         let slot = slot_of(id);
         let lset = {
             let mut syms = self.symbols.write();
-            symbols::encode_lset(labels.iter().flat_map(|l| [syms.intern(&l.name), syms.intern(&l.value)]))
+            symbols::encode_lset(
+                labels
+                    .iter()
+                    .flat_map(|l| [syms.intern(&l.name), syms.intern(&l.value)]),
+            )
         };
-        let s = Arc::new(MemSeries { id, lset, data: Mutex::new(SeriesData::new()) });
+        let s = Arc::new(MemSeries {
+            id,
+            lset,
+            data: Mutex::new(SeriesData::new()),
+        });
         {
             let mut sh = self.slab[(slot as usize) & (SHARDS - 1)].write();
             let idx = (slot >> SHARD_BITS) as usize;
@@ -656,7 +715,9 @@ impl HeadInner {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(id);
             }
-            std::collections::hash_map::Entry::Occupied(_) => h.more.entry(hash).or_default().push(id),
+            std::collections::hash_map::Entry::Occupied(_) => {
+                h.more.entry(hash).or_default().push(id)
+            }
         }
         drop(h);
         self.num_series.fetch_add(1, Ordering::Relaxed);

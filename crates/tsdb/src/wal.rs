@@ -37,7 +37,10 @@ pub enum WalError {
 
 impl WalError {
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        WalError::Io { path: path.to_path_buf(), source }
+        WalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -53,7 +56,10 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_size: DEFAULT_SEGMENT_SIZE, fsync_interval: Some(Duration::from_secs(5)) }
+        WalOptions {
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            fsync_interval: Some(Duration::from_secs(5)),
+        }
     }
 }
 
@@ -112,20 +118,29 @@ pub struct Wal {
 
 impl std::fmt::Debug for Wal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wal").field("dir", &self.shared.dir).finish()
+        f.debug_struct("Wal")
+            .field("dir", &self.shared.dir)
+            .finish()
     }
 }
 
 fn open_segment(dir: &Path, n: u32) -> Result<(File, PathBuf), WalError> {
     let path = dir.join(segment_name(n));
-    let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(|e| WalError::io(&path, e))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| WalError::io(&path, e))?;
     sync_dir(dir)?;
     Ok((file, path))
 }
 
 /// fsyncs a directory so new/renamed entries are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| WalError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WalError::io(dir, e))
 }
 
 impl Wal {
@@ -166,7 +181,10 @@ impl Wal {
             }
             None => None,
         };
-        Ok(Wal { shared, flusher: Mutex::new(flusher) })
+        Ok(Wal {
+            shared,
+            flusher: Mutex::new(flusher),
+        })
     }
 
     /// The WAL directory.
@@ -181,11 +199,18 @@ impl Wal {
 
     /// Logs one commit: series records (if any) then the samples, in one
     /// write(2). Returns once the OS has the data (see the module docs).
-    pub fn log_commit(&self, series: &[(u64, koban_model::Labels)], samples: &[(u64, i64, f64)]) -> Result<(), WalError> {
+    pub fn log_commit(
+        &self,
+        series: &[(u64, koban_model::Labels)],
+        samples: &[(u64, i64, f64)],
+    ) -> Result<(), WalError> {
         let mut g = self.shared.w.lock();
         let w = &mut *g;
         if let Some(msg) = &w.broken {
-            return Err(WalError::Corrupt { path: w.path.clone(), msg: msg.clone() });
+            return Err(WalError::Corrupt {
+                path: w.path.clone(),
+                msg: msg.clone(),
+            });
         }
         w.buf.clear();
         if !series.is_empty() {
@@ -246,7 +271,12 @@ impl Wal {
     /// keeps series records for which `keep_series(ref)` is true and their
     /// samples with `t >= mint`; then deletes those segments. Call after
     /// [`Wal::cut_segment`] once blocks hold the older data.
-    pub fn truncate_before(&self, before: u32, mint: i64, keep_series: impl Fn(u64) -> bool) -> Result<(), WalError> {
+    pub fn truncate_before(
+        &self,
+        before: u32,
+        mint: i64,
+        keep_series: impl Fn(u64) -> bool,
+    ) -> Result<(), WalError> {
         let cur = self.current_segment();
         let before = before.min(cur);
         checkpoint::checkpoint(&self.shared.dir, before, mint, keep_series)
@@ -280,7 +310,10 @@ fn sync_shared(sh: &Shared) -> Result<(), WalError> {
             return Ok(());
         }
         w.dirty = false;
-        (w.file.try_clone().map_err(|e| WalError::io(&w.path, e))?, w.path.clone())
+        (
+            w.file.try_clone().map_err(|e| WalError::io(&w.path, e))?,
+            w.path.clone(),
+        )
     };
     file.sync_data().map_err(|e| WalError::io(&path, e))
 }

@@ -31,7 +31,10 @@ fn read_all(q: &dyn Querier, ms: &[Matcher]) -> BTreeMap<Labels, Vec<(i64, u64)>
         if it.next().is_some() {
             it.drain_into(&mut rest);
             assert_eq!(rest.len() + 1, v.len());
-            assert!(rest.iter().map(|&(t, x)| (t, x.to_bits())).eq(v[1..].iter().copied()));
+            assert!(rest
+                .iter()
+                .map(|&(t, x)| (t, x.to_bits()))
+                .eq(v[1..].iter().copied()));
         }
         out.insert(s.labels().clone(), v);
     }

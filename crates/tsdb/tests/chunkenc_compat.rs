@@ -6,7 +6,10 @@
 use koban_storage::SampleIterator;
 use koban_tsdb::chunkenc::{XorChunk, XorIterator};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xor_chunk_v1.bin");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/xor_chunk_v1.bin"
+);
 
 /// Samples covering every timestamp bucket and value case.
 fn fixture_samples() -> Vec<(i64, u64)> {
@@ -58,7 +61,11 @@ fn xor_chunk_v1_fixture() {
     }
     assert!(!it.is_corrupt());
     assert_eq!(got, fixture_samples());
-    assert_eq!(encode(), bytes, "encoder output changed: the v1 format must stay stable");
+    assert_eq!(
+        encode(),
+        bytes,
+        "encoder output changed: the v1 format must stay stable"
+    );
     let c = XorChunk::from_bytes(bytes).expect("valid chunk");
     assert_eq!(c.num_samples(), 110);
 }

@@ -31,9 +31,17 @@ fn value(i: usize, t: i64) -> f64 {
 /// Writer mode (only when spawned by `sigkill_loses_no_acknowledged_sample`).
 #[test]
 fn crash_writer() {
-    let Some(dir) = std::env::var_os(WRITER_ENV) else { return };
-    let db = Db::open(std::path::Path::new(&dir), DbOptions { wal_segment_size: 64 << 10, ..Default::default() })
-        .expect("open");
+    let Some(dir) = std::env::var_os(WRITER_ENV) else {
+        return;
+    };
+    let db = Db::open(
+        std::path::Path::new(&dir),
+        DbOptions {
+            wal_segment_size: 64 << 10,
+            ..Default::default()
+        },
+    )
+    .expect("open");
     let mut refs = [0u64; SERIES];
     let out = std::io::stdout();
     for t in 0..10_000_000i64 {
@@ -71,7 +79,7 @@ fn sigkill_loses_no_acknowledged_sample() {
         }
     }
     child.kill().unwrap(); // SIGKILL on unix
-    // Acks already in the pipe were acknowledged before the kill too.
+                           // Acks already in the pipe were acknowledged before the kill too.
     for line in lines {
         let Ok(line) = line else { break };
         if let Some(t) = line.strip_prefix("ack ") {
@@ -83,8 +91,14 @@ fn sigkill_loses_no_acknowledged_sample() {
 
     let db = Db::open(dir.path(), DbOptions::default()).unwrap();
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    let set: Vec<_> =
-        q.select(true, None, &[Matcher::new(MatchType::Equal, "__name__", "crash_test").unwrap()]).unwrap().collect();
+    let set: Vec<_> = q
+        .select(
+            true,
+            None,
+            &[Matcher::new(MatchType::Equal, "__name__", "crash_test").unwrap()],
+        )
+        .unwrap()
+        .collect();
     assert_eq!(set.len(), SERIES);
     for s in set {
         let s = s.unwrap();
@@ -98,10 +112,15 @@ fn sigkill_loses_no_acknowledged_sample() {
         }
         // At most the commits after the last printed ack may be missing;
         // every acknowledged one is present.
-        assert!(t > last_ack, "series {i}: have up to {}, acknowledged {last_ack}", t - 1);
+        assert!(
+            t > last_ack,
+            "series {i}: have up to {}, acknowledged {last_ack}",
+            t - 1
+        );
     }
     // The database accepts appends after recovery.
     let mut app = db.appender();
-    app.append(0, &labels(0), last_ack + 1_000_000, 1.0).unwrap();
+    app.append(0, &labels(0), last_ack + 1_000_000, 1.0)
+        .unwrap();
     app.commit().unwrap();
 }

@@ -6,7 +6,10 @@ use koban_tsdb::{Db, DbOptions, TsdbError};
 use std::path::Path;
 
 fn opts() -> DbOptions {
-    DbOptions { wal_fsync_interval: None, ..Default::default() }
+    DbOptions {
+        wal_fsync_interval: None,
+        ..Default::default()
+    }
 }
 
 fn series(i: usize) -> Labels {
@@ -37,23 +40,34 @@ fn write(db: &Db, n: usize, ts: std::ops::Range<i64>) {
 /// (labels, [(t, bits)]) of every series, sorted.
 fn dump(db: &Db) -> Vec<(String, Vec<(i64, u64)>)> {
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(true, None, &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()])
-        .unwrap()
-        .map(|s| {
-            let s = s.unwrap();
-            let mut it = s.iter();
-            let mut v = Vec::new();
-            while let Some((t, x)) = it.next() {
-                v.push((t, x.to_bits()));
-            }
-            (s.labels().to_string(), v)
-        })
-        .collect()
+    q.select(
+        true,
+        None,
+        &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()],
+    )
+    .unwrap()
+    .map(|s| {
+        let s = s.unwrap();
+        let mut it = s.iter();
+        let mut v = Vec::new();
+        while let Some((t, x)) = it.next() {
+            v.push((t, x.to_bits()));
+        }
+        (s.labels().to_string(), v)
+    })
+    .collect()
 }
 
 fn expected(n: usize, ts: std::ops::Range<i64>) -> Vec<(String, Vec<(i64, u64)>)> {
     let mut v: Vec<_> = (0..n)
-        .map(|i| (series(i).to_string(), ts.clone().map(|t| (t * 1000, value(i, t).to_bits())).collect()))
+        .map(|i| {
+            (
+                series(i).to_string(),
+                ts.clone()
+                    .map(|t| (t * 1000, value(i, t).to_bits()))
+                    .collect(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -64,9 +78,15 @@ fn expected(n: usize, ts: std::ops::Range<i64>) -> Vec<(String, Vec<(i64, u64)>)
 fn check(got: Vec<(String, Vec<(i64, u64)>)>, want: Vec<(String, Vec<(i64, u64)>)>) {
     if got != want {
         let summary = |v: &[(String, Vec<(i64, u64)>)]| -> Vec<String> {
-            v.iter().map(|(l, s)| format!("{l}: {} samples {:?}..{:?}", s.len(), s.first(), s.last())).collect()
+            v.iter()
+                .map(|(l, s)| format!("{l}: {} samples {:?}..{:?}", s.len(), s.first(), s.last()))
+                .collect()
         };
-        panic!("mismatch\n got: {:#?}\nwant: {:#?}", summary(&got), summary(&want));
+        panic!(
+            "mismatch\n got: {:#?}\nwant: {:#?}",
+            summary(&got),
+            summary(&want)
+        );
     }
 }
 
@@ -102,7 +122,10 @@ fn wal_replay_restores_everything_bit_exact() {
 #[test]
 fn small_segments_are_cut_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let o = DbOptions { wal_segment_size: 4096, ..opts() };
+    let o = DbOptions {
+        wal_segment_size: 4096,
+        ..opts()
+    };
     {
         let db = Db::open(dir.path(), o.clone()).unwrap();
         write(&db, 20, 0..200);
@@ -119,7 +142,10 @@ fn torn_tail_is_truncated_and_earlier_data_kept() {
         let db = Db::open(dir.path(), opts()).unwrap();
         write(&db, 10, 0..100);
     }
-    let seg = segments(dir.path()).into_iter().rfind(|p| std::fs::metadata(p).unwrap().len() > 0).unwrap();
+    let seg = segments(dir.path())
+        .into_iter()
+        .rfind(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .unwrap();
     let len = std::fs::metadata(&seg).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(len - 5).unwrap();
@@ -171,7 +197,10 @@ fn second_open_is_refused_with_a_clear_message() {
     let db = Db::open(dir.path(), opts()).unwrap();
     let err = Db::open(dir.path(), opts()).unwrap_err();
     assert!(matches!(err, TsdbError::Locked { .. }));
-    let want = format!("another process holds the lock on {}", dir.path().join("lock").display());
+    let want = format!(
+        "another process holds the lock on {}",
+        dir.path().join("lock").display()
+    );
     assert_eq!(err.to_string(), want);
     drop(db);
     Db::open(dir.path(), opts()).unwrap();
@@ -181,7 +210,14 @@ fn second_open_is_refused_with_a_clear_message() {
 fn wal_checkpoint_keeps_live_series_and_recent_samples() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = Db::open(dir.path(), DbOptions { wal_segment_size: 8192, ..opts() }).unwrap();
+        let db = Db::open(
+            dir.path(),
+            DbOptions {
+                wal_segment_size: 8192,
+                ..opts()
+            },
+        )
+        .unwrap();
         write(&db, 10, 0..200);
         // Pretend blocks now hold everything before t=150s.
         db.head().truncate(150_000);
@@ -192,7 +228,10 @@ fn wal_checkpoint_keeps_live_series_and_recent_samples() {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert!(names.iter().any(|n| n.starts_with("checkpoint.")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("checkpoint.")),
+            "{names:?}"
+        );
     }
     let db = Db::open(dir.path(), opts()).unwrap();
     check(dump(&db), expected(10, 150..210));
@@ -204,7 +243,14 @@ fn wal_checkpoint_keeps_live_series_and_recent_samples() {
     check(dump(&db), expected(10, 205..210));
     let cps = std::fs::read_dir(dir.path().join("wal"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().starts_with("checkpoint."))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .starts_with("checkpoint.")
+        })
         .count();
     assert_eq!(cps, 1);
 }
@@ -232,9 +278,15 @@ fn block_source_is_merged_with_the_head() {
             _: &[Matcher],
         ) -> Result<koban_storage::SeriesSet, koban_storage::StorageError> {
             let v = self.0.clone();
-            Ok(Box::new(v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn koban_storage::Series>))))
+            Ok(Box::new(v.into_iter().map(|s| {
+                Ok(Box::new(s) as Box<dyn koban_storage::Series>)
+            })))
         }
-        fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>, koban_storage::StorageError> {
+        fn label_values(
+            &self,
+            _: &str,
+            _: &[Matcher],
+        ) -> Result<Vec<String>, koban_storage::StorageError> {
             Ok(vec![])
         }
         fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, koban_storage::StorageError> {
@@ -245,11 +297,19 @@ fn block_source_is_merged_with_the_head() {
     let db = Db::open(dir.path(), opts()).unwrap();
     write(&db, 2, 10..12);
     db.set_block_source(Box::new(|_, _| {
-        let s = koban_storage::MemSeries { labels: series(0), samples: vec![(1000, value(0, 1)), (2000, value(0, 2))] };
-        Ok(vec![Box::new(Fixed(vec![s])) as Box<dyn koban_storage::Querier>])
+        let s = koban_storage::MemSeries {
+            labels: series(0),
+            samples: vec![(1000, value(0, 1)), (2000, value(0, 2))],
+        };
+        Ok(vec![
+            Box::new(Fixed(vec![s])) as Box<dyn koban_storage::Querier>
+        ])
     }));
     let mut want = expected(2, 10..12);
-    want[0].1.splice(0..0, [(1000, value(0, 1).to_bits()), (2000, value(0, 2).to_bits())]);
+    want[0].1.splice(
+        0..0,
+        [(1000, value(0, 1).to_bits()), (2000, value(0, 2).to_bits())],
+    );
     check(dump(&db), want);
 }
 
@@ -277,7 +337,10 @@ fn checkpoint_without_segments_still_replays_new_data() {
 #[test]
 fn concurrent_committers_replay_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let o = DbOptions { wal_segment_size: 16 << 10, ..opts() };
+    let o = DbOptions {
+        wal_segment_size: 16 << 10,
+        ..opts()
+    };
     {
         let db = Db::open(dir.path(), o.clone()).unwrap();
         std::thread::scope(|s| {
@@ -288,7 +351,9 @@ fn concurrent_committers_replay_exactly() {
                     for t in 0..100i64 {
                         let mut app = db.appender();
                         for (k, r) in refs.iter_mut().enumerate() {
-                            *r = app.append(*r, &series(w * 10 + k), t * 1000, value(w * 10 + k, t)).unwrap();
+                            *r = app
+                                .append(*r, &series(w * 10 + k), t * 1000, value(w * 10 + k, t))
+                                .unwrap();
                         }
                         app.commit().unwrap();
                     }

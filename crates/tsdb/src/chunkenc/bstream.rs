@@ -112,8 +112,9 @@ mod tests {
     fn round_trip_mixed_widths() {
         let mut buf = Vec::new();
         let mut w = BitWriter::default();
-        let items: Vec<(u64, u8)> =
-            (0..500u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), (i % 65) as u8)).collect();
+        let items: Vec<(u64, u8)> = (0..500u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), (i % 65) as u8))
+            .collect();
         for &(v, n) in &items {
             w.write_bits(&mut buf, v & mask(n), n);
             w.write_bit(&mut buf, v & 1 == 1);

@@ -17,7 +17,12 @@ impl MergeQuerier {
 }
 
 impl Querier for MergeQuerier {
-    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> Result<SeriesSet, StorageError> {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet, StorageError> {
         if self.queriers.len() == 1 {
             return self.queriers[0].select(sorted, hints, matchers);
         }
@@ -100,7 +105,10 @@ impl Series for MergedSeries {
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
         let its = self.parts.iter().map(|p| (p.iter(), None)).collect();
-        Box::new(MergeIterator { its, started: false })
+        Box::new(MergeIterator {
+            its,
+            started: false,
+        })
     }
 }
 
@@ -149,20 +157,39 @@ mod tests {
     struct Fixed(Vec<MemSeries>);
 
     impl Querier for Fixed {
-        fn select(&self, _: bool, _: Option<&SelectHints>, _: &[Matcher]) -> Result<SeriesSet, StorageError> {
+        fn select(
+            &self,
+            _: bool,
+            _: Option<&SelectHints>,
+            _: &[Matcher],
+        ) -> Result<SeriesSet, StorageError> {
             let v: Vec<_> = self.0.clone();
-            Ok(Box::new(v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>))))
+            Ok(Box::new(
+                v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>)),
+            ))
         }
         fn label_values(&self, name: &str, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
-            Ok(self.0.iter().map(|s| s.labels.get(name).to_string()).filter(|v| !v.is_empty()).collect())
+            Ok(self
+                .0
+                .iter()
+                .map(|s| s.labels.get(name).to_string())
+                .filter(|v| !v.is_empty())
+                .collect())
         }
         fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
-            Ok(self.0.iter().flat_map(|s| s.labels.iter().map(|l| l.name.clone())).collect())
+            Ok(self
+                .0
+                .iter()
+                .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
+                .collect())
         }
     }
 
     fn ms(name: &str, samples: &[(i64, f64)]) -> MemSeries {
-        MemSeries { labels: Labels::from_pairs([("__name__", name)]), samples: samples.to_vec() }
+        MemSeries {
+            labels: Labels::from_pairs([("__name__", name)]),
+            samples: samples.to_vec(),
+        }
     }
 
     #[test]
@@ -192,7 +219,10 @@ mod tests {
                 ("c".into(), vec![(5, 5.0)])
             ]
         );
-        assert_eq!(q.label_values("__name__", &[]).unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(
+            q.label_values("__name__", &[]).unwrap(),
+            vec!["a", "b", "c"]
+        );
         assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__"]);
     }
 }

@@ -42,7 +42,11 @@ pub struct HeadAppender {
 impl HeadAppender {
     pub(crate) fn new(head: Head) -> Self {
         let bufs = head.inner.append_bufs.lock().pop().unwrap_or_default();
-        HeadAppender { head, staged: bufs.staged, samples: bufs.samples }
+        HeadAppender {
+            head,
+            staged: bufs.staged,
+            samples: bufs.samples,
+        }
     }
 
     /// Number of staged samples.
@@ -56,7 +60,13 @@ impl HeadAppender {
 }
 
 impl Appender for HeadAppender {
-    fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, StorageError> {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, StorageError> {
         let inner = &self.head.inner;
         if inner.closed.load(Ordering::Relaxed) {
             return Err(StorageError::Closed);
@@ -120,11 +130,16 @@ impl Appender for HeadAppender {
         if let Some(wal) = &wal {
             let series_recs: Vec<(u64, Labels)> = {
                 let syms = inner.symbols.read();
-                new_series.iter().map(|s| (s.id, syms.resolve(&s.lset))).collect()
+                new_series
+                    .iter()
+                    .map(|s| (s.id, syms.resolve(&s.lset)))
+                    .collect()
             };
             self.samples.clear();
-            self.samples.extend(self.staged.iter().map(|s| (s.series.id, s.t, s.v)));
-            wal.log_commit(&series_recs, &self.samples).map_err(|e| StorageError::Io(e.to_string()))?;
+            self.samples
+                .extend(self.staged.iter().map(|s| (s.series.id, s.t, s.v)));
+            wal.log_commit(&series_recs, &self.samples)
+                .map_err(|e| StorageError::Io(e.to_string()))?;
         }
         for s in &new_series {
             s.data.lock().logged = true;
@@ -133,7 +148,13 @@ impl Appender for HeadAppender {
         let last_seq = inner.commit_seq.load(Ordering::Acquire);
         let seq = last_seq + 1;
         // Entries every open querier already sees can go.
-        let low = inner.readers.lock().keys().next().copied().unwrap_or(last_seq);
+        let low = inner
+            .readers
+            .lock()
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(last_seq);
         let (mut mint, mut maxt, mut n, mut ooo) = (i64::MAX, i64::MIN, 0u64, 0u64);
         let range = inner.opts.chunk_range_ms;
         for st in &self.staged {
@@ -176,7 +197,10 @@ impl Drop for HeadAppender {
         }
         self.staged.clear();
         self.samples.clear();
-        let bufs = AppendBufs { staged: std::mem::take(&mut self.staged), samples: std::mem::take(&mut self.samples) };
+        let bufs = AppendBufs {
+            staged: std::mem::take(&mut self.staged),
+            samples: std::mem::take(&mut self.samples),
+        };
         let mut pool = self.head.inner.append_bufs.lock();
         if pool.len() < MAX_POOLED {
             pool.push(bufs);

@@ -36,7 +36,12 @@ impl HeadQuerier {
         // Data before the truncation point belongs to blocks (whole chunks
         // may linger in memory): hide it, as Prometheus does.
         let mint = mint.max(head.inner.min_valid_time.load(Ordering::Acquire));
-        HeadQuerier { head, mint, maxt, watermark }
+        HeadQuerier {
+            head,
+            mint,
+            maxt,
+            watermark,
+        }
     }
 
     /// Snapshots the matching series with data in range.
@@ -47,7 +52,9 @@ impl HeadQuerier {
         let syms = inner.symbols.read();
         let mut out = Vec::with_capacity(ids.len());
         for slot in ids {
-            let Some(s) = inner.series_by_slot(slot) else { continue };
+            let Some(s) = inner.series_by_slot(slot) else {
+                continue;
+            };
             if let Some(hs) = self.snapshot(&syms, &s) {
                 out.push(hs);
             }
@@ -68,19 +75,32 @@ impl HeadQuerier {
         let mut chunks = Vec::new();
         for c in d.closed.iter() {
             if c.max_t >= self.mint && c.min_t <= limit {
-                chunks.push(ChunkRef { min_t: c.min_t, max_t: c.max_t, data: c.data.clone() });
+                chunks.push(ChunkRef {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    data: c.data.clone(),
+                });
             }
         }
         if let Some(h) = &d.head {
             if h.num_samples() > 0 && h.max_time() >= self.mint && h.min_time() <= limit {
-                chunks.push(ChunkRef { min_t: h.min_time(), max_t: h.max_time(), data: Arc::from(h.bytes()) });
+                chunks.push(ChunkRef {
+                    min_t: h.min_time(),
+                    max_t: h.max_time(),
+                    data: Arc::from(h.bytes()),
+                });
             }
         }
         drop(d);
         if chunks.is_empty() {
             return None;
         }
-        Some(HeadSeries { labels: syms.resolve(&s.lset), chunks, mint: self.mint, maxt: limit })
+        Some(HeadSeries {
+            labels: syms.resolve(&s.lset),
+            chunks,
+            mint: self.mint,
+            maxt: limit,
+        })
     }
 
     fn overlaps_head(&self) -> bool {
@@ -136,15 +156,25 @@ pub(crate) fn matching_ids(inner: &HeadInner, matchers: &[Matcher]) -> Vec<u32> 
     filter_ids(inner, &syms, ids, &filters)
 }
 
-fn filter_ids(inner: &HeadInner, syms: &SymbolTable, mut ids: Vec<u32>, filters: &[&Matcher]) -> Vec<u32> {
+fn filter_ids(
+    inner: &HeadInner,
+    syms: &SymbolTable,
+    mut ids: Vec<u32>,
+    filters: &[&Matcher],
+) -> Vec<u32> {
     if filters.is_empty() {
         return ids;
     }
     let names: Vec<Option<u32>> = filters.iter().map(|m| syms.lookup(&m.name)).collect();
     ids.retain(|&id| {
-        let Some(s) = inner.series_by_slot(id) else { return false };
+        let Some(s) = inner.series_by_slot(id) else {
+            return false;
+        };
         filters.iter().zip(&names).all(|(m, name)| {
-            let v = name.and_then(|n| lset_get(&s.lset, n)).and_then(|v| syms.get(v)).unwrap_or("");
+            let v = name
+                .and_then(|n| lset_get(&s.lset, n))
+                .and_then(|v| syms.get(v))
+                .unwrap_or("");
             m.matches(v)
         })
     });
@@ -152,9 +182,13 @@ fn filter_ids(inner: &HeadInner, syms: &SymbolTable, mut ids: Vec<u32>, filters:
 }
 
 fn postings_for(syms: &SymbolTable, p: &MemPostings, m: &Matcher) -> Vec<u32> {
-    let Some(name) = syms.lookup(&m.name) else { return Vec::new() };
+    let Some(name) = syms.lookup(&m.name) else {
+        return Vec::new();
+    };
     match m.kind {
-        MatchType::Equal => syms.lookup(&m.value).map_or_else(Vec::new, |v| p.get(name, v).to_vec()),
+        MatchType::Equal => syms
+            .lookup(&m.value)
+            .map_or_else(Vec::new, |v| p.get(name, v).to_vec()),
         MatchType::Regex if m.set_matches().is_some() => {
             let lists = m
                 .set_matches()
@@ -175,10 +209,17 @@ fn postings_for(syms: &SymbolTable, p: &MemPostings, m: &Matcher) -> Vec<u32> {
 }
 
 impl Querier for HeadQuerier {
-    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> Result<SeriesSet, StorageError> {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet, StorageError> {
         let _ = hints;
         let v = self.select_series(sorted, matchers);
-        Ok(Box::new(v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>))))
+        Ok(Box::new(
+            v.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>)),
+        ))
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
@@ -188,13 +229,20 @@ impl Querier for HeadQuerier {
         let inner = &self.head.inner;
         let mut out: Vec<String> = if matchers.is_empty() {
             let syms = inner.symbols.read();
-            let Some(n) = syms.lookup(name) else { return Ok(Vec::new()) };
+            let Some(n) = syms.lookup(name) else {
+                return Ok(Vec::new());
+            };
             let p = inner.postings.read();
-            p.values(n).filter_map(|(v, _)| syms.get(v)).map(str::to_string).collect()
+            p.values(n)
+                .filter_map(|(v, _)| syms.get(v))
+                .map(str::to_string)
+                .collect()
         } else {
             let ids = matching_ids(inner, matchers);
             let syms = inner.symbols.read();
-            let Some(n) = syms.lookup(name) else { return Ok(Vec::new()) };
+            let Some(n) = syms.lookup(name) else {
+                return Ok(Vec::new());
+            };
             let mut vals: Vec<u32> = ids
                 .iter()
                 .filter_map(|&id| inner.series_by_slot(id))
@@ -202,7 +250,10 @@ impl Querier for HeadQuerier {
                 .collect();
             vals.sort_unstable();
             vals.dedup();
-            vals.into_iter().filter_map(|v| syms.get(v)).map(str::to_string).collect()
+            vals.into_iter()
+                .filter_map(|v| syms.get(v))
+                .map(str::to_string)
+                .collect()
         };
         out.sort();
         out.dedup();
@@ -217,7 +268,10 @@ impl Querier for HeadQuerier {
         let mut out: Vec<String> = if matchers.is_empty() {
             let syms = inner.symbols.read();
             let p = inner.postings.read();
-            p.names().filter_map(|n| syms.get(n)).map(str::to_string).collect()
+            p.names()
+                .filter_map(|n| syms.get(n))
+                .map(str::to_string)
+                .collect()
         } else {
             let ids = matching_ids(inner, matchers);
             let mut names: Vec<u32> = ids
@@ -228,7 +282,11 @@ impl Querier for HeadQuerier {
             names.sort_unstable();
             names.dedup();
             let syms = inner.symbols.read();
-            names.into_iter().filter_map(|n| syms.get(n)).map(str::to_string).collect()
+            names
+                .into_iter()
+                .filter_map(|n| syms.get(n))
+                .map(str::to_string)
+                .collect()
         };
         out.sort();
         out.dedup();
@@ -271,7 +329,13 @@ impl Series for HeadSeries {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(HeadChunkIterator { chunks: &self.chunks, idx: 0, cur: None, mint: self.mint, maxt: self.maxt })
+        Box::new(HeadChunkIterator {
+            chunks: &self.chunks,
+            idx: 0,
+            cur: None,
+            mint: self.mint,
+            maxt: self.maxt,
+        })
     }
 }
 
@@ -311,7 +375,8 @@ impl SampleIterator for HeadChunkIterator<'_> {
 
     fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
         // Skip whole chunks that end before `t`.
-        let cur_ends_before = self.idx > 0 && self.chunks.get(self.idx - 1).is_some_and(|c| c.max_t < t);
+        let cur_ends_before =
+            self.idx > 0 && self.chunks.get(self.idx - 1).is_some_and(|c| c.max_t < t);
         if self.cur.is_none() || cur_ends_before {
             self.cur = None;
             while self.chunks.get(self.idx).is_some_and(|c| c.max_t < t) {

@@ -47,12 +47,18 @@ impl MemPostings {
 
     /// Series ids with label `name`=`value` (symbols).
     pub(crate) fn get(&self, name: u32, value: u32) -> &[u32] {
-        self.m.get(&name).and_then(|v| v.get(&value)).map_or(&[], |l| l.as_slice())
+        self.m
+            .get(&name)
+            .and_then(|v| v.get(&value))
+            .map_or(&[], |l| l.as_slice())
     }
 
     /// Every value (symbol) of `name` with its postings.
     pub(crate) fn values(&self, name: u32) -> impl Iterator<Item = (u32, &[u32])> {
-        self.m.get(&name).into_iter().flat_map(|v| v.iter().map(|(k, l)| (*k, l.as_slice())))
+        self.m
+            .get(&name)
+            .into_iter()
+            .flat_map(|v| v.iter().map(|(k, l)| (*k, l.as_slice())))
     }
 
     /// Every label name symbol.
@@ -62,8 +68,12 @@ impl MemPostings {
 
     /// (value, number of series) for every value of `name`.
     pub(crate) fn value_counts(&self, syms: &SymbolTable, name: &str) -> Vec<(String, u64)> {
-        let Some(n) = syms.lookup(name) else { return Vec::new() };
-        self.values(n).map(|(v, l)| (syms.get(v).unwrap_or_default().to_string(), l.len() as u64)).collect()
+        let Some(n) = syms.lookup(name) else {
+            return Vec::new();
+        };
+        self.values(n)
+            .map(|(v, l)| (syms.get(v).unwrap_or_default().to_string(), l.len() as u64))
+            .collect()
     }
 }
 

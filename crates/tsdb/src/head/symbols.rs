@@ -62,7 +62,9 @@ impl SymbolTable {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(id);
             }
-            std::collections::hash_map::Entry::Occupied(_) => self.more.entry(h).or_default().push(id),
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(h).or_default().push(id)
+            }
         }
         id
     }
@@ -72,7 +74,11 @@ impl SymbolTable {
         if self.get(first) == Some(s) {
             return Some(first);
         }
-        self.more.get(&h)?.iter().copied().find(|&id| self.get(id) == Some(s))
+        self.more
+            .get(&h)?
+            .iter()
+            .copied()
+            .find(|&id| self.get(id) == Some(s))
     }
 
     /// The id of `s` if interned.
@@ -88,7 +94,12 @@ impl SymbolTable {
     /// Resolves a series' encoded label set into labels.
     pub(crate) fn resolve(&self, lset: &[u8]) -> Labels {
         let v: Vec<Label> = pairs(lset)
-            .map(|(n, v)| Label::new(self.get(n).unwrap_or_default(), self.get(v).unwrap_or_default()))
+            .map(|(n, v)| {
+                Label::new(
+                    self.get(n).unwrap_or_default(),
+                    self.get(v).unwrap_or_default(),
+                )
+            })
             .collect();
         // Series labels were interned from a valid (sorted, unique) Labels.
         Labels::from_sorted_unchecked(v)
@@ -144,7 +155,10 @@ mod tests {
         let a = t.intern("alpha");
         let b = t.intern("");
         let c = t.intern("日本");
-        assert_eq!((t.intern("alpha"), t.intern(""), t.intern("日本")), (a, b, c));
+        assert_eq!(
+            (t.intern("alpha"), t.intern(""), t.intern("日本")),
+            (a, b, c)
+        );
         assert_eq!(t.get(c), Some("日本"));
         assert_eq!(t.get(b), Some(""));
         assert_eq!(t.lookup("beta"), None);
@@ -160,7 +174,10 @@ mod tests {
         let ids = [0u32, 1, 127, 128, 16_383, 16_384, u32::MAX, 5];
         let enc = super::encode_lset(ids.iter().copied());
         let got: Vec<(u32, u32)> = super::pairs(&enc).collect();
-        assert_eq!(got, vec![(0, 1), (127, 128), (16_383, 16_384), (u32::MAX, 5)]);
+        assert_eq!(
+            got,
+            vec![(0, 1), (127, 128), (16_383, 16_384), (u32::MAX, 5)]
+        );
         assert_eq!(super::lset_get(&enc, 127), Some(128));
         assert_eq!(super::lset_get(&enc, 9), None);
     }

@@ -11,7 +11,12 @@ fn m(kind: MatchType, n: &str, v: &str) -> Matcher {
 }
 
 /// All series (labels as string, samples) matching, sorted.
-fn query(q: &dyn Queryable, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(String, Vec<(i64, f64)>)> {
+fn query(
+    q: &dyn Queryable,
+    mint: i64,
+    maxt: i64,
+    ms: &[Matcher],
+) -> Vec<(String, Vec<(i64, f64)>)> {
     let q = q.querier(mint, maxt).unwrap();
     collect(&*q, ms)
 }
@@ -40,9 +45,15 @@ fn commit_and_rollback_visibility() {
     assert_ne!(r, 0);
     assert_eq!(app.append(r, &Labels::empty(), 2000, 2.0).unwrap(), r);
     let all = [m(MatchType::Equal, "__name__", "up")];
-    assert!(query(&h, 0, 10_000, &all).is_empty(), "staged samples are invisible");
+    assert!(
+        query(&h, 0, 10_000, &all).is_empty(),
+        "staged samples are invisible"
+    );
     app.commit().unwrap();
-    assert_eq!(query(&h, 0, 10_000, &all), vec![(a.to_string(), vec![(1000, 1.0), (2000, 2.0)])]);
+    assert_eq!(
+        query(&h, 0, 10_000, &all),
+        vec![(a.to_string(), vec![(1000, 1.0), (2000, 2.0)])]
+    );
 
     let mut app = h.appender();
     app.append(r, &a, 3000, 3.0).unwrap();
@@ -55,7 +66,10 @@ fn commit_and_rollback_visibility() {
     assert_eq!(query(&h, 1500, 2500, &all)[0].1, vec![(2000, 2.0)]);
     assert!(query(&h, 5000, 6000, &all).is_empty());
     let st = h.stats(10);
-    assert_eq!((st.num_series, st.samples_appended, st.min_time, st.max_time), (1, 2, 1000, 2000));
+    assert_eq!(
+        (st.num_series, st.samples_appended, st.min_time, st.max_time),
+        (1, 2, 1000, 2000)
+    );
     assert_eq!(st.series_per_metric, vec![("up".to_string(), 1)]);
 }
 
@@ -68,17 +82,33 @@ fn out_of_order_and_duplicates() {
     app.commit().unwrap();
     let mut app = h.appender();
     assert_eq!(app.append(r, &a, 999, 1.0), Err(StorageError::OutOfOrder));
-    assert_eq!(app.append(r, &a, 1000, 2.0), Err(StorageError::DuplicateSample));
-    assert_eq!(app.append(r, &a, 1000, 1.0), Ok(r), "identical duplicate is ignored");
+    assert_eq!(
+        app.append(r, &a, 1000, 2.0),
+        Err(StorageError::DuplicateSample)
+    );
+    assert_eq!(
+        app.append(r, &a, 1000, 1.0),
+        Ok(r),
+        "identical duplicate is ignored"
+    );
     // Within one batch, a later out-of-order sample is dropped at commit.
     app.append(r, &a, 3000, 3.0).unwrap();
     app.append(r, &a, 2000, 2.0).unwrap();
     app.commit().unwrap();
-    assert_eq!(query(&h, 0, 10_000, &[m(MatchType::Equal, "__name__", "x")])[0].1, vec![(1000, 1.0), (3000, 3.0)]);
+    assert_eq!(
+        query(&h, 0, 10_000, &[m(MatchType::Equal, "__name__", "x")])[0].1,
+        vec![(1000, 1.0), (3000, 3.0)]
+    );
     assert_eq!(h.stats(1).out_of_order, 2);
     let mut app = h.appender();
-    assert_eq!(app.append(0, &Labels::empty(), 1, 1.0), Err(StorageError::InvalidLabels));
-    assert_eq!(app.append(0, &ls(&[("job", "x")]), 1, 1.0), Err(StorageError::InvalidLabels));
+    assert_eq!(
+        app.append(0, &Labels::empty(), 1, 1.0),
+        Err(StorageError::InvalidLabels)
+    );
+    assert_eq!(
+        app.append(0, &ls(&[("job", "x")]), 1, 1.0),
+        Err(StorageError::InvalidLabels)
+    );
 }
 
 #[test]
@@ -86,7 +116,13 @@ fn stale_markers_and_nans_bit_exact() {
     let h = Head::default();
     let a = ls(&[("__name__", "x")]);
     let mut app = h.appender();
-    let vals = [1.0, f64::from_bits(STALE_NAN_BITS), f64::NAN, f64::from_bits(0x7ff8_0000_0000_0042), -0.0];
+    let vals = [
+        1.0,
+        f64::from_bits(STALE_NAN_BITS),
+        f64::NAN,
+        f64::from_bits(0x7ff8_0000_0000_0042),
+        -0.0,
+    ];
     for (i, v) in vals.iter().enumerate() {
         app.append(0, &a, i as i64, *v).unwrap();
     }
@@ -109,7 +145,13 @@ fn fixture() -> Head {
     .into_iter()
     .enumerate()
     {
-        app.append(0, &ls(&[("__name__", name), ("job", job), ("instance", inst)]), 100, i as f64).unwrap();
+        app.append(
+            0,
+            &ls(&[("__name__", name), ("job", job), ("instance", inst)]),
+            100,
+            i as f64,
+        )
+        .unwrap();
     }
     app.commit().unwrap();
     h
@@ -124,31 +166,73 @@ fn matchers_all_kinds() {
     let h = fixture();
     let up = m(MatchType::Equal, "__name__", "up");
     assert_eq!(names(&h, std::slice::from_ref(&up)).len(), 3);
-    assert_eq!(names(&h, &[up.clone(), m(MatchType::Equal, "job", "api")]).len(), 2);
-    assert_eq!(names(&h, &[up.clone(), m(MatchType::NotEqual, "job", "api")]), vec![r#"{__name__="up", instance="c:1", job="db"}"#]);
+    assert_eq!(
+        names(&h, &[up.clone(), m(MatchType::Equal, "job", "api")]).len(),
+        2
+    );
+    assert_eq!(
+        names(&h, &[up.clone(), m(MatchType::NotEqual, "job", "api")]),
+        vec![r#"{__name__="up", instance="c:1", job="db"}"#]
+    );
     assert_eq!(names(&h, &[m(MatchType::Regex, "job", "api|db")]).len(), 4);
-    assert_eq!(names(&h, &[m(MatchType::Regex, "__name__", "http.*")]).len(), 2);
-    assert_eq!(names(&h, &[m(MatchType::Regex, "instance", "[ab]:.")]).len(), 3);
-    assert_eq!(names(&h, &[up.clone(), m(MatchType::NotRegex, "instance", "a.*|c.*")]).len(), 1);
+    assert_eq!(
+        names(&h, &[m(MatchType::Regex, "__name__", "http.*")]).len(),
+        2
+    );
+    assert_eq!(
+        names(&h, &[m(MatchType::Regex, "instance", "[ab]:.")]).len(),
+        3
+    );
+    assert_eq!(
+        names(
+            &h,
+            &[up.clone(), m(MatchType::NotRegex, "instance", "a.*|c.*")]
+        )
+        .len(),
+        1
+    );
     // Matchers matching the empty string select series without the label.
     assert_eq!(
-        names(&h, &[m(MatchType::Regex, "__name__", ".+"), m(MatchType::Equal, "instance", "")]),
+        names(
+            &h,
+            &[
+                m(MatchType::Regex, "__name__", ".+"),
+                m(MatchType::Equal, "instance", "")
+            ]
+        ),
         vec![r#"{__name__="http_requests_total", job="web"}"#]
     );
-    assert_eq!(names(&h, &[m(MatchType::NotEqual, "instance", "")]).len(), 4);
+    assert_eq!(
+        names(&h, &[m(MatchType::NotEqual, "instance", "")]).len(),
+        4
+    );
     assert_eq!(names(&h, &[m(MatchType::Regex, "job", "web|")]).len(), 1);
     assert!(names(&h, &[m(MatchType::Equal, "nope", "x")]).is_empty());
     assert!(names(&h, &[up.clone(), m(MatchType::Equal, "job", "zzz")]).is_empty());
 
     let q = h.querier(0, 1000).unwrap();
-    assert_eq!(q.label_values("job", &[]).unwrap(), vec!["api", "db", "web"]);
-    assert_eq!(q.label_values("job", std::slice::from_ref(&up)).unwrap(), vec!["api", "db"]);
-    assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "instance", "job"]);
+    assert_eq!(
+        q.label_values("job", &[]).unwrap(),
+        vec!["api", "db", "web"]
+    );
+    assert_eq!(
+        q.label_values("job", std::slice::from_ref(&up)).unwrap(),
+        vec!["api", "db"]
+    );
+    assert_eq!(
+        q.label_names(&[]).unwrap(),
+        vec!["__name__", "instance", "job"]
+    );
     assert_eq!(
         q.label_names(&[m(MatchType::Equal, "job", "web")]).unwrap(),
         vec!["__name__", "job"]
     );
-    assert!(h.querier(5000, 6000).unwrap().label_values("job", &[]).unwrap().is_empty());
+    assert!(h
+        .querier(5000, 6000)
+        .unwrap()
+        .label_values("job", &[])
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -187,7 +271,9 @@ fn querier_isolation_across_selects() {
 
 #[test]
 fn chunks_cut_and_seek() {
-    let h = Head::new(HeadOptions { chunk_range_ms: 1_000_000 });
+    let h = Head::new(HeadOptions {
+        chunk_range_ms: 1_000_000,
+    });
     let a = ls(&[("__name__", "a")]);
     let mut r = 0;
     for i in 0..400i64 {
@@ -196,7 +282,12 @@ fn chunks_cut_and_seek() {
         app.commit().unwrap();
     }
     let q = h.querier(i64::MIN, i64::MAX).unwrap();
-    let s = q.select(false, None, &[m(MatchType::Equal, "__name__", "a")]).unwrap().next().unwrap().unwrap();
+    let s = q
+        .select(false, None, &[m(MatchType::Equal, "__name__", "a")])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let mut it = s.iter();
     let mut n = 0;
     while let Some((t, v)) = it.next() {
@@ -210,27 +301,47 @@ fn chunks_cut_and_seek() {
     assert_eq!(it.seek(399_000), Some((399_000, 399.0)));
     assert_eq!(it.next(), None);
     // Chunks: 120-sample cuts plus a cut at the 1_000_000 ms range boundary.
-    let hs = HeadQuerier::new(h.clone(), i64::MIN, i64::MAX).select_series(false, &[m(MatchType::Equal, "__name__", "a")]);
+    let hs = HeadQuerier::new(h.clone(), i64::MIN, i64::MAX)
+        .select_series(false, &[m(MatchType::Equal, "__name__", "a")]);
     let bounds: Vec<(i64, i64)> = hs[0].chunks().map(|c| (c.0, c.1)).collect();
-    assert_eq!(bounds, vec![(0, 119_000), (120_000, 239_000), (240_000, 359_000), (360_000, 399_000)]);
+    assert_eq!(
+        bounds,
+        vec![
+            (0, 119_000),
+            (120_000, 239_000),
+            (240_000, 359_000),
+            (360_000, 399_000)
+        ]
+    );
 }
 
 #[test]
 fn truncate_drops_old_data_and_series() {
     let h = Head::default();
     let mut app = h.appender();
-    app.append(0, &ls(&[("__name__", "old")]), 1000, 1.0).unwrap();
-    app.append(0, &ls(&[("__name__", "new")]), 1000, 1.0).unwrap();
-    app.append(0, &ls(&[("__name__", "new")]), 9_000_000, 2.0).unwrap();
+    app.append(0, &ls(&[("__name__", "old")]), 1000, 1.0)
+        .unwrap();
+    app.append(0, &ls(&[("__name__", "new")]), 1000, 1.0)
+        .unwrap();
+    app.append(0, &ls(&[("__name__", "new")]), 9_000_000, 2.0)
+        .unwrap();
     app.commit().unwrap();
     assert_eq!(h.truncate(7_200_000), 1);
     assert_eq!(h.num_series(), 1);
     let all = [m(MatchType::Regex, "__name__", ".+")];
-    assert_eq!(query(&h, i64::MIN, i64::MAX, &all), vec![(r#"{__name__="new"}"#.to_string(), vec![(9_000_000, 2.0)])]);
+    assert_eq!(
+        query(&h, i64::MIN, i64::MAX, &all),
+        vec![(r#"{__name__="new"}"#.to_string(), vec![(9_000_000, 2.0)])]
+    );
     let mut app = h.appender();
-    assert_eq!(app.append(0, &ls(&[("__name__", "x")]), 1000, 1.0), Err(StorageError::OutOfBounds));
+    assert_eq!(
+        app.append(0, &ls(&[("__name__", "x")]), 1000, 1.0),
+        Err(StorageError::OutOfBounds)
+    );
     // A series removed by truncation can be appended again (new ref).
-    let r = app.append(0, &ls(&[("__name__", "old")]), 8_000_000, 1.0).unwrap();
+    let r = app
+        .append(0, &ls(&[("__name__", "old")]), 8_000_000, 1.0)
+        .unwrap();
     app.commit().unwrap();
     assert!(h.series_by_id(r).is_some());
     assert_eq!(query(&h, i64::MIN, i64::MAX, &all).len(), 2);
@@ -243,8 +354,15 @@ fn concurrent_appenders() {
         for w in 0..4 {
             let h = h.clone();
             s.spawn(move || {
-                let labels: Vec<Labels> =
-                    (0..200).map(|i| ls(&[("__name__", "m"), ("w", &w.to_string()), ("i", &i.to_string())])).collect();
+                let labels: Vec<Labels> = (0..200)
+                    .map(|i| {
+                        ls(&[
+                            ("__name__", "m"),
+                            ("w", &w.to_string()),
+                            ("i", &i.to_string()),
+                        ])
+                    })
+                    .collect();
                 let mut refs = vec![0u64; labels.len()];
                 for t in 0..50 {
                     let mut app = h.appender();
@@ -274,7 +392,9 @@ fn slots_are_reused_and_stale_refs_fall_back_to_labels() {
     app.commit().unwrap();
     assert_eq!(h.truncate(5000), 1);
     let mut app = h.appender();
-    let r_new = app.append(0, &ls(&[("__name__", "new")]), 6000, 2.0).unwrap();
+    let r_new = app
+        .append(0, &ls(&[("__name__", "new")]), 6000, 2.0)
+        .unwrap();
     assert_eq!(r_new as u32, r_old as u32, "slot reused");
     assert_ne!(r_new, r_old, "but the id differs");
     // The stale ref is not taken for the new series: labels decide.
@@ -296,7 +416,9 @@ fn readers_never_see_half_a_commit() {
     // Each commit appends the same counter value to 20 series; every
     // querier must see all of them at the same count.
     let h = Head::default();
-    let labels: Vec<Labels> = (0..20).map(|i| ls(&[("__name__", "iso"), ("i", &i.to_string())])).collect();
+    let labels: Vec<Labels> = (0..20)
+        .map(|i| ls(&[("__name__", "iso"), ("i", &i.to_string())]))
+        .collect();
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -320,7 +442,11 @@ fn readers_never_see_half_a_commit() {
                 let counts: Vec<usize> = a.iter().chain(&b).map(|s| s.1.len()).collect();
                 if let Some(&c) = counts.first() {
                     assert!(counts.iter().all(|&x| x == c), "torn view: {counts:?}");
-                    assert!(c == 0 || counts.len() == 20, "missing series: {}", counts.len());
+                    assert!(
+                        c == 0 || counts.len() == 20,
+                        "missing series: {}",
+                        counts.len()
+                    );
                 }
                 checks += 1;
             }
@@ -343,7 +469,15 @@ fn commit_log_trim_and_visibility() {
     assert_eq!(c.iter().map(|e| e.0).collect::<Vec<_>>(), vec![5, 6]);
     c.record(7, 7, 70);
     assert_eq!(c.iter().collect::<Vec<_>>(), vec![(7, 70)]);
-    assert!(std::mem::size_of::<SeriesData>() <= 104, "{}", std::mem::size_of::<SeriesData>());
+    assert!(
+        std::mem::size_of::<SeriesData>() <= 104,
+        "{}",
+        std::mem::size_of::<SeriesData>()
+    );
     // With the Arc counts a series stays within a 160-byte allocation class.
-    assert!(std::mem::size_of::<MemSeries>() <= 144, "{}", std::mem::size_of::<MemSeries>());
+    assert!(
+        std::mem::size_of::<MemSeries>() <= 144,
+        "{}",
+        std::mem::size_of::<MemSeries>()
+    );
 }

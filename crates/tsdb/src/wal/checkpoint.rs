@@ -13,13 +13,21 @@ use std::path::Path;
 /// checkpoints. A crash at any point leaves a readable WAL (the new
 /// checkpoint becomes visible by an atomic rename before anything is
 /// deleted).
-pub(crate) fn checkpoint(dir: &Path, before: u32, mint: i64, keep: impl Fn(u64) -> bool) -> Result<(), WalError> {
+pub(crate) fn checkpoint(
+    dir: &Path,
+    before: u32,
+    mint: i64,
+    keep: impl Fn(u64) -> bool,
+) -> Result<(), WalError> {
     if before == 0 {
         return Ok(());
     }
     let old_cp = latest_checkpoint(dir)?;
     let from = old_cp.as_ref().map_or(0, |c| c.0 + 1);
-    let segs: Vec<u32> = list_segments(dir)?.into_iter().filter(|&s| s >= from && s < before).collect();
+    let segs: Vec<u32> = list_segments(dir)?
+        .into_iter()
+        .filter(|&s| s >= from && s < before)
+        .collect();
     if segs.is_empty() && old_cp.as_ref().is_none_or(|c| c.0 + 1 >= before) {
         return Ok(());
     }
@@ -28,7 +36,9 @@ pub(crate) fn checkpoint(dir: &Path, before: u32, mint: i64, keep: impl Fn(u64) 
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| WalError::io(&tmp, e))?;
     let out_path = tmp.join(segment_name(0));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&out_path).map_err(|e| WalError::io(&out_path, e))?);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&out_path).map_err(|e| WalError::io(&out_path, e))?,
+    );
     let (mut buf, mut scratch) = (Vec::new(), Vec::new());
     let mut write_err: Option<std::io::Error> = None;
     let mut emit = |rec: Record| {
@@ -41,7 +51,10 @@ pub(crate) fn checkpoint(dir: &Path, before: u32, mint: i64, keep: impl Fn(u64) 
                 }
             }
             Record::Samples(s) => {
-                let s: Vec<_> = s.into_iter().filter(|(r, t, _)| *t >= mint && keep(*r)).collect();
+                let s: Vec<_> = s
+                    .into_iter()
+                    .filter(|(r, t, _)| *t >= mint && keep(*r))
+                    .collect();
                 if !s.is_empty() {
                     record::encode_samples(&mut buf, &mut scratch, &s);
                 }
@@ -59,7 +72,12 @@ pub(crate) fn checkpoint(dir: &Path, before: u32, mint: i64, keep: impl Fn(u64) 
     std::fs::create_dir_all(&view).map_err(|e| WalError::io(&view, e))?;
     if let Some((cn, cp)) = &old_cp {
         for s in list_segments(cp)? {
-            link(&cp.join(segment_name(s)), &view.join(format!("checkpoint.{}", segment_name(*cn))).join(segment_name(s)))?;
+            link(
+                &cp.join(segment_name(s)),
+                &view
+                    .join(format!("checkpoint.{}", segment_name(*cn)))
+                    .join(segment_name(s)),
+            )?;
         }
     }
     for &s in &segs {
@@ -71,7 +89,9 @@ pub(crate) fn checkpoint(dir: &Path, before: u32, mint: i64, keep: impl Fn(u64) 
     if let Some(e) = write_err {
         return Err(WalError::io(&out_path, e));
     }
-    let f = out.into_inner().map_err(|e| WalError::io(&out_path, e.into_error()))?;
+    let f = out
+        .into_inner()
+        .map_err(|e| WalError::io(&out_path, e.into_error()))?;
     f.sync_all().map_err(|e| WalError::io(&out_path, e))?;
     drop(f);
     let final_dir = dir.join(format!("checkpoint.{}", segment_name(n)));

@@ -198,10 +198,14 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Frame<'_> {
     if typ != TYPE_SERIES && typ != TYPE_SAMPLES {
         return Frame::Corrupt(format!("unknown record type {typ}"));
     }
-    let Some(payload) = buf.get(HEADER_LEN..HEADER_LEN + len) else { return Frame::Incomplete };
+    let Some(payload) = buf.get(HEADER_LEN..HEADER_LEN + len) else {
+        return Frame::Incomplete;
+    };
     let got = crc32c::crc32c_append(crc32c::crc32c(&[typ]), payload);
     if got != crc {
-        return Frame::Corrupt(format!("checksum mismatch: want {crc:#010x}, got {got:#010x}"));
+        return Frame::Corrupt(format!(
+            "checksum mismatch: want {crc:#010x}, got {got:#010x}"
+        ));
     }
     Frame::Ok(typ, payload, HEADER_LEN + len)
 }
@@ -216,7 +220,11 @@ mod tests {
             (1u64, Labels::from_pairs([("__name__", "up"), ("job", "a")])),
             (7, Labels::from_pairs([("__name__", "x"), ("é", "日本")])),
         ];
-        let samples = vec![(7u64, 1000i64, 1.5f64), (1, 999, f64::from_bits(0x7ff0_0000_0000_0002)), (u64::MAX, i64::MIN, -0.0)];
+        let samples = vec![
+            (7u64, 1000i64, 1.5f64),
+            (1, 999, f64::from_bits(0x7ff0_0000_0000_0002)),
+            (u64::MAX, i64::MIN, -0.0),
+        ];
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
         encode_series(&mut out, &mut scratch, &series);
         encode_samples(&mut out, &mut scratch, &samples);
@@ -249,7 +257,10 @@ mod tests {
             _ => unreachable!(),
         };
         for cut in 0..first_len {
-            assert!(matches!(parse_frame(&out[..cut]), Frame::Incomplete), "cut {cut}");
+            assert!(
+                matches!(parse_frame(&out[..cut]), Frame::Incomplete),
+                "cut {cut}"
+            );
         }
         for i in 0..first_len {
             let mut b = out.clone();

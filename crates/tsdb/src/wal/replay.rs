@@ -32,7 +32,9 @@ pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<(u32, PathBuf)>, Wa
     for e in rd {
         let e = e.map_err(|e| WalError::io(dir, e))?;
         let name = e.file_name();
-        let Some(n) = name.to_str().and_then(|s| s.strip_prefix("checkpoint.")) else { continue };
+        let Some(n) = name.to_str().and_then(|s| s.strip_prefix("checkpoint.")) else {
+            continue;
+        };
         if n.len() != 8 || !n.bytes().all(|b| b.is_ascii_digit()) {
             continue; // e.g. an unfinished "checkpoint.N.tmp"
         }
@@ -71,12 +73,20 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayStats, WalE
             }
         }
     }
-    let segs: Vec<u32> = list_segments(dir)?.into_iter().filter(|&s| s >= first_seg).collect();
+    let segs: Vec<u32> = list_segments(dir)?
+        .into_iter()
+        .filter(|&s| s >= first_seg)
+        .collect();
     let total = segs.len();
     for (i, &s) in segs.iter().enumerate() {
         let path = dir.join(segment_name(s));
         let data = std::fs::read(&path).map_err(|e| WalError::io(&path, e))?;
-        tracing::info!(segment = s, of = total, bytes = data.len(), "replaying WAL segment");
+        tracing::info!(
+            segment = s,
+            of = total,
+            bytes = data.len(),
+            "replaying WAL segment"
+        );
         st.segments += 1;
         let (end, err) = read_records(&data, &mut st, &mut f);
         let Some(msg) = err else { continue };
@@ -84,7 +94,9 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayStats, WalE
         let mut later_empty = true;
         for &l in &segs[i + 1..] {
             let p = dir.join(segment_name(l));
-            let len = std::fs::metadata(&p).map_err(|e| WalError::io(&p, e))?.len();
+            let len = std::fs::metadata(&p)
+                .map_err(|e| WalError::io(&p, e))?
+                .len();
             later_empty &= len == 0;
         }
         let is_tail = later_empty && frame_reaches_eof(&data[end..]);
@@ -112,7 +124,12 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayStats, WalE
         st.corrupt = Some((path, end as u64, aside));
         break;
     }
-    tracing::info!(segments = st.segments, series = st.series, samples = st.samples, "WAL replay done");
+    tracing::info!(
+        segments = st.segments,
+        series = st.series,
+        samples = st.samples,
+        "WAL replay done"
+    );
     Ok(st)
 }
 
@@ -127,13 +144,22 @@ fn frame_reaches_eof(rest: &[u8]) -> bool {
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), WalError> {
-    let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| WalError::io(path, e))?;
-    f.set_len(len).and_then(|_| f.sync_all()).map_err(|e| WalError::io(path, e))
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| WalError::io(path, e))?;
+    f.set_len(len)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| WalError::io(path, e))
 }
 
 /// Reads frames from `data`; returns the offset after the last good record
 /// and the error that stopped reading, if any.
-fn read_records(data: &[u8], st: &mut ReplayStats, f: &mut impl FnMut(Record)) -> (usize, Option<String>) {
+fn read_records(
+    data: &[u8],
+    st: &mut ReplayStats,
+    f: &mut impl FnMut(Record),
+) -> (usize, Option<String>) {
     let mut pos = 0;
     while pos < data.len() {
         match parse_frame(&data[pos..]) {
