@@ -226,13 +226,13 @@ async fn run(args: ServerArgs) -> Result<()> {
     };
     let ooo_window = match &args.out_of_order_window {
         Some(w) => duration_flag("storage.tsdb.out-of-order-time-window", w)?,
-        None => cfg
-            .storage
-            .tsdb
-            .as_ref()
-            .map(|t| Duration::from_millis(t.out_of_order_time_window.as_millis()))
-            .unwrap_or_default(),
+        None => Duration::ZERO,
     };
+    if !ooo_window.is_zero() {
+        return Err(anyhow!(
+            "--storage.tsdb.out-of-order-time-window is not supported by Koban yet"
+        ));
+    }
     let retention_text = match (retention, retention_size) {
         (Some(t), Some(s)) => format!("{}s or {s}B", t.as_secs()),
         (Some(t), None) => format!("{}s", t.as_secs()),

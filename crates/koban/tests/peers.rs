@@ -385,6 +385,28 @@ fn check_config_reports_location_and_summary() {
 }
 
 #[test]
+fn out_of_order_window_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ooo.yml");
+    std::fs::write(
+        &cfg,
+        "storage:\n  tsdb:\n    out_of_order_time_window: 30m\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_koban"))
+        .args(["check", "config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("out_of_order_time_window is not supported"),
+        "{text}"
+    );
+}
+
+#[test]
 fn shared_examples_load_or_name_the_missing_provider() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples");
     assert!(shared.exists(), "{} is missing", shared.display());
