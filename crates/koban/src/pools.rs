@@ -28,6 +28,11 @@ pub fn pool_config(sc: &ScrapeConfig) -> Result<PoolConfig> {
         ("tls_config.min_version", !tls.min_version.is_empty()),
         ("tls_config.max_version", !tls.max_version.is_empty()),
         ("no_proxy", !http.no_proxy.is_empty()),
+        ("enable_compression: false", !sc.enable_compression),
+        (
+            "scrape_protocols other than the default list",
+            sc.scrape_protocols.as_slice() != koban_config::ScrapeProtocol::DEFAULT,
+        ),
         ("proxy_from_environment", http.proxy_from_environment),
         (
             "proxy_connect_header",
@@ -88,6 +93,7 @@ pub fn pool_config(sc: &ScrapeConfig) -> Result<PoolConfig> {
         label_name_length_limit: sc.label_name_length_limit as usize,
         label_value_length_limit: sc.label_value_length_limit as usize,
         body_size_limit: sc.body_size_limit.0,
+        keep_dropped_targets: sc.keep_dropped_targets as usize,
         http: HttpConfig {
             basic_auth,
             authorization,

@@ -162,6 +162,9 @@ impl ScrapeManager {
             }
         }
         p.discovered = discovered;
+        if p.cfg.keep_dropped_targets > 0 {
+            dropped.truncate(p.cfg.keep_dropped_targets);
+        }
         p.dropped = dropped;
         // Identical targets (same labels and URL) are scraped once.
         let mut wanted: HashMap<u64, Target> = HashMap::new();

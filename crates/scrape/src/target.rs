@@ -63,6 +63,8 @@ pub struct PoolConfig {
     pub label_name_length_limit: usize,
     pub label_value_length_limit: usize,
     pub body_size_limit: u64,
+    /// How many dropped targets the API keeps per pool (0: all).
+    pub keep_dropped_targets: usize,
     pub http: HttpConfig,
 }
 
@@ -87,6 +89,7 @@ impl PoolConfig {
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             body_size_limit: 0,
+            keep_dropped_targets: 0,
             http: HttpConfig::default(),
         }
     }
