@@ -30,6 +30,10 @@ pub fn pool_config(sc: &ScrapeConfig) -> Result<PoolConfig> {
         ("no_proxy", !http.no_proxy.is_empty()),
         ("enable_compression: false", !sc.enable_compression),
         (
+            "metric_name_validation_scheme: utf8 (Koban validates legacy names)",
+            sc.metric_name_validation_scheme == "utf8",
+        ),
+        (
             "scrape_protocols other than the default list",
             sc.scrape_protocols.as_slice() != koban_config::ScrapeProtocol::DEFAULT,
         ),
@@ -121,6 +125,9 @@ pub fn pool_configs(cfg: &Config) -> Result<Vec<PoolConfig>> {
         .is_some_and(|t| t.out_of_order_time_window.as_millis() > 0)
     {
         bail!("storage.tsdb.out_of_order_time_window is not supported by Koban yet");
+    }
+    if cfg.global.metric_name_validation_scheme == "utf8" {
+        bail!("global.metric_name_validation_scheme: utf8 is not supported by Koban yet (Koban validates legacy names)");
     }
     cfg.scrape_configs.iter().map(pool_config).collect()
 }
