@@ -70,52 +70,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         }
         return Ok(ms.round() as i64);
     }
-    parse_prom_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
-}
-
-/// `1y2w3d4h5m6s7ms` style durations, units in decreasing order.
-fn parse_prom_duration(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    let units: [(&str, i64); 8] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-        ("", 0),
-    ];
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut total: i64 = 0;
-    let mut last_unit = usize::MAX;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if start == i {
-            return None;
-        }
-        let n: i64 = s[start..i].parse().ok()?;
-        let ustart = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let u = &s[ustart..i];
-        let idx = units
-            .iter()
-            .position(|(name, _)| *name == u && !name.is_empty())?;
-        if last_unit != usize::MAX && idx <= last_unit {
-            return None;
-        }
-        last_unit = idx;
-        total = total.checked_add(n.checked_mul(units[idx].1)?)?;
-    }
-    Some(total)
+    koban_config::parse_duration(s)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
 }
 
 #[cfg(test)]

@@ -19,13 +19,7 @@ pub async fn federate(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), b"");
-    let sets: Vec<_> = p
-        .all("match[]")
-        .into_iter()
-        .map(|s| {
-            crate::selector::parse_metric_selector(s).map_err(|e| ApiError::bad_data(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
+    let sets = super::meta::matcher_sets(&p)?;
     let now = super::query::now_ms();
     let storage = st.backend.storage();
     let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {

@@ -31,7 +31,8 @@ fn range(p: &Params) -> Result<(i64, i64), ApiError> {
     Ok((start, end))
 }
 
-fn matcher_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+/// Every `match[]` selector of the request, parsed.
+pub(crate) fn matcher_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     p.all("match[]")
         .into_iter()
         .map(|s| {

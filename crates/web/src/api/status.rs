@@ -96,13 +96,7 @@ pub async fn delete_series(
 ) -> Result<Response, ApiError> {
     admin_enabled(&st)?;
     let p = Params::parse(q.as_deref(), &body);
-    let sets: Vec<_> = p
-        .all("match[]")
-        .into_iter()
-        .map(|s| {
-            crate::selector::parse_metric_selector(s).map_err(|e| ApiError::bad_data(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
+    let sets = super::meta::matcher_sets(&p)?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
