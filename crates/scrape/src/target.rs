@@ -134,59 +134,13 @@ pub enum Populated {
 
 /// Formats a duration as Prometheus does (`1m30s`, `15s`, `500ms`).
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms;
-    for (unit, size) in [
-        ("y", 31_536_000_000u64),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
+    koban_config::Duration::from(d).to_string()
 }
 
 fn parse_duration(s: &str) -> Option<Duration> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut total: u64 = 0;
-    if b.is_empty() {
-        return None;
-    }
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let n: u64 = s.get(start..i)?.parse().ok()?;
-        let us = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let mult = match &s[us..i] {
-            "y" => 31_536_000_000,
-            "w" => 604_800_000,
-            "d" => 86_400_000,
-            "h" => 3_600_000,
-            "m" => 60_000,
-            "s" => 1000,
-            "ms" => 1,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(mult)?)?;
-    }
-    Some(Duration::from_millis(total))
+    koban_config::parse_duration(s)
+        .ok()
+        .map(koban_config::Duration::as_std)
 }
 
 /// Turns one discovered target (group labels merged under target labels) into
