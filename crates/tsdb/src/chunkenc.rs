@@ -33,6 +33,8 @@ pub enum ChunkError {
     Truncated { want: usize, got: usize },
     #[error("chunk has {extra} trailing bytes after {samples} samples")]
     TrailingBytes { samples: usize, extra: usize },
+    #[error("appender state does not fit a {len}-byte chunk of {samples} samples")]
+    BadState { len: usize, samples: usize },
 }
 
 /// An appendable XOR chunk.
@@ -260,6 +262,76 @@ impl XorChunk {
             leading: it.leading,
             trailing: it.trailing,
             n: n as u16,
+            buf,
+        })
+    }
+}
+
+/// The appender state of an [`XorChunk`] beyond its bytes: what
+/// [`XorChunk::from_bytes`] recovers by decoding every sample. Head
+/// snapshots persist it so an open chunk is restored without that decode
+/// (see `docs/format/head-snapshot.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XorAppendState {
+    /// Timestamp of the first sample.
+    pub first_t: i64,
+    /// Timestamp of the last sample.
+    pub t: i64,
+    /// Bits of the last value.
+    pub v: u64,
+    /// Last timestamp delta.
+    pub t_delta: i64,
+    /// Current XOR window: leading zeros (0xff: none yet) and trailing zeros.
+    pub leading: u8,
+    pub trailing: u8,
+    /// Unwritten low bits of the last byte (0..=7).
+    pub free_bits: u8,
+}
+
+impl XorChunk {
+    /// The appender state, for [`XorChunk::from_parts`].
+    pub fn append_state(&self) -> XorAppendState {
+        XorAppendState {
+            first_t: self.first_t,
+            t: self.t,
+            v: self.v,
+            t_delta: self.t_delta,
+            leading: self.leading,
+            trailing: self.trailing,
+            free_bits: self.w.free,
+        }
+    }
+
+    /// Rebuilds an appendable chunk from its bytes and the state
+    /// [`XorChunk::append_state`] returned for them, without decoding the
+    /// samples. Only cheap consistency checks are made (header present,
+    /// state fields in range); the caller vouches (e.g. by a checksum) that
+    /// bytes and state belong together.
+    pub fn from_parts(buf: Vec<u8>, st: XorAppendState) -> Result<XorChunk, ChunkError> {
+        if buf.len() < HEADER_LEN {
+            return Err(ChunkError::TooShort { len: buf.len() });
+        }
+        let n = u16::from_be_bytes([buf[0], buf[1]]);
+        let consistent = st.free_bits < 8
+            && (st.leading == NO_WINDOW || st.leading <= 31)
+            && st.trailing <= 64
+            && (n == 0) == (buf.len() == HEADER_LEN)
+            && (buf.len() > HEADER_LEN || st.free_bits == 0);
+        if !consistent {
+            return Err(ChunkError::BadState {
+                len: buf.len(),
+                samples: n as usize,
+            });
+        }
+        Ok(XorChunk {
+            w: BitWriter { free: st.free_bits },
+            first_t: st.first_t,
+            t: st.t,
+            v: st.v,
+            t_delta: st.t_delta,
+            leading: st.leading,
+            trailing: st.trailing,
+            n,
             buf,
         })
     }
@@ -516,15 +588,39 @@ mod tests {
         assert_eq!(got, samples);
         // from_bytes and continued appends.
         let mut c2 = XorChunk::from_bytes(c.bytes().to_vec()).unwrap();
+        // from_parts restores the same appender state without decoding.
+        assert_eq!(c2.append_state(), c.append_state());
+        let mut c3 = XorChunk::from_parts(c.bytes().to_vec(), c.append_state()).unwrap();
         let mut c1 = c.clone();
         let t = samples.last().map_or(0, |s| s.0) + 15_000;
         c1.append(t, 1.5);
         c2.append(t, 1.5);
+        c3.append(t, 1.5);
         assert_eq!(c1.bytes(), c2.bytes());
+        assert_eq!(c1.bytes(), c3.bytes());
+        assert_eq!(c1.append_state(), c3.append_state());
         if !samples.is_empty() {
             assert_eq!(c.min_time(), samples[0].0);
             assert_eq!(c.max_time(), samples.last().unwrap().0);
         }
+    }
+
+    #[test]
+    fn from_parts_rejects_inconsistent_state() {
+        let mut c = XorChunk::new();
+        c.append(1000, 2.0);
+        let st = c.append_state();
+        let bad = |f: &dyn Fn(&mut XorAppendState)| {
+            let mut s = st;
+            f(&mut s);
+            XorChunk::from_parts(c.bytes().to_vec(), s).is_err()
+        };
+        assert!(bad(&|s| s.free_bits = 8));
+        assert!(bad(&|s| s.leading = 40));
+        assert!(bad(&|s| s.trailing = 65));
+        assert!(XorChunk::from_parts(vec![0], st).is_err());
+        assert!(XorChunk::from_parts(vec![0, 0, 1], st).is_err());
+        assert!(XorChunk::from_parts(vec![0, 1], XorChunk::new().append_state()).is_err());
     }
 
     #[test]

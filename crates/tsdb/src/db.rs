@@ -7,6 +7,7 @@
 //! <dir>/lock          flock(2)-ed while open
 //! <dir>/wal/00000001  WAL segments (see docs/format/wal.md)
 //! <dir>/wal/checkpoint.NNNNNNNN/
+//! <dir>/head_snapshot head state written on close (see head::head_snapshot)
 //! <dir>/<block ulid>/ persisted blocks (other modules)
 //! ```
 
@@ -14,8 +15,9 @@ mod merge;
 
 pub use merge::MergeQuerier;
 
+use crate::head::head_snapshot::{self, Snapshot, SnapshotStats};
 use crate::head::{Head, HeadOptions, HeadStats, MemSeries};
-use crate::wal::{self, record::Record, Wal, WalError, WalOptions};
+use crate::wal::{self, record::Record, Wal, WalError, WalOptions, WalPosition};
 use fs2::FileExt;
 use koban_storage::{Appendable, Appender, Querier, Queryable, StorageError};
 use std::collections::HashMap;
@@ -79,6 +81,11 @@ pub struct DbOptions {
     /// How often the WAL is fsynced in the background (None: only on
     /// segment cut, `Db::sync` and close).
     pub wal_fsync_interval: Option<Duration>,
+    /// Write a head snapshot on [`Db::close`] and load it on open, replaying
+    /// only the WAL written after it (default true; see
+    /// [`head_snapshot`]). When false, an existing snapshot is deleted on
+    /// open and the whole WAL is replayed.
+    pub snapshot_on_shutdown: bool,
 }
 
 impl Default for DbOptions {
@@ -90,6 +97,7 @@ impl Default for DbOptions {
             block_duration_ms: 2 * 3600 * 1000,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
             wal_fsync_interval: WalOptions::default().fsync_interval,
+            snapshot_on_shutdown: true,
         }
     }
 }
@@ -99,6 +107,19 @@ impl Default for DbOptions {
 pub type BlockSource =
     Box<dyn Fn(i64, i64) -> Result<Vec<Box<dyn Querier>>, StorageError> + Send + Sync>;
 
+/// How [`Db::open`] rebuilt the head.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// The head snapshot loaded, and the WAL position replay continued from.
+    pub snapshot: Option<(SnapshotStats, WalPosition)>,
+    /// Why an existing snapshot was not used (the whole WAL was replayed).
+    pub snapshot_rejected: Option<String>,
+    /// The WAL replay (after the snapshot's position when one was loaded).
+    pub replay: wal::ReplayStats,
+    /// Time spent loading the snapshot and replaying the WAL.
+    pub duration: Duration,
+}
+
 /// An open database. Implements [`Appendable`] and [`Queryable`].
 pub struct Db {
     blocks: parking_lot::RwLock<Option<BlockSource>>,
@@ -107,6 +128,9 @@ pub struct Db {
     head: Head,
     wal: Arc<Wal>,
     closed: AtomicBool,
+    /// Set by [`Db::crash`]: drop without close (no snapshot).
+    crashed: AtomicBool,
+    open_report: OpenReport,
     /// Holds the flock until dropped.
     _lock: File,
 }
@@ -140,19 +164,8 @@ impl Db {
         if lock.try_lock_exclusive().is_err() {
             return Err(TsdbError::Locked { path: lock_path });
         }
-        let head = Head::new(HeadOptions {
-            chunk_range_ms: opts.block_duration_ms,
-        });
         let wal_dir = dir.join("wal");
-        let start = std::time::Instant::now();
-        let st = replay_into(&head, &wal_dir)?;
-        tracing::info!(
-            dir = %dir.display(),
-            series = head.num_series(),
-            samples = st.samples,
-            elapsed_ms = start.elapsed().as_millis() as u64,
-            "TSDB head rebuilt from WAL"
-        );
+        let (head, open_report) = rebuild_head(dir, &wal_dir, &opts)?;
         let wal = Arc::new(Wal::open(
             &wal_dir,
             WalOptions {
@@ -168,6 +181,8 @@ impl Db {
             head,
             wal,
             closed: AtomicBool::new(false),
+            crashed: AtomicBool::new(false),
+            open_report,
             _lock: lock,
         })
     }
@@ -215,15 +230,68 @@ impl Db {
         Ok(())
     }
 
-    /// Refuses further appends and queries, fsyncs and stops the WAL
-    /// flusher. The lock is released when the `Db` is dropped.
+    /// How the head was rebuilt on open (snapshot, WAL replay, duration).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    /// Refuses further appends and queries, waits for commits in flight,
+    /// fsyncs and stops the WAL flusher, and (with
+    /// [`DbOptions::snapshot_on_shutdown`]) writes the head snapshot the
+    /// next open starts from. A failed snapshot is logged, not returned:
+    /// the WAL holds everything. The lock is released when the `Db` is
+    /// dropped.
     pub fn close(&self) -> Result<(), TsdbError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         self.head.set_closed();
+        // Commits that passed the closed check finish before the WAL's last
+        // fsync and before the snapshot position is taken.
+        self.head.wait_for_commits();
         self.wal.close()?;
+        if self.opts.snapshot_on_shutdown && !self.crashed.load(Ordering::Acquire) {
+            self.write_snapshot();
+        }
         Ok(())
+    }
+
+    fn write_snapshot(&self) {
+        let started = std::time::Instant::now();
+        let res = self
+            .wal
+            .position()
+            .map_err(|e| e.to_string())
+            .and_then(|pos| {
+                head_snapshot::write(&self.head, &self.dir, pos)
+                    .map(|st| (st, pos))
+                    .map_err(|e| e.to_string())
+            });
+        match res {
+            Ok((st, pos)) => tracing::info!(
+                series = st.series,
+                chunks = st.chunks,
+                samples = st.samples,
+                bytes = st.bytes,
+                wal_segment = pos.segment,
+                wal_offset = pos.offset,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "TSDB head snapshot written"
+            ),
+            Err(e) => {
+                let tmp = self.dir.join(head_snapshot::SNAPSHOT_TMP_FILE);
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "TSDB head snapshot not written; the next start replays the whole WAL")
+            }
+        }
+    }
+
+    /// For tests: drops the database as if the process had been killed
+    /// (no snapshot is written; the WAL keeps what commits wrote).
+    #[doc(hidden)]
+    pub fn crash(self) {
+        self.crashed.store(true, Ordering::Release);
     }
 
     /// Registers the source of block queriers. SEAM: the block layer
@@ -273,11 +341,119 @@ impl Queryable for Db {
     }
 }
 
-/// Replays the WAL in `wal_dir` into `head`.
-fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayStats, TsdbError> {
+/// Builds the head: from the snapshot plus the WAL after it when a usable
+/// snapshot exists, else by replaying the whole WAL. A snapshot that cannot
+/// be used is logged, deleted, and never fails the open.
+fn rebuild_head(
+    dir: &Path,
+    wal_dir: &Path,
+    opts: &DbOptions,
+) -> Result<(Head, OpenReport), TsdbError> {
+    let new_head = || {
+        Head::new(HeadOptions {
+            chunk_range_ms: opts.block_duration_ms,
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut report = OpenReport::default();
+    let snap_path = dir.join(head_snapshot::SNAPSHOT_FILE);
+    if !opts.snapshot_on_shutdown {
+        remove_snapshot(&snap_path);
+    } else {
+        match load_snapshot(dir, wal_dir, new_head()) {
+            Ok(None) => {}
+            Ok(Some((head, st, pos))) => match replay_into(&head, wal_dir, Some(pos)) {
+                Ok(rs) => {
+                    report.replay = rs;
+                    report.snapshot = Some((st, pos));
+                    report.duration = started.elapsed();
+                    tracing::info!(
+                        dir = %dir.display(),
+                        series = head.num_series(),
+                        snapshot_samples = report.snapshot.as_ref().map_or(0, |s| s.0.samples),
+                        wal_samples = report.replay.samples,
+                        wal_segments = report.replay.segments,
+                        elapsed_ms = report.duration.as_millis() as u64,
+                        "TSDB head rebuilt from snapshot and WAL"
+                    );
+                    return Ok((head, report));
+                }
+                Err(e) => {
+                    let msg = format!("replaying the WAL after the snapshot failed: {e}");
+                    tracing::warn!(dir = %dir.display(), error = %msg,
+                        "TSDB head snapshot not used; replaying the whole WAL");
+                    report.snapshot_rejected = Some(msg);
+                    remove_snapshot(&snap_path);
+                }
+            },
+            Err(msg) => {
+                tracing::warn!(dir = %dir.display(), error = %msg,
+                    "TSDB head snapshot not used; replaying the whole WAL");
+                report.snapshot_rejected = Some(msg);
+                remove_snapshot(&snap_path);
+            }
+        }
+    }
+    let head = new_head();
+    report.replay = replay_into(&head, wal_dir, None)?;
+    report.duration = started.elapsed();
+    tracing::info!(
+        dir = %dir.display(),
+        series = head.num_series(),
+        samples = report.replay.samples,
+        wal_segments = report.replay.segments,
+        elapsed_ms = report.duration.as_millis() as u64,
+        "TSDB head rebuilt from WAL"
+    );
+    return Ok((head, report));
+
+    /// Reads, checks and loads the snapshot into a new head; Err(why) if
+    /// it exists but cannot be used.
+    #[allow(clippy::type_complexity)]
+    fn load_snapshot(
+        dir: &Path,
+        wal_dir: &Path,
+        head: Head,
+    ) -> Result<Option<(Head, SnapshotStats, WalPosition)>, String> {
+        let started = std::time::Instant::now();
+        let Some(snap) = Snapshot::read(dir).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        snap.check_wal(wal_dir)?;
+        let st = snap.load_into(&head).map_err(|e| e.to_string())?;
+        let pos = snap.meta().wal;
+        tracing::info!(
+            series = st.series,
+            chunks = st.chunks,
+            samples = st.samples,
+            bytes = st.bytes,
+            wal_segment = pos.segment,
+            wal_offset = pos.offset,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "TSDB head snapshot loaded"
+        );
+        Ok(Some((head, st, pos)))
+    }
+}
+
+fn remove_snapshot(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "removing TSDB head snapshot"),
+    }
+}
+
+/// Replays the WAL in `wal_dir` into `head`, from `from` (after a loaded
+/// snapshot) or from the start.
+fn replay_into(
+    head: &Head,
+    wal_dir: &Path,
+    from: Option<WalPosition>,
+) -> Result<wal::ReplayStats, TsdbError> {
     let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
     let mut unknown = 0u64;
-    let st = wal::replay(wal_dir, |rec| match rec {
+    let st = wal::replay_from(wal_dir, from, |rec| match rec {
         Record::Series(v) => {
             for (r, l) in v {
                 match head.replay_series(r, &l) {
@@ -294,7 +470,15 @@ fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayStats, TsdbErro
             for (r, t, val) in v {
                 match refs.get(&r) {
                     Some(s) => head.replay_sample(s, t, val),
-                    None => unknown += 1,
+                    // After a snapshot, records name the snapshot's series by
+                    // their head ids (module docs of head_snapshot, rule 3).
+                    None => match from.and_then(|_| head.series_by_id(r)) {
+                        Some(s) => {
+                            head.replay_sample(&s, t, val);
+                            refs.insert(r, s);
+                        }
+                        None => unknown += 1,
+                    },
                 }
             }
         }

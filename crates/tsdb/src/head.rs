@@ -25,6 +25,7 @@
 
 mod head_append;
 mod head_read;
+pub mod head_snapshot;
 mod postings;
 mod symbols;
 

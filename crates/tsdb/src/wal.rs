@@ -13,7 +13,8 @@ mod checkpoint;
 pub mod record;
 mod replay;
 
-pub use replay::{replay, ReplayStats};
+pub(crate) use replay::latest_checkpoint;
+pub use replay::{replay, replay_from, ReplayStats};
 
 use parking_lot::{Condvar, Mutex};
 use std::fs::{File, OpenOptions};
@@ -61,6 +62,14 @@ impl Default for WalOptions {
             fsync_interval: Some(Duration::from_secs(5)),
         }
     }
+}
+
+/// A position in the log: it covers every record of the segments before
+/// `segment` and the first `offset` bytes of `segment` (a record boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalPosition {
+    pub segment: u32,
+    pub offset: u64,
 }
 
 /// Segment file name for number `n`.
@@ -239,6 +248,22 @@ impl Wal {
             w.scratch = Vec::new();
         }
         Ok(())
+    }
+
+    /// The end of the log: the position after the last record written.
+    /// Fails if a write error left the current segment in doubt.
+    pub fn position(&self) -> Result<WalPosition, WalError> {
+        let w = self.shared.w.lock();
+        if let Some(msg) = &w.broken {
+            return Err(WalError::Corrupt {
+                path: w.path.clone(),
+                msg: msg.clone(),
+            });
+        }
+        Ok(WalPosition {
+            segment: w.seg,
+            offset: w.size,
+        })
     }
 
     /// Closes the current segment (fsynced) and starts the next; returns

@@ -14,6 +14,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 const WRITER_ENV: &str = "KOBAN_TSDB_CRASH_WRITER_DIR";
+/// First timestamp the writer commits (default 0).
+const START_ENV: &str = "KOBAN_TSDB_CRASH_WRITER_START";
 const SERIES: usize = 20;
 
 fn labels(i: usize) -> Labels {
@@ -44,7 +46,8 @@ fn crash_writer() {
     .expect("open");
     let mut refs = [0u64; SERIES];
     let out = std::io::stdout();
-    for t in 0..10_000_000i64 {
+    let start: i64 = std::env::var(START_ENV).map_or(0, |s| s.parse().expect("start"));
+    for t in start..10_000_000i64 {
         let mut app = db.appender();
         for (i, r) in refs.iter_mut().enumerate() {
             *r = app.append(*r, &labels(i), t, value(i, t)).expect("append");
@@ -59,9 +62,49 @@ fn crash_writer() {
 #[test]
 fn sigkill_loses_no_acknowledged_sample() {
     let dir = tempfile::tempdir().unwrap();
+    let last_ack = write_until_killed(dir.path(), 0);
+    verify(dir.path(), last_ack);
+}
+
+/// A clean close writes a head snapshot; the next process loads it,
+/// appends and is SIGKILLed: the snapshot plus the WAL after it hold every
+/// acknowledged sample, before and after the restart.
+#[test]
+fn sigkill_after_a_snapshot_restart_loses_no_acknowledged_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let mut refs = [0u64; SERIES];
+        for t in 0..1000i64 {
+            let mut app = db.appender();
+            for (i, r) in refs.iter_mut().enumerate() {
+                *r = app.append(*r, &labels(i), t, value(i, t)).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        db.close().unwrap();
+    }
+    assert!(dir
+        .path()
+        .join(koban_tsdb::head::head_snapshot::SNAPSHOT_FILE)
+        .exists());
+    let last_ack = write_until_killed(dir.path(), 1000);
+    assert!(last_ack >= 1000);
+    let db = verify(dir.path(), last_ack);
+    assert!(
+        db.open_report().snapshot.is_some(),
+        "{:?}",
+        db.open_report()
+    );
+}
+
+/// Runs the writer from timestamp `start` in a child process, SIGKILLs it
+/// after a few thousand commits; returns the last acknowledged timestamp.
+fn write_until_killed(dir: &std::path::Path, start: i64) -> i64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["crash_writer", "--exact", "--nocapture", "--test-threads=1"])
-        .env(WRITER_ENV, dir.path())
+        .env(WRITER_ENV, dir)
+        .env(START_ENV, start.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -73,7 +116,7 @@ fn sigkill_loses_no_acknowledged_sample() {
         let line = line.unwrap();
         if let Some(t) = line.strip_prefix("ack ") {
             last_ack = Some(t.parse().unwrap());
-            if last_ack >= Some(3000) {
+            if last_ack >= Some(start + 3000) {
                 break;
             }
         }
@@ -87,9 +130,13 @@ fn sigkill_loses_no_acknowledged_sample() {
         }
     }
     child.wait().unwrap();
-    let last_ack = last_ack.expect("writer acknowledged nothing");
+    last_ack.expect("writer acknowledged nothing")
+}
 
-    let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+/// Reopens `dir` and checks every series holds exactly the samples
+/// 0..=last_ack (and perhaps unacknowledged later ones), bit for bit.
+fn verify(dir: &std::path::Path, last_ack: i64) -> Db {
+    let db = Db::open(dir, DbOptions::default()).unwrap();
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
     let set: Vec<_> = q
         .select(
@@ -123,4 +170,5 @@ fn sigkill_loses_no_acknowledged_sample() {
     app.append(0, &labels(0), last_ack + 1_000_000, 1.0)
         .unwrap();
     app.commit().unwrap();
+    db
 }

@@ -1,7 +1,7 @@
 //! Reading the WAL back on open, with repair of torn or corrupt segments.
 
 use super::record::{self, parse_frame, Frame, Record};
-use super::{list_segments, segment_name, WalError};
+use super::{list_segments, segment_name, WalError, WalPosition};
 use std::path::{Path, PathBuf};
 
 /// What replay found and did.
@@ -19,6 +19,10 @@ pub struct ReplayStats {
     /// Corruption before the end: (segment path, offset, directory the
     /// unreadable rest was moved to). Data before the offset was replayed.
     pub corrupt: Option<(PathBuf, u64, PathBuf)>,
+    /// Where replay started ([`replay_from`]); None: the whole log.
+    pub from: Option<WalPosition>,
+    /// First and last segment read (checkpoint not included).
+    pub segment_range: Option<(u32, u32)>,
 }
 
 /// Latest complete checkpoint directory in `dir`: (number, path).
@@ -55,10 +59,30 @@ pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<(u32, PathBuf)>, Wa
 /// data stops replay there: everything before it is kept, the rest of that
 /// segment and all later segments are moved into `dir/corrupted-<seg>-<offset>/`
 /// and an error is logged. Only I/O errors fail the replay.
-pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayStats, WalError> {
-    let mut st = ReplayStats::default();
+pub fn replay(dir: &Path, f: impl FnMut(Record)) -> Result<ReplayStats, WalError> {
+    replay_from(dir, None, f)
+}
+
+/// [`replay`] starting at `start` instead of the beginning: the checkpoint
+/// and segments before `start.segment` are not read, and segment
+/// `start.segment` is read from byte `start.offset` (which must be a record
+/// boundary, e.g. a [`super::Wal::position`]). Repair works as in
+/// [`replay`]. The caller checks that the position exists (the segment is
+/// there and at least `offset` long, no checkpoint covers it); a segment
+/// shorter than `offset` is an error.
+pub fn replay_from(
+    dir: &Path,
+    start: Option<WalPosition>,
+    mut f: impl FnMut(Record),
+) -> Result<ReplayStats, WalError> {
+    let mut st = ReplayStats {
+        from: start,
+        ..ReplayStats::default()
+    };
     let mut first_seg = 0u32;
-    if let Some((n, cp)) = latest_checkpoint(dir)? {
+    if let Some(p) = start {
+        first_seg = p.segment;
+    } else if let Some((n, cp)) = latest_checkpoint(dir)? {
         tracing::info!(checkpoint = %cp.display(), "replaying WAL checkpoint");
         st.checkpoint = Some(n);
         first_seg = n + 1;
@@ -78,17 +102,33 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayStats, WalE
         .filter(|&s| s >= first_seg)
         .collect();
     let total = segs.len();
+    st.segment_range = segs.first().zip(segs.last()).map(|(a, b)| (*a, *b));
     for (i, &s) in segs.iter().enumerate() {
         let path = dir.join(segment_name(s));
         let data = std::fs::read(&path).map_err(|e| WalError::io(&path, e))?;
+        let base = match start {
+            Some(p) if p.segment == s => usize::try_from(p.offset)
+                .ok()
+                .filter(|&o| o <= data.len())
+                .ok_or_else(|| WalError::Corrupt {
+                    path: path.clone(),
+                    msg: format!(
+                        "replay start offset {} is past the end of the segment ({} bytes)",
+                        p.offset,
+                        data.len()
+                    ),
+                })?,
+            _ => 0,
+        };
         tracing::info!(
             segment = s,
             of = total,
-            bytes = data.len(),
+            bytes = data.len() - base,
             "replaying WAL segment"
         );
         st.segments += 1;
-        let (end, err) = read_records(&data, &mut st, &mut f);
+        let (end, err) = read_records(&data[base..], &mut st, &mut f);
+        let end = base + end;
         let Some(msg) = err else { continue };
         // Later segments hold no data: this is the tail of the log.
         let mut later_empty = true;
