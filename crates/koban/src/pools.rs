@@ -117,15 +117,6 @@ pub fn pool_config(sc: &ScrapeConfig) -> Result<PoolConfig> {
 
 /// Pool settings of every scrape config.
 pub fn pool_configs(cfg: &Config) -> Result<Vec<PoolConfig>> {
-    // Parsed for drop-in compatibility, but the head refuses out-of-order samples for now.
-    if cfg
-        .storage
-        .tsdb
-        .as_ref()
-        .is_some_and(|t| t.out_of_order_time_window.as_millis() > 0)
-    {
-        bail!("storage.tsdb.out_of_order_time_window is not supported by Koban yet");
-    }
     if cfg.global.metric_name_validation_scheme == "utf8" {
         bail!("global.metric_name_validation_scheme: utf8 is not supported by Koban yet (Koban validates legacy names)");
     }

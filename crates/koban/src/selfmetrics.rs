@@ -119,13 +119,36 @@ impl Collector for TsdbCollector {
             None,
             c.metric_type(),
         )?)?;
-        let c = ConstCounter::new(s.out_of_order);
-        c.encode(enc.encode_descriptor(
-            "koban_tsdb_out_of_order_samples",
-            "Total number of out of order samples refused",
-            None,
-            c.metric_type(),
-        )?)?;
+        for (name, help, v) in [
+            (
+                "koban_tsdb_out_of_order_samples",
+                "Total number of out of order samples refused (no out-of-order window)",
+                s.out_of_order,
+            ),
+            (
+                "koban_tsdb_out_of_bound_samples",
+                "Total number of samples refused as older than the head's append bound",
+                s.out_of_bounds,
+            ),
+            (
+                "koban_tsdb_too_old_samples",
+                "Total number of samples refused as older than the out-of-order window",
+                s.too_old,
+            ),
+            (
+                "koban_tsdb_duplicate_samples",
+                "Total number of samples refused because another value exists at that timestamp",
+                s.duplicates,
+            ),
+            (
+                "koban_tsdb_head_out_of_order_samples_appended",
+                "Total number of out of order samples appended",
+                s.ooo_appended,
+            ),
+        ] {
+            let c = ConstCounter::new(v);
+            c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
         let g = ConstGauge::new(s.num_series as i64);
         g.encode(enc.encode_descriptor(
             "koban_tsdb_head_series",

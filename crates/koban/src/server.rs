@@ -51,6 +51,21 @@ pub struct Reloader {
     last_time: Mutex<String>,
     lock: tokio::sync::Mutex<()>,
     retention: String,
+    /// Storage, for settings a reload changes (the out-of-order window).
+    db: Arc<Db>,
+    /// `--storage.tsdb.out-of-order-time-window` (ms), used when the
+    /// configuration has no `storage.tsdb` section.
+    ooo_flag_ms: i64,
+}
+
+/// The out-of-order window to apply (ms): the configuration's
+/// `storage.tsdb.out_of_order_time_window` when it has a `storage.tsdb`
+/// section (as Prometheus, which only reads the file), else the flag.
+pub fn out_of_order_window_ms(cfg: &Config, flag_ms: i64) -> i64 {
+    match &cfg.storage.tsdb {
+        Some(t) => i64::try_from(t.out_of_order_time_window.as_millis()).unwrap_or(i64::MAX),
+        None => flag_ms,
+    }
 }
 
 impl Reloader {
@@ -101,6 +116,11 @@ impl Reloader {
                 .apply_config(pools)
                 .map_err(|e| anyhow!("{e}"))?;
             self.discovery.apply_config(&cfg);
+            let ooo = out_of_order_window_ms(&cfg, self.ooo_flag_ms);
+            if ooo != self.db.out_of_order_window() {
+                tracing::info!(window_ms = ooo, "TSDB out-of-order window changed");
+                self.db.set_out_of_order_window(ooo);
+            }
             *self.current.write() = Arc::new(cfg);
             Ok(())
         })();
@@ -224,15 +244,13 @@ async fn run(args: ServerArgs) -> Result<()> {
         ),
         None => None,
     };
-    let ooo_window = match &args.out_of_order_window {
-        Some(w) => duration_flag("storage.tsdb.out-of-order-time-window", w)?,
-        None => Duration::ZERO,
+    let ooo_flag_ms = match &args.out_of_order_window {
+        Some(w) => {
+            let d = duration_flag("storage.tsdb.out-of-order-time-window", w)?;
+            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        }
+        None => 0,
     };
-    if !ooo_window.is_zero() {
-        return Err(anyhow!(
-            "--storage.tsdb.out-of-order-time-window is not supported by Koban yet"
-        ));
-    }
     let retention_text = match (retention, retention_size) {
         (Some(t), Some(s)) => format!("{}s or {s}B", t.as_secs()),
         (Some(t), None) => format!("{}s", t.as_secs()),
@@ -245,7 +263,7 @@ async fn run(args: ServerArgs) -> Result<()> {
     let opts = DbOptions {
         retention,
         retention_size,
-        out_of_order_window_ms: ooo_window.as_millis() as i64,
+        out_of_order_window_ms: out_of_order_window_ms(&cfg, ooo_flag_ms),
         ..DbOptions::default()
     };
     let db = tokio::task::spawn_blocking(move || Db::open(&path, opts))
@@ -295,6 +313,8 @@ async fn run(args: ServerArgs) -> Result<()> {
         last_time: Mutex::new(String::new()),
         lock: tokio::sync::Mutex::new(()),
         retention: retention_text,
+        db: db.clone(),
+        ooo_flag_ms,
     });
     reloader.apply(Ok(cfg)).context("applying configuration")?;
 

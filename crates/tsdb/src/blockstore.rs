@@ -3,10 +3,19 @@
 //!
 //! 1. **head cut**: while the head spans more than 1.5x the block duration,
 //!    its oldest full block-duration window is written into a new level-1
-//!    block, then the head and the WAL are truncated past that window;
-//! 2. **compaction**: [`compact::plan`] picks overlapping blocks or a full
-//!    leveled window (2h -> 6h -> 18h ...); they are merged into one block
-//!    which replaces them;
+//!    block, then the head and the WAL are truncated past that window.
+//!    Out-of-order samples are sealed first (after a new WAL segment is
+//!    started): those in the window go into that block, older ones into one
+//!    more block per block-duration window (overlapping blocks already
+//!    there); then the sealed samples older than the window's end leave the
+//!    head. Samples committed during the cut stay in the head and the WAL;
+//!    in-order appends cannot reach the window (the head refuses samples
+//!    older than its newest minus half the block duration);
+//! 2. **compaction**: [`compact::plan`] picks overlapping blocks (merged
+//!    first: series joined, samples sorted and de-duplicated by timestamp)
+//!    or a full leveled window (2h -> 6h -> 18h ...); they are merged into
+//!    one block which replaces them. Until then queries merge overlapping
+//!    blocks the same way;
 //! 3. **retention**: blocks beyond the time retention (relative to the
 //!    newest sample, block or head) or beyond the size retention (blocks +
 //!    WAL bytes, oldest first) are deleted.
@@ -385,6 +394,15 @@ impl BlockStore {
             let start = range_start(hmin, range);
             let end = start.saturating_add(range);
             let started = std::time::Instant::now();
+            // Every sample committed before this point is in segments
+            // before `seg`: in-order in the head, or out-of-order and
+            // sealed just below, so all of them reach blocks before those
+            // segments are truncated.
+            let seg = self.db.wal().cut_segment().map_err(TsdbError::from)?;
+            let has_ooo = !head.inner.ooo_series.lock().is_empty();
+            if has_ooo {
+                head.seal_ooo();
+            }
             let block = self.write_head_range(start, end)?;
             if let Some(b) = &block {
                 report.cut.push(b.meta().ulid.clone());
@@ -400,6 +418,21 @@ impl BlockStore {
                 );
                 self.add_block(b.clone());
             }
+            if has_ooo {
+                for b in self.write_sealed_ooo(start, range)? {
+                    report.cut.push(b.meta().ulid.clone());
+                    self.counters.head_cuts.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        block = %b.meta().ulid,
+                        mint = b.meta().min_time,
+                        maxt = b.meta().max_time,
+                        series = b.meta().stats.num_series,
+                        samples = b.meta().stats.num_samples,
+                        "TSDB out-of-order head block written"
+                    );
+                    self.add_block(b);
+                }
+            }
             if !wait_for_head_readers(head, wait_until) {
                 tracing::warn!(
                     mint = start,
@@ -408,7 +441,10 @@ impl BlockStore {
                 );
             }
             head.truncate(end);
-            self.db.truncate_wal(end)?;
+            if has_ooo {
+                head.release_sealed_ooo(end);
+            }
+            self.db.truncate_wal_before(seg, end)?;
             if head.min_time() < end && head.min_time() != i64::MAX {
                 return Err(BlockStoreError::HeadCut {
                     mint: start,
@@ -443,6 +479,44 @@ impl BlockStore {
             Some(dir) => Ok(Some(Block::open(&dir)?)),
             None => Ok(None),
         }
+    }
+
+    /// Writes the sealed out-of-order head samples older than `before`
+    /// into one block per `range`-aligned window.
+    fn write_sealed_ooo(&self, before: i64, range: i64) -> Result<Vec<Block>, BlockStoreError> {
+        let mut writers: std::collections::BTreeMap<i64, BlockWriter> = Default::default();
+        let mut err: Option<BlockError> = None;
+        let dir = self.db.dir();
+        self.db
+            .head()
+            .for_each_sealed_ooo(before, |labels, samples| {
+                let mut rest = samples;
+                while let (Some(first), None) = (rest.first(), &err) {
+                    let w = range_start(first.0, range);
+                    let n = rest.partition_point(|s| s.0 < w.saturating_add(range));
+                    let res = match writers.entry(w) {
+                        std::collections::btree_map::Entry::Occupied(e) => Ok(e.into_mut()),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            BlockWriter::new(dir).map(|bw| e.insert(bw))
+                        }
+                    }
+                    .and_then(|bw| bw.add_series(labels.clone(), &rest[..n]));
+                    if let Err(e) = res {
+                        err = Some(e);
+                    }
+                    rest = &rest[n..];
+                }
+            });
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        let mut out = Vec::new();
+        for (_, w) in writers {
+            if let Some(dir) = w.finish()? {
+                out.push(Block::open(&dir)?);
+            }
+        }
+        Ok(out)
     }
 
     fn add_block(&self, b: Block) {

@@ -22,10 +22,24 @@
 //! Selects snapshot the series under the read side of the commit lock, so
 //! a select never sees part of a commit, and all selects of one querier see
 //! the same commits.
+//!
+//! Append bounds (as Prometheus): with the head's newest in-order sample at
+//! `max`, a sample at `t` goes into the in-order chunks if
+//! `t >= max(truncation point, max - chunk_range/2)` and it is newer than
+//! the series' last sample (an equal timestamp with the same value is
+//! ignored, with another value refused as a duplicate). Otherwise, with an
+//! out-of-order window `w > 0` (see [`Head::set_out_of_order_window`]), it
+//! goes into the series' out-of-order buffer ([`ooo`]) if `t >= max - w`
+//! (refused as a duplicate if the series already has a sample at `t` with
+//! another value), else it is refused as too old; with no window it is
+//! refused as out of bounds (below the first bound) or out of order. The
+//! `chunk_range/2` bound keeps appends out of the window a head cut is
+//! persisting, so a sample committed during a cut is never lost.
 
 mod head_append;
 mod head_read;
 pub mod head_snapshot;
+pub(crate) mod ooo;
 mod postings;
 mod symbols;
 
@@ -35,9 +49,10 @@ pub use head_read::{HeadChunkIterator, HeadQuerier, HeadSeries};
 use crate::chunkenc::{self, XorChunk};
 use koban_model::Labels;
 use koban_storage::{Appendable, Appender, Querier, Queryable, StorageError};
+use ooo::{OooBuf, OooSample};
 use parking_lot::{Mutex, RwLock};
 use postings::MemPostings;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use symbols::SymbolTable;
@@ -71,8 +86,24 @@ pub struct HeadStats {
     pub samples_appended: u64,
     /// Series created since start.
     pub series_created: u64,
-    /// Samples refused as out of order (at append or commit time).
+    /// Samples refused as out of order (at append or commit time; with no
+    /// out-of-order window). Prometheus: `prometheus_tsdb_out_of_order_samples_total`.
     pub out_of_order: u64,
+    /// Samples refused as older than the append bound with no out-of-order
+    /// window (`prometheus_tsdb_out_of_bound_samples_total`).
+    pub out_of_bounds: u64,
+    /// Samples refused as older than the out-of-order window
+    /// (`prometheus_tsdb_too_old_samples_total`).
+    pub too_old: u64,
+    /// Samples refused because the series has another value at that
+    /// timestamp (`prometheus_tsdb_duplicate_samples_total`... Prometheus
+    /// counts these with out of order).
+    pub duplicates: u64,
+    /// Out-of-order samples accepted into the head
+    /// (`prometheus_tsdb_head_out_of_order_samples_appended_total`).
+    pub ooo_appended: u64,
+    /// Out-of-order samples currently held in the head.
+    pub ooo_samples: u64,
     /// Smallest and largest committed timestamp; `i64::MAX`/`i64::MIN` when empty.
     pub min_time: i64,
     pub max_time: i64,
@@ -132,6 +163,30 @@ pub(crate) struct SeriesData {
     /// Set when truncation removed the series from the head; a pending
     /// commit then re-creates it from its labels.
     pub(crate) removed: bool,
+    /// Out-of-order samples; `None` (one pointer) for series that never
+    /// had any.
+    pub(crate) ooo: Option<Box<OooBuf>>,
+}
+
+/// Where an acceptable sample goes (see [`SeriesData::appendable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Newer than the series' last sample: the in-order chunks.
+    InOrder,
+    /// Within the out-of-order window: the out-of-order buffer.
+    OutOfOrder,
+    /// Identical to a sample the series has: ignored silently.
+    Ignore,
+}
+
+/// Append bounds derived from the head at one moment (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// In-order samples must be at least this recent.
+    pub(crate) min_valid: i64,
+    /// Out-of-order samples must be at least this recent; `i64::MAX` when
+    /// there is no out-of-order window.
+    pub(crate) ooo_min: i64,
 }
 
 /// Per-series (commit sequence, last timestamp before that commit), oldest
@@ -231,6 +286,7 @@ impl SeriesData {
             logged: false,
             commits: CommitLog::default(),
             removed: false,
+            ooo: None,
         }
     }
 
@@ -251,24 +307,79 @@ impl SeriesData {
         self.last().map_or(i64::MIN, |l| l.0)
     }
 
-    /// Checks whether (t, v) may be appended after the committed samples.
-    /// `Ok(false)` means "identical duplicate, ignore silently".
+    /// Checks whether (t, v) may be appended to the committed samples
+    /// within bounds `b`, and where it goes (see the module docs).
     #[inline]
-    pub(crate) fn appendable(&self, t: i64, v: f64) -> Result<bool, StorageError> {
-        let Some((last_t, last_v)) = self.last() else {
-            return Ok(true);
+    pub(crate) fn appendable(&self, t: i64, v: f64, b: &Bounds) -> Result<Placement, StorageError> {
+        if t >= b.min_valid {
+            let Some((last_t, last_v)) = self.last() else {
+                return Ok(Placement::InOrder);
+            };
+            if t > last_t {
+                return Ok(Placement::InOrder);
+            }
+            if t == last_t {
+                return match last_v {
+                    Some(bits) if bits == v.to_bits() => Ok(Placement::Ignore),
+                    Some(_) => Err(StorageError::DuplicateSample),
+                    None => self.ooo_placement(t, v),
+                };
+            }
+        }
+        self.appendable_slow(t, v, b)
+    }
+
+    #[cold]
+    fn appendable_slow(&self, t: i64, v: f64, b: &Bounds) -> Result<Placement, StorageError> {
+        if t >= b.ooo_min {
+            return self.ooo_placement(t, v);
+        }
+        if b.ooo_min != i64::MAX {
+            return Err(StorageError::TooOld);
+        }
+        if t < b.min_valid {
+            return Err(StorageError::OutOfBounds);
+        }
+        Err(StorageError::OutOfOrder)
+    }
+
+    /// Placement of a sample that is not newer than the series' last one:
+    /// out of order unless the series already has a sample at `t`.
+    fn ooo_placement(&self, t: i64, v: f64) -> Result<Placement, StorageError> {
+        match self.value_at(t) {
+            Some(bits) if bits == v.to_bits() => Ok(Placement::Ignore),
+            Some(_) => Err(StorageError::DuplicateSample),
+            None => Ok(Placement::OutOfOrder),
+        }
+    }
+
+    /// Value bits of the sample at `t`, in-order or out-of-order (decodes
+    /// the in-order chunk covering `t`: used off the in-order fast path).
+    pub(crate) fn value_at(&self, t: i64) -> Option<u64> {
+        if let Some(bits) = self.ooo.as_ref().and_then(|o| o.value_at(t)) {
+            return Some(bits);
+        }
+        let find = |it: &mut dyn Iterator<Item = (i64, u64)>| {
+            it.take_while(|s| s.0 <= t).find(|s| s.0 == t).map(|s| s.1)
         };
-        if t > last_t {
-            return Ok(true);
+        if let Some(h) = &self.head {
+            if h.num_samples() > 0 && h.min_time() <= t && t <= h.max_time() {
+                let mut it = chunkenc::XorIter::new(h.bytes());
+                return find(&mut std::iter::from_fn(|| it.next_bits()));
+            }
         }
-        if t < last_t {
-            return Err(StorageError::OutOfOrder);
-        }
-        if last_v == Some(v.to_bits()) {
-            Ok(false)
-        } else {
-            Err(StorageError::DuplicateSample)
-        }
+        let c = self.closed.iter().find(|c| c.min_t <= t && t <= c.max_t)?;
+        let mut it = chunkenc::XorIter::new(&c.data[..]);
+        find(&mut std::iter::from_fn(|| it.next_bits()))
+    }
+
+    /// Adds an out-of-order sample the caller checked with
+    /// [`SeriesData::appendable`] (committed with sequence `seq`). Returns
+    /// false if the series already had a sample at `t` (nothing changes).
+    pub(crate) fn append_ooo(&mut self, t: i64, v: f64, seq: u64) -> bool {
+        self.ooo
+            .get_or_insert_with(Default::default)
+            .insert(OooSample { t, v, seq })
     }
 
     /// Appends a sample the caller checked with [`SeriesData::appendable`].
@@ -301,7 +412,9 @@ impl SeriesData {
     }
 
     fn num_samples(&self) -> usize {
-        self.closed.len() + self.head.as_ref().map_or(0, |h| h.num_samples())
+        self.closed.len()
+            + self.head.as_ref().map_or(0, |h| h.num_samples())
+            + self.ooo.as_ref().map_or(0, |o| o.len())
     }
 }
 
@@ -347,6 +460,19 @@ pub(crate) struct HeadInner {
     pub(crate) samples_appended: AtomicU64,
     pub(crate) series_created: AtomicU64,
     pub(crate) out_of_order: AtomicU64,
+    pub(crate) out_of_bounds: AtomicU64,
+    pub(crate) too_old: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) ooo_appended: AtomicU64,
+    /// Out-of-order samples held (open and sealed).
+    pub(crate) ooo_samples: AtomicU64,
+    /// Out-of-order window in ms (0: none).
+    pub(crate) ooo_window: AtomicI64,
+    /// Smallest out-of-order timestamp held (`i64::MAX` when none).
+    pub(crate) ooo_min_time: AtomicI64,
+    /// Ids of the series with an out-of-order buffer. A leaf lock: nothing
+    /// else is locked while it is held.
+    pub(crate) ooo_series: Mutex<HashSet<u64>>,
     pub(crate) closed: std::sync::atomic::AtomicBool,
     /// Staging buffers of finished appenders, reused by new ones so a
     /// scrape does not grow fresh vectors every time.
@@ -397,6 +523,14 @@ impl Head {
                 samples_appended: AtomicU64::new(0),
                 series_created: AtomicU64::new(0),
                 out_of_order: AtomicU64::new(0),
+                out_of_bounds: AtomicU64::new(0),
+                too_old: AtomicU64::new(0),
+                duplicates: AtomicU64::new(0),
+                ooo_appended: AtomicU64::new(0),
+                ooo_samples: AtomicU64::new(0),
+                ooo_window: AtomicI64::new(0),
+                ooo_min_time: AtomicI64::new(i64::MAX),
+                ooo_series: Mutex::new(HashSet::new()),
                 closed: std::sync::atomic::AtomicBool::new(false),
                 append_bufs: Mutex::new(Vec::new()),
             }),
@@ -413,12 +547,36 @@ impl Head {
         self.inner.closed.store(true, Ordering::Release);
     }
 
-    /// Smallest committed timestamp (`i64::MAX` when empty).
+    /// Sets the out-of-order window (ms; 0 or less: out-of-order samples
+    /// are refused). Takes effect for appends and commits from now on;
+    /// out-of-order samples already held stay queryable.
+    pub fn set_out_of_order_window(&self, ms: i64) {
+        self.inner.ooo_window.store(ms.max(0), Ordering::Release);
+    }
+
+    /// The out-of-order window in ms (0: none).
+    pub fn out_of_order_window(&self) -> i64 {
+        self.inner.ooo_window.load(Ordering::Acquire)
+    }
+
+    /// Out-of-order samples held.
+    pub(crate) fn stats_ooo_samples(&self) -> u64 {
+        self.inner.ooo_samples.load(Ordering::Acquire)
+    }
+
+    /// Smallest out-of-order timestamp held (`i64::MAX` when none).
+    pub fn ooo_min_time(&self) -> i64 {
+        self.inner.ooo_min_time.load(Ordering::Acquire)
+    }
+
+    /// Smallest committed in-order timestamp (`i64::MAX` when empty;
+    /// out-of-order samples are not included, see [`Head::ooo_min_time`]).
     pub fn min_time(&self) -> i64 {
         self.inner.min_time.load(Ordering::Acquire)
     }
 
-    /// Largest committed timestamp (`i64::MIN` when empty).
+    /// Largest committed timestamp (`i64::MIN` when empty; out-of-order
+    /// samples are always older).
     pub fn max_time(&self) -> i64 {
         self.inner.max_time.load(Ordering::Acquire)
     }
@@ -444,6 +602,11 @@ impl Head {
             samples_appended: i.samples_appended.load(Ordering::Relaxed),
             series_created: i.series_created.load(Ordering::Relaxed),
             out_of_order: i.out_of_order.load(Ordering::Relaxed),
+            out_of_bounds: i.out_of_bounds.load(Ordering::Relaxed),
+            too_old: i.too_old.load(Ordering::Relaxed),
+            duplicates: i.duplicates.load(Ordering::Relaxed),
+            ooo_appended: i.ooo_appended.load(Ordering::Relaxed),
+            ooo_samples: i.ooo_samples.load(Ordering::Relaxed),
             min_time: self.min_time(),
             max_time: self.max_time(),
             series_per_metric: per_metric,
@@ -563,24 +726,120 @@ impl Head {
         Ok(s)
     }
 
-    /// Replay: appends one sample bypassing the WAL; refused samples are
-    /// counted and skipped.
+    /// Replay: appends one sample bypassing the WAL. Every logged sample
+    /// is kept whatever the window and bounds are now (it was accepted
+    /// when logged): into the in-order chunks if it is newer than the
+    /// series' last sample (as every in-order sample was at commit time;
+    /// WALs written before the bounds existed hold such samples older than
+    /// the head's newest minus half a chunk range, kept in order too),
+    /// otherwise into the out-of-order buffer; only samples at a timestamp
+    /// the series already has are skipped.
     pub(crate) fn replay_sample(&self, s: &MemSeries, t: i64, v: f64) {
         let i = &self.inner;
+        let b = Bounds {
+            min_valid: i64::MIN,
+            ooo_min: i64::MIN,
+        };
         let mut d = s.data.lock();
-        match d.appendable(t, v) {
-            Ok(true) => {
+        match d.appendable(t, v, &b) {
+            Ok(Placement::InOrder) => {
                 d.append(t, v, i.opts.chunk_range_ms);
                 drop(d);
                 i.samples_appended.fetch_add(1, Ordering::Relaxed);
                 i.min_time.fetch_min(t, Ordering::AcqRel);
                 i.max_time.fetch_max(t, Ordering::AcqRel);
             }
-            Ok(false) => {}
+            Ok(Placement::OutOfOrder) => {
+                let first = d.ooo.is_none();
+                if d.append_ooo(t, v, 0) {
+                    drop(d);
+                    i.ooo_added(s.id, t, first, 1);
+                    i.samples_appended.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(Placement::Ignore) => {}
             Err(_) => {
-                i.out_of_order.fetch_add(1, Ordering::Relaxed);
+                i.duplicates.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Head cut, step 1: moves every out-of-order sample held to the
+    /// sealed lists (see [`ooo`]). Call after starting a new WAL segment,
+    /// so every sample in older segments is sealed or in-order.
+    pub(crate) fn seal_ooo(&self) {
+        let i = &self.inner;
+        let _g = i.commit_lock.write();
+        for id in i.ooo_ids() {
+            if let Some(s) = i.series_by_id(id) {
+                if let Some(o) = s.data.lock().ooo.as_mut() {
+                    o.seal();
+                }
+            }
+        }
+    }
+
+    /// Head cut, step 2: calls `f(labels, samples)` for every series with
+    /// sealed out-of-order samples older than `end` (samples sorted).
+    pub(crate) fn for_each_sealed_ooo(&self, end: i64, mut f: impl FnMut(Labels, &[(i64, f64)])) {
+        let i = &self.inner;
+        let mut buf = Vec::new();
+        for id in i.ooo_ids() {
+            let Some(s) = i.series_by_id(id) else {
+                continue;
+            };
+            buf.clear();
+            if let Some(o) = s.data.lock().ooo.as_ref() {
+                buf.extend(
+                    o.sealed()
+                        .iter()
+                        .take_while(|x| x.t < end)
+                        .map(|x| (x.t, x.v)),
+                );
+            }
+            if !buf.is_empty() {
+                let labels = i.symbols.read().resolve(&s.lset);
+                f(labels, &buf);
+            }
+        }
+    }
+
+    /// Head cut, step 3 (once blocks hold them): drops the sealed
+    /// out-of-order samples older than `end`; the other sealed samples
+    /// return to the open lists. Returns the number of samples dropped.
+    pub(crate) fn release_sealed_ooo(&self, end: i64) -> usize {
+        let i = &self.inner;
+        let _g = i.commit_lock.write();
+        let mut dropped = 0;
+        let mut emptied = Vec::new();
+        let mut new_min = i64::MAX;
+        for id in i.ooo_ids() {
+            let Some(s) = i.series_by_id(id) else {
+                emptied.push(id);
+                continue;
+            };
+            let mut d = s.data.lock();
+            let Some(o) = d.ooo.as_mut() else {
+                emptied.push(id);
+                continue;
+            };
+            dropped += o.release_sealed(end);
+            match o.time_range() {
+                Some((lo, _)) => new_min = new_min.min(lo),
+                None => {
+                    d.ooo = None;
+                    emptied.push(id);
+                }
+            }
+        }
+        let mut set = i.ooo_series.lock();
+        for id in emptied {
+            set.remove(&id);
+        }
+        drop(set);
+        i.ooo_min_time.store(new_min, Ordering::Release);
+        i.ooo_samples.fetch_sub(dropped as u64, Ordering::Relaxed);
+        dropped
     }
 }
 
@@ -724,6 +983,55 @@ impl HeadInner {
         self.num_series.fetch_add(1, Ordering::Relaxed);
         self.series_created.fetch_add(1, Ordering::Relaxed);
         Ok((s, true))
+    }
+
+    /// Append bounds at this moment (see the module docs).
+    #[inline]
+    pub(crate) fn bounds(&self) -> Bounds {
+        let maxt = self.max_time.load(Ordering::Acquire);
+        let min_valid = self
+            .min_valid_time
+            .load(Ordering::Acquire)
+            .max(maxt.saturating_sub(self.opts.chunk_range_ms / 2));
+        let w = self.ooo_window.load(Ordering::Relaxed);
+        Bounds {
+            min_valid,
+            ooo_min: if w > 0 {
+                maxt.saturating_sub(w)
+            } else {
+                i64::MAX
+            },
+        }
+    }
+
+    /// Counts a refused sample under its reason.
+    pub(crate) fn count_refused(&self, e: &StorageError) {
+        let c = match e {
+            StorageError::OutOfOrder => &self.out_of_order,
+            StorageError::OutOfBounds => &self.out_of_bounds,
+            StorageError::TooOld => &self.too_old,
+            StorageError::DuplicateSample => &self.duplicates,
+            _ => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Book-keeping after `n` out-of-order samples were added to series
+    /// `id` (the smallest at `t`; `first`: its buffer was just created).
+    pub(crate) fn ooo_added(&self, id: u64, t: i64, first: bool, n: u64) {
+        if first {
+            self.ooo_series.lock().insert(id);
+        }
+        self.ooo_min_time.fetch_min(t, Ordering::AcqRel);
+        self.ooo_samples.fetch_add(n, Ordering::Relaxed);
+        self.ooo_appended.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Ids of the series with an out-of-order buffer.
+    pub(crate) fn ooo_ids(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.ooo_series.lock().iter().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Every live series slot, sorted.

@@ -1,9 +1,10 @@
 //! Appending to the head: staging samples, then committing them to the WAL
 //! and the series atomically.
 
-use super::{Head, MemSeries};
+use super::{Bounds, Head, HeadInner, MemSeries, Placement};
 use koban_model::Labels;
 use koban_storage::{Appender, SeriesRef, StorageError};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ struct Staged {
     series: Arc<MemSeries>,
     t: i64,
     v: f64,
+    /// Decided at commit: where the sample goes, or None if refused.
+    place: Option<Placement>,
 }
 
 /// Buffers kept for reuse between appenders (see `HeadInner::append_bufs`).
@@ -27,12 +30,14 @@ const MAX_POOLED_LEN: usize = 1 << 16;
 
 /// Stages samples for one batch; see [`koban_storage::Appender`].
 ///
-/// `append` validates against committed data (out of order, duplicate,
-/// out of bounds) and returns the series ref; nothing is visible until
-/// `commit`, which logs the batch to the WAL in one write and then applies
-/// it under the commit lock. Samples of one batch that conflict with each
-/// other (same series, not increasing) are dropped at commit and counted
-/// as out of order, as Prometheus does.
+/// `append` validates against committed data (out of order, too old,
+/// duplicate, out of bounds: see the `head` module docs) and returns the
+/// series ref; nothing is visible until `commit`, which decides where each
+/// sample goes, logs the accepted ones to the WAL in one write and then
+/// applies them under the commit lock. Samples of one batch that conflict
+/// with each other (same series) are judged in batch order, as if appended
+/// one by one: a later one may go out of order (within the window) or be
+/// refused and counted, as Prometheus does.
 pub struct HeadAppender {
     head: Head,
     staged: Vec<Staged>,
@@ -71,25 +76,36 @@ impl Appender for HeadAppender {
         if inner.closed.load(Ordering::Relaxed) {
             return Err(StorageError::Closed);
         }
-        if t < inner.min_valid_time.load(Ordering::Relaxed) {
-            return Err(StorageError::OutOfBounds);
+        let b = inner.bounds();
+        if t < b.min_valid && t < b.ooo_min {
+            // Too old for any series: refused before creating one.
+            let e = if b.ooo_min == i64::MAX {
+                StorageError::OutOfBounds
+            } else {
+                StorageError::TooOld
+            };
+            inner.count_refused(&e);
+            return Err(e);
         }
         let series = match (r != 0).then(|| inner.series_by_id(r)).flatten() {
             Some(s) => s,
             None => self.head.get_or_create(labels)?.0,
         };
-        let ok = series.data.lock().appendable(t, v);
+        let ok = series.data.lock().appendable(t, v, &b);
         match ok {
-            Ok(true) => {
+            Ok(Placement::InOrder | Placement::OutOfOrder) => {
                 let id = series.id;
-                self.staged.push(Staged { series, t, v });
+                self.staged.push(Staged {
+                    series,
+                    t,
+                    v,
+                    place: None,
+                });
                 Ok(id)
             }
-            Ok(false) => Ok(series.id),
+            Ok(Placement::Ignore) => Ok(series.id),
             Err(e) => {
-                if e == StorageError::OutOfOrder {
-                    inner.out_of_order.fetch_add(1, Ordering::Relaxed);
-                }
+                inner.count_refused(&e);
                 Err(e)
             }
         }
@@ -127,24 +143,6 @@ impl Appender for HeadAppender {
         new_series.dedup_by_key(|s| s.id);
         new_series.retain(|s| !s.data.lock().logged);
 
-        if let Some(wal) = &wal {
-            let series_recs: Vec<(u64, Labels)> = {
-                let syms = inner.symbols.read();
-                new_series
-                    .iter()
-                    .map(|s| (s.id, syms.resolve(&s.lset)))
-                    .collect()
-            };
-            self.samples.clear();
-            self.samples
-                .extend(self.staged.iter().map(|s| (s.series.id, s.t, s.v)));
-            wal.log_commit(&series_recs, &self.samples)
-                .map_err(|e| StorageError::Io(e.to_string()))?;
-        }
-        for s in &new_series {
-            s.data.lock().logged = true;
-        }
-
         let last_seq = inner.commit_seq.load(Ordering::Acquire);
         let seq = last_seq + 1;
         // Entries every open querier already sees can go.
@@ -155,37 +153,145 @@ impl Appender for HeadAppender {
             .next()
             .copied()
             .unwrap_or(last_seq);
-        let (mut mint, mut maxt, mut n, mut ooo) = (i64::MAX, i64::MIN, 0u64, 0u64);
+        // Decide every sample before logging, so the WAL holds exactly the
+        // accepted ones (replay then rebuilds the same data).
+        let b = inner.bounds();
+        decide(inner, &mut self.staged, &b, seq, low);
+
+        if let Some(wal) = &wal {
+            let series_recs: Vec<(u64, Labels)> = {
+                let syms = inner.symbols.read();
+                new_series
+                    .iter()
+                    .map(|s| (s.id, syms.resolve(&s.lset)))
+                    .collect()
+            };
+            self.samples.clear();
+            self.samples.extend(
+                self.staged
+                    .iter()
+                    .filter(|s| matches!(s.place, Some(Placement::InOrder | Placement::OutOfOrder)))
+                    .map(|s| (s.series.id, s.t, s.v)),
+            );
+            wal.log_commit(&series_recs, &self.samples)
+                .map_err(|e| StorageError::Io(e.to_string()))?;
+        }
+        for s in &new_series {
+            s.data.lock().logged = true;
+        }
+
+        let (mut mint, mut maxt, mut n) = (i64::MAX, i64::MIN, 0u64);
         let range = inner.opts.chunk_range_ms;
         for st in &self.staged {
-            let mut d = st.series.data.lock();
-            match d.appendable(st.t, st.v) {
-                Ok(true) => {
-                    let last_t = d.last_t();
-                    d.commits.record(seq, low, last_t);
-                    d.append(st.t, st.v, range);
+            match st.place {
+                Some(Placement::InOrder) => {
+                    st.series.data.lock().append(st.t, st.v, range);
                     mint = mint.min(st.t);
                     maxt = maxt.max(st.t);
                     n += 1;
                 }
-                Ok(false) => {}
-                Err(_) => ooo += 1,
+                Some(Placement::OutOfOrder) => {
+                    let mut d = st.series.data.lock();
+                    let first = d.ooo.is_none();
+                    if d.append_ooo(st.t, st.v, seq) {
+                        drop(d);
+                        inner.ooo_added(st.series.id, st.t, first, 1);
+                        n += 1;
+                    }
+                }
+                Some(Placement::Ignore) | None => {}
             }
         }
         inner.commit_seq.store(seq, Ordering::Release);
         if n > 0 {
-            inner.min_time.fetch_min(mint, Ordering::AcqRel);
-            inner.max_time.fetch_max(maxt, Ordering::AcqRel);
+            if mint != i64::MAX {
+                inner.min_time.fetch_min(mint, Ordering::AcqRel);
+                inner.max_time.fetch_max(maxt, Ordering::AcqRel);
+            }
             inner.samples_appended.fetch_add(n, Ordering::Relaxed);
-        }
-        if ooo > 0 {
-            inner.out_of_order.fetch_add(ooo, Ordering::Relaxed);
         }
         Ok(())
     }
 
     fn rollback(self: Box<Self>) -> Result<(), StorageError> {
         Ok(())
+    }
+}
+
+/// Decides where each staged sample goes (`place`), in batch order, under
+/// the commit lock and before anything is applied: against the committed
+/// data, and for series staged more than once, against the earlier
+/// accepted samples of the batch too. Also records commit `seq` in each
+/// series' commit log (harmless if the commit then fails: the entry's
+/// "last timestamp before the commit" stays true).
+fn decide(inner: &HeadInner, staged: &mut [Staged], b: &Bounds, seq: u64, low: u64) {
+    // Accepted samples per series id, built only once a series repeats.
+    let mut batch: Option<HashMap<u64, Vec<usize>>> = None;
+    for k in 0..staged.len() {
+        let st = &staged[k];
+        let (repeat, mut res) = {
+            let mut d = st.series.data.lock();
+            let repeat = d.commits.last_seq() == seq;
+            if !repeat {
+                let last_t = d.last_t();
+                d.commits.record(seq, low, last_t);
+            }
+            (repeat, d.appendable(st.t, st.v, b))
+        };
+        if repeat || batch.is_some() {
+            let map = batch.get_or_insert_with(|| {
+                let mut m: HashMap<u64, Vec<usize>> = HashMap::new();
+                for (i, s) in staged[..k].iter().enumerate() {
+                    if matches!(s.place, Some(Placement::InOrder | Placement::OutOfOrder)) {
+                        m.entry(s.series.id).or_default().push(i);
+                    }
+                }
+                m
+            });
+            let prev = map.entry(st.series.id).or_default();
+            if repeat && !prev.is_empty() {
+                res = against_batch(res, st.t, st.v, b, prev.iter().map(|&i| &staged[i]));
+            }
+            if matches!(res, Ok(Placement::InOrder | Placement::OutOfOrder)) {
+                prev.push(k);
+            }
+        }
+        staged[k].place = match res {
+            Ok(p) => Some(p),
+            Err(e) => {
+                inner.count_refused(&e);
+                None
+            }
+        };
+    }
+}
+
+/// Adjusts the decision `res` taken against the committed data for a
+/// sample (t, v) of a series whose earlier samples `prev` in the same
+/// batch were accepted.
+fn against_batch<'a>(
+    res: Result<Placement, StorageError>,
+    t: i64,
+    v: f64,
+    b: &Bounds,
+    prev: impl Iterator<Item = &'a Staged> + Clone,
+) -> Result<Placement, StorageError> {
+    let same_t = prev.clone().find(|s| s.t == t);
+    let max_in = prev
+        .filter(|s| s.place == Some(Placement::InOrder))
+        .map(|s| s.t)
+        .max();
+    match res {
+        Ok(Placement::InOrder) if max_in.is_none_or(|m| t > m) => Ok(Placement::InOrder),
+        Ok(Placement::InOrder | Placement::OutOfOrder) => match same_t {
+            Some(s) if s.v.to_bits() == v.to_bits() => Ok(Placement::Ignore),
+            Some(_) => Err(StorageError::DuplicateSample),
+            None if t >= b.ooo_min => Ok(Placement::OutOfOrder),
+            None if b.ooo_min != i64::MAX => Err(StorageError::TooOld),
+            None if t < b.min_valid => Err(StorageError::OutOfBounds),
+            None => Err(StorageError::OutOfOrder),
+        },
+        other => other,
     }
 }
 

@@ -20,6 +20,9 @@ pub struct HeadQuerier {
     head: Head,
     mint: i64,
     maxt: i64,
+    /// The asked mint: out-of-order samples are not hidden below the
+    /// truncation point (they reach blocks only at the next head cut).
+    ooo_mint: i64,
     watermark: u64,
 }
 
@@ -35,11 +38,13 @@ impl HeadQuerier {
         };
         // Data before the truncation point belongs to blocks (whole chunks
         // may linger in memory): hide it, as Prometheus does.
+        let ooo_mint = mint;
         let mint = mint.max(head.inner.min_valid_time.load(Ordering::Acquire));
         HeadQuerier {
             head,
             mint,
             maxt,
+            ooo_mint,
             watermark,
         }
     }
@@ -68,8 +73,12 @@ impl HeadQuerier {
 
     fn snapshot(&self, syms: &SymbolTable, s: &MemSeries) -> Option<HeadSeries> {
         let d = s.data.lock();
+        let mut ooo = Vec::new();
+        if let Some(o) = &d.ooo {
+            o.visible(self.ooo_mint, self.maxt, self.watermark, &mut ooo);
+        }
         let limit = self.maxt.min(d.commits.visible_until(self.watermark));
-        if limit < self.mint {
+        if limit < self.mint && ooo.is_empty() {
             return None;
         }
         let mut chunks = Vec::new();
@@ -92,7 +101,7 @@ impl HeadQuerier {
             }
         }
         drop(d);
-        if chunks.is_empty() {
+        if chunks.is_empty() && ooo.is_empty() {
             return None;
         }
         Some(HeadSeries {
@@ -100,12 +109,14 @@ impl HeadQuerier {
             chunks,
             mint: self.mint,
             maxt: limit,
+            ooo,
         })
     }
 
     fn overlaps_head(&self) -> bool {
         let h = &self.head;
-        h.min_time() <= self.maxt && h.max_time() >= self.mint
+        let min = h.min_time().min(h.ooo_min_time());
+        min <= self.maxt && h.max_time() >= self.ooo_mint
     }
 }
 
@@ -308,6 +319,8 @@ pub struct HeadSeries {
     chunks: Vec<ChunkRef>,
     mint: i64,
     maxt: i64,
+    /// Out-of-order samples in range, sorted (empty for most series).
+    ooo: Vec<(i64, f64)>,
 }
 
 impl HeadSeries {
@@ -318,8 +331,17 @@ impl HeadSeries {
 
     /// The encoded XOR chunks (min_t, max_t, bytes) of the snapshot; the
     /// samples outside the querier's range are not filtered out here.
+    /// Out-of-order samples are not in these chunks (see
+    /// [`HeadSeries::ooo_samples`]).
     pub fn chunks(&self) -> impl Iterator<Item = (i64, i64, &[u8])> {
         self.chunks.iter().map(|c| (c.min_t, c.max_t, &c.data[..]))
+    }
+}
+
+impl HeadSeries {
+    /// The out-of-order samples of the snapshot in range, sorted.
+    pub fn ooo_samples(&self) -> &[(i64, f64)] {
+        &self.ooo
     }
 }
 
@@ -329,13 +351,70 @@ impl Series for HeadSeries {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(HeadChunkIterator {
+        let it = HeadChunkIterator {
             chunks: &self.chunks,
             idx: 0,
             cur: None,
             mint: self.mint,
             maxt: self.maxt,
-        })
+        };
+        if self.ooo.is_empty() {
+            Box::new(it)
+        } else {
+            Box::new(OooMergeIterator {
+                inner: it,
+                peek: None,
+                started: false,
+                ooo: &self.ooo,
+                idx: 0,
+            })
+        }
+    }
+}
+
+/// Merges a series' in-order samples with its out-of-order ones by
+/// timestamp (an in-order sample wins a tie).
+struct OooMergeIterator<'a> {
+    inner: HeadChunkIterator<'a>,
+    peek: Option<(i64, f64)>,
+    started: bool,
+    ooo: &'a [(i64, f64)],
+    idx: usize,
+}
+
+impl SampleIterator for OooMergeIterator<'_> {
+    fn next(&mut self) -> Option<(i64, f64)> {
+        if !self.started {
+            self.started = true;
+            self.peek = self.inner.next();
+        }
+        let o = self.ooo.get(self.idx).copied();
+        match (self.peek, o) {
+            (Some(a), Some(b)) if b.0 < a.0 => {
+                self.idx += 1;
+                Some(b)
+            }
+            (Some(a), b) => {
+                if b.is_some_and(|b| b.0 == a.0) {
+                    self.idx += 1;
+                }
+                self.peek = self.inner.next();
+                Some(a)
+            }
+            (None, b) => {
+                self.idx += usize::from(b.is_some());
+                b
+            }
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
+        if !self.started || self.peek.is_some_and(|p| p.0 < t) {
+            self.started = true;
+            self.peek = self.inner.seek(t);
+        }
+        self.idx += self.ooo[self.idx.min(self.ooo.len())..].partition_point(|s| s.0 < t);
+        self.next()
     }
 }
 
