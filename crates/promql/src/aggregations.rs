@@ -1,9 +1,9 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, `limitk`, ...).
 
 use crate::ast::{AggOp, Expr, VectorSelector};
-use crate::engine::{err, Ev, FastMap, QueryError, Smp, Val, Vector};
+use crate::engine::{err, BlockVec, Ev, FastMap, QueryError, Smp, Val, Vector};
 use crate::functions::{kahan_inc, quantile};
-use koban_model::{Label, Labels, METRIC_NAME};
+use koban_model::{is_stale_nan, Label, Labels, METRIC_NAME};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -183,6 +183,9 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
             | AggOp::Stdvar
     ) {
         if let Expr::VectorSelector(vs) = unparen(expr) {
+            if let Some(v) = block_aggregate(ev, e, op, vs, grouping, *without, t)? {
+                return Ok(Val::Vector(v));
+            }
             if let Some(v) = grid_aggregate(ev, e, op, vs, grouping, *without, t)? {
                 return Ok(Val::Vector(v));
             }
@@ -306,6 +309,149 @@ fn unparen(e: &Expr) -> &Expr {
         Expr::Paren { expr, .. } => unparen(expr),
         e => e,
     }
+}
+
+/// Largest number of (group, step) accumulators of one block aggregation.
+const MAX_BLOCK_GROUP_CELLS: usize = 1_000_000;
+
+/// A simple aggregation of an instant selector at a step of a range query,
+/// computed for the whole block at once series by series: each series is
+/// decoded once, its value at every step goes straight into that step's
+/// group accumulator, and no raw samples or step grid are kept. Within a
+/// (group, step) values arrive in series order, as in the step-by-step
+/// path, so results are identical. None when it does not apply.
+fn block_aggregate(
+    ev: &mut Ev<'_>,
+    e: &Expr,
+    op: AggOp,
+    vs: &VectorSelector,
+    grouping: &[String],
+    without: bool,
+    t: i64,
+) -> Result<Option<Vector>, QueryError> {
+    let node = e as *const Expr as usize;
+    let Some(k) = ev.block_step(node, t) else {
+        return Ok(None);
+    };
+    let bv = match ev.block_vecs.get(&node) {
+        Some(b) => b.clone(),
+        None => {
+            let b = build_block_aggregate(ev, node, op, vs, grouping, without)?.map(Rc::new);
+            ev.block_vecs.insert(node, b.clone());
+            b
+        }
+    };
+    match bv {
+        Some(bv) => Ok(Some(ev.block_row(&bv, k, t)?)),
+        None => Ok(None),
+    }
+}
+
+fn build_block_aggregate(
+    ev: &mut Ev<'_>,
+    node: usize,
+    op: AggOp,
+    vs: &VectorSelector,
+    grouping: &[String],
+    without: bool,
+) -> Result<Option<BlockVec>, QueryError> {
+    let tes = ev.block_times(&vs.at, vs.offset);
+    let ns = tes.len();
+    let lookback = ev.lookback;
+    let mut idx: FastMap<u64, u32> = FastMap::default();
+    let mut keys: Vec<u64> = Vec::new();
+    let mut glabels: Vec<Labels> = Vec::new();
+    // acc[g * ns + k]: (first series, accumulator) of group g at step k.
+    let mut acc: Vec<Option<(u32, Group)>> = Vec::new();
+    let mut samples = vec![0usize; ns];
+    let dummy = Arc::new(Labels::empty());
+    let mut si = 0u32;
+    let mut too_big = false;
+    ev.stream_series(vs, 0, &mut |l, pts, _| {
+        let key = group_key(l, grouping, without);
+        let g = match idx.get(&key) {
+            Some(&g) => g,
+            None => {
+                if (keys.len() + 1) * ns > MAX_BLOCK_GROUP_CELLS {
+                    too_big = true;
+                    return false;
+                }
+                keys.push(key);
+                glabels.push(group_labels(l, grouping, without));
+                acc.resize_with(keys.len() * ns, || None);
+                let g = (keys.len() - 1) as u32;
+                idx.insert(key, g);
+                g
+            }
+        };
+        let cells = &mut acc[g as usize * ns..(g as usize + 1) * ns];
+        let mut c = 0usize;
+        for (k, &te) in tes.iter().enumerate() {
+            if c > 0 && pts[c - 1].0 > te {
+                c = pts.partition_point(|p| p.0 <= te);
+            }
+            while c < pts.len() && pts[c].0 <= te {
+                c += 1;
+            }
+            if c == 0 {
+                continue;
+            }
+            let (st, v) = pts[c - 1];
+            if st <= te.saturating_sub(lookback) || is_stale_nan(v) {
+                continue;
+            }
+            samples[k] += 1;
+            match &mut cells[k] {
+                Some((_, grp)) => accumulate(grp, op, v),
+                slot => *slot = Some((si, new_group(dummy.clone(), op, v, 0, false))),
+            }
+        }
+        si += 1;
+        true
+    })?;
+    if too_big {
+        return Ok(None);
+    }
+    let mut labels = Vec::with_capacity(keys.len());
+    for (key, l) in keys.iter().zip(glabels) {
+        let ck = (node, *key);
+        let l = match ev.group_cache.get(&ck) {
+            Some(l) => l.clone(),
+            None => {
+                let l = Arc::new(l);
+                if ev.group_cache.len() < 1_000_000 {
+                    ev.group_cache.insert(ck, l.clone());
+                }
+                l
+            }
+        };
+        labels.push(l);
+    }
+    let ng = keys.len();
+    let mut cells = Vec::new();
+    let mut offs = Vec::with_capacity(ns + 1);
+    let mut row: Vec<(u32, u32, f64)> = Vec::new();
+    for k in 0..ns {
+        offs.push(cells.len());
+        row.clear();
+        for g in 0..ng {
+            if let Some((first, grp)) = &acc[g * ns + k] {
+                row.push((*first, g as u32, finish(grp, op)));
+            }
+        }
+        // Groups in order of their first series, as the step path.
+        row.sort_unstable_by_key(|x| x.0);
+        cells.extend(row.iter().map(|&(_, g, v)| (g, v)));
+    }
+    offs.push(cells.len());
+    Ok(Some(BlockVec {
+        labels,
+        cells,
+        offs,
+        samples,
+        infos: Vec::new(),
+        drop_name: false,
+    }))
 }
 
 /// Which group each series of a selector falls in, and the groups' label

@@ -259,6 +259,8 @@ impl Engine {
             bin_labels: FastMap::default(),
             grids: FastMap::default(),
             agg_maps: FastMap::default(),
+            block_vecs: FastMap::default(),
+            in_subquery: FastSet::default(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
@@ -272,6 +274,7 @@ impl Engine {
         };
         if step_ms != 0 {
             mark_invariant(e, &mut ev.invariant);
+            mark_in_subquery(e, false, &mut ev.in_subquery);
         }
         let value = if step_ms == 0 {
             ev.run_instant(e, start_ms)?
@@ -347,6 +350,33 @@ fn mark_invariant(e: &Expr, out: &mut FastSet<usize>) -> (bool, bool) {
         out.insert(e as *const Expr as usize);
     }
     (inv, sel)
+}
+
+/// Records the addresses of the nodes under a subquery into `out`.
+fn mark_in_subquery(e: &Expr, under: bool, out: &mut FastSet<usize>) {
+    if under {
+        out.insert(e as *const Expr as usize);
+    }
+    match e {
+        Expr::Subquery { expr, .. } => mark_in_subquery(expr, true, out),
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => mark_in_subquery(expr, under, out),
+        Expr::Binary { lhs, rhs, .. } => {
+            mark_in_subquery(lhs, under, out);
+            mark_in_subquery(rhs, under, out);
+        }
+        Expr::Call { args, .. } => {
+            for a in args {
+                mark_in_subquery(a, under, out);
+            }
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            mark_in_subquery(expr, under, out);
+            if let Some(p) = param {
+                mark_in_subquery(p, under, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Computes the closed time range `[mint, maxt]` the query reads.
@@ -493,6 +523,23 @@ impl Grid {
     }
 }
 
+/// The per-step output of one node over a whole evaluation block,
+/// computed series by series (each selected series is decoded once into a
+/// scratch buffer and dropped), so raw samples are never all held at once.
+pub(crate) struct BlockVec {
+    /// Output label sets.
+    pub labels: Vec<Arc<Labels>>,
+    /// Elements of step `k` are `cells[offs[k]..offs[k + 1]]`: (index into
+    /// `labels`, value), in the order the step-by-step path gives them.
+    pub cells: Vec<(u32, f64)>,
+    pub offs: Vec<usize>,
+    /// Samples read at each step (for the sample limit).
+    pub samples: Vec<usize>,
+    /// Info annotations first due at a step: (step, message, position).
+    pub infos: Vec<(usize, String, PosRange)>,
+    pub drop_name: bool,
+}
+
 /// One loaded series of a selector.
 pub(crate) struct Loaded {
     pub l: Arc<Labels>,
@@ -562,6 +609,11 @@ pub(crate) struct Ev<'a> {
     pub(crate) agg_maps: FastMap<usize, Rc<crate::aggregations::AggMap>>,
     /// Compiled `label_replace` regexes by pattern.
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
+    /// Whole-block results of nodes evaluated series by series (None: the
+    /// node does not fit), for the current block, by node address.
+    pub(crate) block_vecs: FastMap<usize, Option<Rc<BlockVec>>>,
+    /// Nodes under a subquery (evaluated at the subquery's inner steps).
+    in_subquery: FastSet<usize>,
     subq_cached_samples: usize,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
@@ -689,6 +741,7 @@ impl<'a> Ev<'a> {
                 self.cache.clear();
                 self.grids.clear();
                 self.agg_maps.clear();
+                self.block_vecs.clear();
                 self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
@@ -774,19 +827,7 @@ impl<'a> Ev<'a> {
         if let Some(d) = self.cache.get(&key) {
             return Ok(d.clone());
         }
-        let (hs, he) = self
-            .sel_ranges
-            .get(&key)
-            .copied()
-            .unwrap_or((i64::MIN, i64::MAX));
-        let hints = SelectHints {
-            start: hs,
-            end: he,
-            step: self.interval,
-            range,
-            func: None,
-            labels_only: false,
-        };
+        let hints = self.hints(key, range);
         let set = self
             .querier
             .select(true, Some(&hints), &vs.matchers)
@@ -911,6 +952,113 @@ impl<'a> Ev<'a> {
         };
         let k = ((t - g.start) / self.interval) as usize;
         Ok(Some((data, g, k)))
+    }
+
+    /// Step index of `t` in the current block of a range query, when `t` is
+    /// one of its steps and `node` is evaluated only at query steps.
+    pub(crate) fn block_step(&self, node: usize, t: i64) -> Option<usize> {
+        let (bs, be) = self.block?;
+        if t < bs || t > be || (t - bs) % self.interval != 0 || self.in_subquery.contains(&node) {
+            return None;
+        }
+        Some(((t - bs) / self.interval) as usize)
+    }
+
+    /// The current block of a range query.
+    pub(crate) fn block_bounds(&self) -> Option<(i64, i64)> {
+        self.block
+    }
+
+    /// Evaluation times of the current block's steps, after `@` and `offset`.
+    pub(crate) fn block_times(&self, at: &Option<AtModifier>, offset: i64) -> Vec<i64> {
+        let Some((bs, be)) = self.block else {
+            return Vec::new();
+        };
+        let n = ((be - bs) / self.interval + 1) as usize;
+        (0..n)
+            .map(|k| self.sel_time(at, offset, bs + k as i64 * self.interval))
+            .collect()
+    }
+
+    /// Step `k` of a block result as an instant vector at `t`.
+    pub(crate) fn block_row(
+        &mut self,
+        bv: &BlockVec,
+        k: usize,
+        t: i64,
+    ) -> Result<Vector, QueryError> {
+        for (_, msg, pos) in bv.infos.iter().filter(|x| x.0 == k) {
+            self.info(msg, *pos);
+        }
+        self.add_samples(bv.samples[k])?;
+        Ok(bv.cells[bv.offs[k]..bv.offs[k + 1]]
+            .iter()
+            .map(|&(i, v)| Smp {
+                l: bv.labels[i as usize].clone(),
+                v,
+                t,
+                drop_name: bv.drop_name,
+            })
+            .collect())
+    }
+
+    /// Calls `f(labels, samples, has_stale)` for every non-empty series of a
+    /// selector in label order (as [`Ev::load`] holds them), decoding one
+    /// series at a time into a reused buffer unless the selector is already
+    /// loaded. `f` returns false to stop early.
+    pub(crate) fn stream_series(
+        &mut self,
+        vs: &VectorSelector,
+        range: i64,
+        f: &mut dyn FnMut(&Arc<Labels>, &[(i64, f64)], bool) -> bool,
+    ) -> Result<(), QueryError> {
+        let key = vs as *const VectorSelector as usize;
+        if let Some(d) = self.cache.get(&key).cloned() {
+            for s in d.iter() {
+                if !f(&s.l, &s.pts, s.has_stale) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let hints = self.hints(key, range);
+        let mut series = self
+            .querier
+            .select(true, Some(&hints), &vs.matchers)
+            .map_err(|e| QueryError::Storage(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        series.sort_by(|a, b| a.labels().cmp(b.labels()));
+        let mut buf = Vec::new();
+        for s in &series {
+            self.check_interrupt()?;
+            buf.clear();
+            s.iter().drain_into(&mut buf);
+            if buf.is_empty() {
+                continue;
+            }
+            let has_stale = buf.iter().any(|p| is_stale_nan(p.1));
+            if !f(&Arc::new(s.labels().clone()), &buf, has_stale) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn hints(&self, key: usize, range: i64) -> SelectHints {
+        let (hs, he) = self
+            .sel_ranges
+            .get(&key)
+            .copied()
+            .unwrap_or((i64::MIN, i64::MAX));
+        SelectHints {
+            start: hs,
+            end: he,
+            step: self.interval,
+            range,
+            func: None,
+            labels_only: false,
+        }
     }
 
     fn eval_vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vector, QueryError> {

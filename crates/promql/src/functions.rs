@@ -1,8 +1,9 @@
 //! PromQL functions.
 
 use crate::ast::{Expr, ValueType};
-use crate::engine::{err, Ev, QueryError, Smp, Val, Vector};
-use koban_model::{Labels, MatchType, METRIC_NAME};
+use crate::engine::{err, BlockVec, Ev, QueryError, Smp, Val, Vector};
+use koban_model::{is_stale_nan, Labels, MatchType, METRIC_NAME};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Neumaier-compensated summation step: returns (sum, compensation).
@@ -204,7 +205,7 @@ pub(crate) fn eval_call(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, QueryE
     let name = func.name;
     // Functions over range vectors.
     if func.arg_types.contains(&ValueType::Matrix) {
-        return range_fn(ev, name, args, t);
+        return range_fn(ev, e as *const Expr as usize, name, args, t);
     }
     match name {
         "time" => return Ok(Val::Scalar(t as f64 / 1000.0)),
@@ -751,7 +752,363 @@ pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     diff / (a.abs() + b.abs()).min(f64::MAX) < eps
 }
 
-fn range_fn(ev: &mut Ev<'_>, name: &str, args: &[Expr], t: i64) -> Result<Val, QueryError> {
+/// The range-vector functions, resolved once per call instead of by name
+/// for every series and step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RF {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    DoubleExponentialSmoothing,
+    HoltWinters,
+    Resets,
+    Changes,
+    AvgOverTime,
+    SumOverTime,
+    CountOverTime,
+    MinOverTime,
+    MaxOverTime,
+    LastOverTime,
+    FirstOverTime,
+    TsOfLastOverTime,
+    TsOfFirstOverTime,
+    TsOfMaxOverTime,
+    TsOfMinOverTime,
+    PresentOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    QuantileOverTime,
+    MadOverTime,
+    AbsentOverTime,
+}
+
+impl RF {
+    pub(crate) fn from_name(name: &str) -> Option<RF> {
+        Some(match name {
+            "rate" => RF::Rate,
+            "increase" => RF::Increase,
+            "delta" => RF::Delta,
+            "irate" => RF::Irate,
+            "idelta" => RF::Idelta,
+            "deriv" => RF::Deriv,
+            "predict_linear" => RF::PredictLinear,
+            "double_exponential_smoothing" => RF::DoubleExponentialSmoothing,
+            "holt_winters" => RF::HoltWinters,
+            "resets" => RF::Resets,
+            "changes" => RF::Changes,
+            "avg_over_time" => RF::AvgOverTime,
+            "sum_over_time" => RF::SumOverTime,
+            "count_over_time" => RF::CountOverTime,
+            "min_over_time" => RF::MinOverTime,
+            "max_over_time" => RF::MaxOverTime,
+            "last_over_time" => RF::LastOverTime,
+            "first_over_time" => RF::FirstOverTime,
+            "ts_of_last_over_time" => RF::TsOfLastOverTime,
+            "ts_of_first_over_time" => RF::TsOfFirstOverTime,
+            "ts_of_max_over_time" => RF::TsOfMaxOverTime,
+            "ts_of_min_over_time" => RF::TsOfMinOverTime,
+            "present_over_time" => RF::PresentOverTime,
+            "stddev_over_time" => RF::StddevOverTime,
+            "stdvar_over_time" => RF::StdvarOverTime,
+            "quantile_over_time" => RF::QuantileOverTime,
+            "mad_over_time" => RF::MadOverTime,
+            "absent_over_time" => RF::AbsentOverTime,
+            _ => return None,
+        })
+    }
+}
+
+/// The value of range function `kind` over the window `w` (non-empty, no
+/// stale markers) of `(rs, re]` evaluated at `t`; `sc` holds the scalar
+/// arguments. None: no output for this series.
+pub(crate) fn range_value(
+    kind: RF,
+    w: &[(i64, f64)],
+    rs: i64,
+    re: i64,
+    range: i64,
+    sc: &[f64],
+    t: i64,
+) -> Option<f64> {
+    match kind {
+        RF::Rate => extrapolated_rate(w, rs, re, range, true, true),
+        RF::Increase => extrapolated_rate(w, rs, re, range, true, false),
+        RF::Delta => extrapolated_rate(w, rs, re, range, false, false),
+        RF::Irate | RF::Idelta => {
+            if w.len() < 2 {
+                None
+            } else {
+                let (lt, lv) = w[w.len() - 1];
+                let (pt, pv) = w[w.len() - 2];
+                let is_rate = kind == RF::Irate;
+                let mut r = if is_rate && lv < pv { lv } else { lv - pv };
+                let dt = lt - pt;
+                if dt == 0 {
+                    None
+                } else {
+                    if is_rate {
+                        r /= dt as f64 / 1000.0;
+                    }
+                    Some(r)
+                }
+            }
+        }
+        RF::Deriv => {
+            if w.len() < 2 {
+                None
+            } else {
+                Some(linear_regression(w, w[0].0).0)
+            }
+        }
+        RF::PredictLinear => {
+            if w.len() < 2 {
+                None
+            } else {
+                let (s, i) = linear_regression(w, t);
+                Some(s * sc[0] + i)
+            }
+        }
+        RF::DoubleExponentialSmoothing | RF::HoltWinters => {
+            if w.len() < 2 {
+                None
+            } else {
+                let (sf, tf) = (sc[0], sc[1]);
+                let mut s0 = 0.0;
+                let mut s1 = w[0].1;
+                let mut b = w[1].1 - w[0].1;
+                for (i, p) in w.iter().enumerate().skip(1) {
+                    let x = sf * p.1;
+                    if i > 1 {
+                        b = tf * (s1 - s0) + (1.0 - tf) * b;
+                    }
+                    let y = (1.0 - sf) * (s1 + b);
+                    s0 = s1;
+                    s1 = x + y;
+                }
+                Some(s1)
+            }
+        }
+        RF::Resets => {
+            let mut n = 0.0;
+            for p in w.windows(2) {
+                if p[1].1 < p[0].1 {
+                    n += 1.0;
+                }
+            }
+            Some(n)
+        }
+        RF::Changes => {
+            let mut n = 0.0;
+            for p in w.windows(2) {
+                let (a, b) = (p[0].1, p[1].1);
+                if !(a == b || (a.is_nan() && b.is_nan())) {
+                    n += 1.0;
+                }
+            }
+            Some(n)
+        }
+        RF::AvgOverTime => Some(avg(w)),
+        RF::SumOverTime => {
+            let (mut s, mut c) = (0.0, 0.0);
+            for p in w {
+                (s, c) = kahan_inc(p.1, s, c);
+            }
+            Some(if s.is_infinite() { s } else { s + c })
+        }
+        RF::CountOverTime => Some(w.len() as f64),
+        RF::MinOverTime => {
+            let mut m = w[0].1;
+            for p in &w[1..] {
+                if p.1 < m || m.is_nan() {
+                    m = p.1;
+                }
+            }
+            Some(m)
+        }
+        RF::MaxOverTime => {
+            let mut m = w[0].1;
+            for p in &w[1..] {
+                if p.1 > m || m.is_nan() {
+                    m = p.1;
+                }
+            }
+            Some(m)
+        }
+        RF::LastOverTime => Some(w[w.len() - 1].1),
+        RF::FirstOverTime => Some(w[0].1),
+        RF::TsOfLastOverTime => Some(w[w.len() - 1].0 as f64 / 1000.0),
+        RF::TsOfFirstOverTime => Some(w[0].0 as f64 / 1000.0),
+        RF::TsOfMaxOverTime | RF::TsOfMinOverTime => {
+            let max = kind == RF::TsOfMaxOverTime;
+            let (mut bt, mut bv) = w[0];
+            for &(pt, pv) in &w[1..] {
+                let better = if max {
+                    pv >= bv || bv.is_nan()
+                } else {
+                    pv <= bv || bv.is_nan()
+                };
+                if better && !pv.is_nan() {
+                    bt = pt;
+                    bv = pv;
+                }
+            }
+            Some(bt as f64 / 1000.0)
+        }
+        RF::PresentOverTime => Some(1.0),
+        RF::StddevOverTime => Some(stdvar(w).sqrt()),
+        RF::StdvarOverTime => Some(stdvar(w)),
+        RF::QuantileOverTime => {
+            let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
+            Some(quantile(sc[0], &mut vals))
+        }
+        RF::MadOverTime => {
+            if w.iter().any(|p| p.1.is_nan()) {
+                Some(f64::NAN)
+            } else {
+                let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
+                let med = quantile(0.5, &mut vals);
+                let mut dev: Vec<f64> = vals.iter().map(|x| (x - med).abs()).collect();
+                Some(quantile(0.5, &mut dev))
+            }
+        }
+        RF::AbsentOverTime => None,
+    }
+}
+
+/// Largest number of (series, step) results of one block range function.
+const MAX_BLOCK_FN_CELLS: usize = 4_000_000;
+
+/// A range function over a matrix selector at every step of the current
+/// block, series by series: each series is decoded once into a scratch
+/// buffer and its windows slide forward over it. Gives the same values,
+/// order, sample counts and annotations as the step-by-step path.
+#[allow(clippy::too_many_arguments)]
+fn build_block_range_fn(
+    ev: &mut Ev<'_>,
+    kind: RF,
+    vs: &crate::ast::VectorSelector,
+    range: i64,
+    sc: &[f64],
+    check_counter: bool,
+    drop_name: bool,
+    mpos: crate::ast::PosRange,
+) -> Result<Option<BlockVec>, QueryError> {
+    let tes = ev.block_times(&vs.at, vs.offset);
+    let ns = tes.len();
+    let Some((bs, _)) = ev.block_bounds() else {
+        return Ok(None);
+    };
+    let interval = ev.interval;
+    let mut labels: Vec<Arc<Labels>> = Vec::new();
+    // vals[i * ns + k]: output of series i at step k.
+    let mut vals: Vec<Option<f64>> = Vec::new();
+    let mut samples = vec![0usize; ns];
+    // (first step with a window, series, metric name) of non-counters.
+    let mut noncounter: Vec<(usize, usize, String)> = Vec::new();
+    let mut buf: Vec<(i64, f64)> = Vec::new();
+    let mut too_big = false;
+    ev.stream_series(vs, range, &mut |l, pts, has_stale| {
+        if (labels.len() + 1) * ns > MAX_BLOCK_FN_CELLS {
+            too_big = true;
+            return false;
+        }
+        let i = labels.len();
+        labels.push(l.clone());
+        vals.resize(vals.len() + ns, None);
+        let out = &mut vals[i * ns..];
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let mut first: Option<usize> = None;
+        for (k, &te) in tes.iter().enumerate() {
+            let ts = te.saturating_sub(range);
+            if lo > 0 && pts[lo - 1].0 > ts {
+                lo = pts.partition_point(|p| p.0 <= ts);
+            }
+            while lo < pts.len() && pts[lo].0 <= ts {
+                lo += 1;
+            }
+            if hi > 0 && pts[hi - 1].0 > te {
+                hi = pts.partition_point(|p| p.0 <= te);
+            }
+            hi = hi.max(lo);
+            while hi < pts.len() && pts[hi].0 <= te {
+                hi += 1;
+            }
+            if lo >= hi {
+                continue;
+            }
+            let mut w = &pts[lo..hi];
+            samples[k] += w.len();
+            if has_stale && w.iter().any(|p| is_stale_nan(p.1)) {
+                buf.clear();
+                buf.extend(w.iter().filter(|p| !is_stale_nan(p.1)));
+                if buf.is_empty() {
+                    continue;
+                }
+                w = &buf;
+            }
+            first.get_or_insert(k);
+            out[k] = range_value(kind, w, ts, te, range, sc, bs + k as i64 * interval);
+        }
+        if check_counter {
+            if let Some(k) = first {
+                let n = l.metric_name();
+                if !n.is_empty() && !is_counter_name(n) {
+                    noncounter.push((k, i, n.to_string()));
+                }
+            }
+        }
+        true
+    })?;
+    if too_big {
+        return Ok(None);
+    }
+    let n = labels.len();
+    let mut cells = Vec::new();
+    let mut offs = Vec::with_capacity(ns + 1);
+    for k in 0..ns {
+        offs.push(cells.len());
+        for i in 0..n {
+            if let Some(v) = vals[i * ns + k] {
+                cells.push((i as u32, v));
+            }
+        }
+    }
+    offs.push(cells.len());
+    noncounter.sort_by_key(|x| (x.0, x.1));
+    let infos = noncounter
+        .into_iter()
+        .map(|(k, _, n)| {
+            (
+                k,
+                format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"{n}\""),
+                mpos,
+            )
+        })
+        .collect();
+    Ok(Some(BlockVec {
+        labels,
+        cells,
+        offs,
+        samples,
+        infos,
+        drop_name,
+    }))
+}
+
+fn range_fn(
+    ev: &mut Ev<'_>,
+    node: usize,
+    name: &str,
+    args: &[Expr],
+    t: i64,
+) -> Result<Val, QueryError> {
+    let Some(kind) = RF::from_name(name) else {
+        return err(format!("BUG: unknown range function {name}"));
+    };
     // Scalar parameters first (they may precede the matrix).
     let mut sc: Vec<f64> = Vec::new();
     let mut mat: Option<&Expr> = None;
@@ -788,11 +1145,42 @@ fn range_fn(ev: &mut Ev<'_>, name: &str, args: &[Expr], t: i64) -> Result<Val, Q
             ));
         }
     }
-    let mut any = false;
     let check_counter = matches!(name, "rate" | "increase");
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    if kind != RF::AbsentOverTime
+        && args.iter().all(|a| {
+            a.value_type() == ValueType::Matrix || matches!(unparen(a), Expr::Number { .. })
+        })
+    {
+        if let Expr::MatrixSelector { vs, range, .. } = unparen(m) {
+            if let Some(k) = ev.block_step(node, t) {
+                let bv = match ev.block_vecs.get(&node) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = build_block_range_fn(
+                            ev,
+                            kind,
+                            vs,
+                            *range,
+                            &sc,
+                            check_counter,
+                            !keep_name,
+                            m.pos(),
+                        )?
+                        .map(Rc::new);
+                        ev.block_vecs.insert(node, b.clone());
+                        b
+                    }
+                };
+                if let Some(bv) = bv {
+                    return Ok(Val::Vector(ev.block_row(&bv, k, t)?));
+                }
+            }
+        }
+    }
+    let mut any = false;
     let mut noncounter: Vec<String> = Vec::new();
     let mpos = m.pos();
-    let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let (rs, re, range) = ev.window_bounds(m, t)?;
     let sc2 = sc.clone();
     let mut results: Vector = Vec::new();
@@ -804,150 +1192,7 @@ fn range_fn(ev: &mut Ev<'_>, name: &str, args: &[Expr], t: i64) -> Result<Val, Q
                 noncounter.push(n.to_string());
             }
         }
-        let v: Option<f64> = match name {
-            "rate" => extrapolated_rate(w, rs, re, range, true, true),
-            "increase" => extrapolated_rate(w, rs, re, range, true, false),
-            "delta" => extrapolated_rate(w, rs, re, range, false, false),
-            "irate" | "idelta" => {
-                if w.len() < 2 {
-                    None
-                } else {
-                    let (lt, lv) = w[w.len() - 1];
-                    let (pt, pv) = w[w.len() - 2];
-                    let is_rate = name == "irate";
-                    let mut r = if is_rate && lv < pv { lv } else { lv - pv };
-                    let dt = lt - pt;
-                    if dt == 0 {
-                        None
-                    } else {
-                        if is_rate {
-                            r /= dt as f64 / 1000.0;
-                        }
-                        Some(r)
-                    }
-                }
-            }
-            "deriv" => {
-                if w.len() < 2 {
-                    None
-                } else {
-                    Some(linear_regression(w, w[0].0).0)
-                }
-            }
-            "predict_linear" => {
-                if w.len() < 2 {
-                    None
-                } else {
-                    let (s, i) = linear_regression(w, t);
-                    Some(s * sc2[0] + i)
-                }
-            }
-            "double_exponential_smoothing" | "holt_winters" => {
-                if w.len() < 2 {
-                    None
-                } else {
-                    let (sf, tf) = (sc2[0], sc2[1]);
-                    let mut s0 = 0.0;
-                    let mut s1 = w[0].1;
-                    let mut b = w[1].1 - w[0].1;
-                    for (i, p) in w.iter().enumerate().skip(1) {
-                        let x = sf * p.1;
-                        if i > 1 {
-                            b = tf * (s1 - s0) + (1.0 - tf) * b;
-                        }
-                        let y = (1.0 - sf) * (s1 + b);
-                        s0 = s1;
-                        s1 = x + y;
-                    }
-                    Some(s1)
-                }
-            }
-            "resets" => {
-                let mut n = 0.0;
-                for p in w.windows(2) {
-                    if p[1].1 < p[0].1 {
-                        n += 1.0;
-                    }
-                }
-                Some(n)
-            }
-            "changes" => {
-                let mut n = 0.0;
-                for p in w.windows(2) {
-                    let (a, b) = (p[0].1, p[1].1);
-                    if !(a == b || (a.is_nan() && b.is_nan())) {
-                        n += 1.0;
-                    }
-                }
-                Some(n)
-            }
-            "avg_over_time" => Some(avg(w)),
-            "sum_over_time" => {
-                let (mut s, mut c) = (0.0, 0.0);
-                for p in w {
-                    (s, c) = kahan_inc(p.1, s, c);
-                }
-                Some(if s.is_infinite() { s } else { s + c })
-            }
-            "count_over_time" => Some(w.len() as f64),
-            "min_over_time" => {
-                let mut m = w[0].1;
-                for p in &w[1..] {
-                    if p.1 < m || m.is_nan() {
-                        m = p.1;
-                    }
-                }
-                Some(m)
-            }
-            "max_over_time" => {
-                let mut m = w[0].1;
-                for p in &w[1..] {
-                    if p.1 > m || m.is_nan() {
-                        m = p.1;
-                    }
-                }
-                Some(m)
-            }
-            "last_over_time" => Some(w[w.len() - 1].1),
-            "first_over_time" => Some(w[0].1),
-            "ts_of_last_over_time" => Some(w[w.len() - 1].0 as f64 / 1000.0),
-            "ts_of_first_over_time" => Some(w[0].0 as f64 / 1000.0),
-            "ts_of_max_over_time" | "ts_of_min_over_time" => {
-                let max = name == "ts_of_max_over_time";
-                let (mut bt, mut bv) = w[0];
-                for &(pt, pv) in &w[1..] {
-                    let better = if max {
-                        pv >= bv || bv.is_nan()
-                    } else {
-                        pv <= bv || bv.is_nan()
-                    };
-                    if better && !pv.is_nan() {
-                        bt = pt;
-                        bv = pv;
-                    }
-                }
-                Some(bt as f64 / 1000.0)
-            }
-            "present_over_time" => Some(1.0),
-            "stddev_over_time" => Some(stdvar(w).sqrt()),
-            "stdvar_over_time" => Some(stdvar(w)),
-            "quantile_over_time" => {
-                let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
-                Some(quantile(sc2[0], &mut vals))
-            }
-            "mad_over_time" => {
-                if w.iter().any(|p| p.1.is_nan()) {
-                    Some(f64::NAN)
-                } else {
-                    let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
-                    let med = quantile(0.5, &mut vals);
-                    let mut dev: Vec<f64> = vals.iter().map(|x| (x - med).abs()).collect();
-                    Some(quantile(0.5, &mut dev))
-                }
-            }
-            "absent_over_time" => None,
-            _ => None,
-        };
+        let v = range_value(kind, w, rs, re, range, &sc2, t);
         if let Some(v) = v {
             results.push(Smp {
                 l: l.clone(),

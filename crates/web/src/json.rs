@@ -9,6 +9,12 @@ use std::fmt::Write;
 /// Appends a JSON string literal with escaping.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // The common case: nothing to escape.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -25,18 +31,41 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends the decimal digits of `n`.
+#[inline]
+fn write_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
 /// Appends a millisecond timestamp as seconds, as Prometheus: `1435781451.781`,
 /// `12`, `1.005` (no exponent, fraction only when non-zero, three digits).
 pub fn write_timestamp(out: &mut String, t: i64) {
-    let mut t = t as i128;
     if t < 0 {
         out.push('-');
-        t = -t;
     }
-    let _ = write!(out, "{}", t / 1000);
-    let frac = t % 1000;
+    let t = t.unsigned_abs();
+    write_u64(out, t / 1000);
+    let frac = (t % 1000) as u16;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        // Three ASCII digits.
+        let d = [
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&d).unwrap_or_default());
     }
 }
 
@@ -50,24 +79,67 @@ pub fn format_value(v: f64) -> String {
 
 /// Appends the float (unquoted) as [`format_value`].
 pub fn write_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else if v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
-        // As Prometheus: exponent form out there, Go style (`1.5e-08`, `1e+21`).
-        let e = format!("{v:e}");
-        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        let _ = write!(out, "{mantissa}e{sign}{digits:0>2}");
-    } else {
-        let _ = write!(out, "{v}");
+    if !v.is_finite() {
+        out.push_str(if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        });
+        return;
     }
+    // Shortest round-trip digits (as Go's -1 precision), laid out as Go's
+    // 'f' format inside [1e-6, 1e21) and as its 'e' format outside.
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(v);
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    if neg {
+        out.push('-');
+    }
+    let Some((mant, exp)) = s.split_once('e') else {
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+        return;
+    };
+    // ryu's exponent is a plain decimal integer.
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let a = v.abs();
+    if (1e-6..1e21).contains(&a) {
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        if exp >= 0 {
+            let e = exp as usize;
+            out.push_str(int);
+            if frac.len() <= e {
+                out.push_str(frac);
+                for _ in frac.len()..e {
+                    out.push('0');
+                }
+            } else {
+                out.push_str(&frac[..e]);
+                out.push('.');
+                out.push_str(&frac[e..]);
+            }
+        } else {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(int);
+            out.push_str(frac);
+        }
+        return;
+    }
+    out.push_str(mant);
+    out.push('e');
+    out.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    if e < 10 {
+        out.push('0');
+    }
+    write_u64(out, u64::from(e));
 }
 
 /// Appends `{"name":"value",...}`.
@@ -124,6 +196,79 @@ mod tests {
         assert_eq!(format_value(f64::NAN), "NaN");
         assert_eq!(format_value(f64::INFINITY), "+Inf");
         assert_eq!(format_value(-2.5e-7), "-2.5e-07");
+    }
+
+    /// The reference layout: Rust's shortest `Display` / `{:e}` forms.
+    fn reference_value(v: f64) -> String {
+        if v.is_nan() {
+            "NaN".into()
+        } else if v == f64::INFINITY {
+            "+Inf".into()
+        } else if v == f64::NEG_INFINITY {
+            "-Inf".into()
+        } else if v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+            let e = format!("{v:e}");
+            let (mantissa, exp) = e.split_once('e').unwrap();
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        } else {
+            format!("{v}")
+        }
+    }
+
+    #[test]
+    fn values_match_reference_layout() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut vals = vec![
+            0.0,
+            -0.0,
+            1e-6,
+            9.99e-7,
+            1e-5,
+            1.5e-5,
+            1e15,
+            1e16,
+            1.5e16,
+            123e18,
+            9.99e20,
+            1e21,
+            1e22,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.1,
+            100.0,
+            1234.5678,
+            -42.0,
+        ];
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            vals.push(f64::from_bits(x));
+            vals.push((x % 1_000_000_007) as f64 / 1000.0);
+            vals.push((x >> 11) as f64 * 10f64.powi((x % 60) as i32 - 30));
+        }
+        for v in vals {
+            let (got, want) = (format_value(v), reference_value(v));
+            // Exact ties between two shortest forms round half to even (as
+            // Go), where Rust's formatter rounds half up: only the last
+            // digit may differ, and the result must read back exactly.
+            let same_but_last = got.len() == want.len()
+                && got
+                    .bytes()
+                    .zip(want.bytes())
+                    .filter(|(a, b)| a != b)
+                    .count()
+                    <= 1;
+            assert!(same_but_last, "{got} vs {want} (bits {:x})", v.to_bits());
+            if v.is_finite() {
+                assert_eq!(got.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{got}");
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::params::{parse_duration, parse_time, Params};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use koban_promql::{QueryResult, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,17 +28,59 @@ fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, ApiError> {
 
 /// Renders a query result as the `data` object of the API.
 pub fn render_result(r: &QueryResult) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(capacity_hint(r));
+    write_result(&mut out, r);
+    out
+}
+
+/// A guess of the rendered size, so the buffer grows at most once or twice.
+fn capacity_hint(r: &QueryResult) -> usize {
+    match &r.value {
+        Value::Vector(v) => 256 + v.len() * 160,
+        Value::Matrix(m) => 256 + m.iter().map(|s| 160 + s.points.len() * 32).sum::<usize>(),
+        _ => 256,
+    }
+}
+
+/// The whole success response (envelope, data, warnings, infos) written
+/// into one buffer: no intermediate copy of large results.
+fn render_success(r: &QueryResult) -> Response {
+    let mut out = String::with_capacity(capacity_hint(r) + 64);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    write_result(&mut out, r);
+    for (key, list) in [("warnings", &r.warnings), ("infos", &r.infos)] {
+        if !list.is_empty() {
+            out.push_str(",\"");
+            out.push_str(key);
+            out.push_str("\":[");
+            for (i, w) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(&mut out, w);
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
+}
+
+fn write_result(out: &mut String, r: &QueryResult) {
     match &r.value {
         Value::Scalar { t, v } => {
             out.push_str("{\"resultType\":\"scalar\",\"result\":");
-            write_point(&mut out, *t, *v);
+            write_point(out, *t, *v);
         }
         Value::String { t, v } => {
             out.push_str("{\"resultType\":\"string\",\"result\":[");
-            write_timestamp(&mut out, *t);
+            write_timestamp(out, *t);
             out.push(',');
-            write_str(&mut out, v);
+            write_str(out, v);
             out.push(']');
         }
         Value::Vector(samples) => {
@@ -48,9 +90,9 @@ pub fn render_result(r: &QueryResult) -> String {
                     out.push(',');
                 }
                 out.push_str("{\"metric\":");
-                write_labels(&mut out, &s.labels);
+                write_labels(out, &s.labels);
                 out.push_str(",\"value\":");
-                write_point(&mut out, s.t, s.v);
+                write_point(out, s.t, s.v);
                 out.push('}');
             }
             out.push(']');
@@ -62,13 +104,13 @@ pub fn render_result(r: &QueryResult) -> String {
                     out.push(',');
                 }
                 out.push_str("{\"metric\":");
-                write_labels(&mut out, &s.labels);
+                write_labels(out, &s.labels);
                 out.push_str(",\"values\":[");
                 for (j, (t, v)) in s.points.iter().enumerate() {
                     if j > 0 {
                         out.push(',');
                     }
-                    write_point(&mut out, *t, *v);
+                    write_point(out, *t, *v);
                 }
                 out.push_str("]}");
             }
@@ -76,7 +118,6 @@ pub fn render_result(r: &QueryResult) -> String {
         }
     }
     out.push('}');
-    out
 }
 
 /// Runs a query off the async workers. Dropping the returned future (the
@@ -137,7 +178,7 @@ pub async fn instant(
         engine.instant_with_cancel(&*storage, &expr, t, Some(cancel))
     })
     .await?;
-    Ok(success_raw(&render_result(&r), &r.warnings, &r.infos))
+    Ok(render_success(&r))
 }
 
 fn query_timeout(p: &Params) -> Result<Option<std::time::Duration>, ApiError> {
@@ -217,7 +258,7 @@ pub async fn range(
         engine.range_with_cancel(&*storage, &expr, start, end, step, Some(cancel))
     })
     .await?;
-    Ok(success_raw(&render_result(&r), &r.warnings, &r.infos))
+    Ok(render_success(&r))
 }
 
 /// Exemplars are not stored yet: an empty list, as Prometheus with exemplar storage disabled.
