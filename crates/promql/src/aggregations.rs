@@ -367,7 +367,29 @@ fn build_block_aggregate(
     let dummy = Arc::new(Labels::empty());
     let mut si = 0u32;
     let mut too_big = false;
-    ev.stream_series(vs, 0, &mut |l, pts, _| {
+    // The value of one series at every step where it has one.
+    let values = |_: &Labels, pts: &[(i64, f64)], _: bool| -> Vec<(u32, f64)> {
+        let mut out = Vec::with_capacity(ns);
+        let mut c = 0usize;
+        for (k, &te) in tes.iter().enumerate() {
+            if c > 0 && pts[c - 1].0 > te {
+                c = pts.partition_point(|p| p.0 <= te);
+            }
+            while c < pts.len() && pts[c].0 <= te {
+                c += 1;
+            }
+            if c == 0 {
+                continue;
+            }
+            let (st, v) = pts[c - 1];
+            if st <= te.saturating_sub(lookback) || is_stale_nan(v) {
+                continue;
+            }
+            out.push((k as u32, v));
+        }
+        out
+    };
+    ev.stream_map(vs, 0, &values, &mut |l, vals| {
         let key = group_key(l, grouping, without);
         let g = match idx.get(&key) {
             Some(&g) => g,
@@ -385,23 +407,9 @@ fn build_block_aggregate(
             }
         };
         let cells = &mut acc[g as usize * ns..(g as usize + 1) * ns];
-        let mut c = 0usize;
-        for (k, &te) in tes.iter().enumerate() {
-            if c > 0 && pts[c - 1].0 > te {
-                c = pts.partition_point(|p| p.0 <= te);
-            }
-            while c < pts.len() && pts[c].0 <= te {
-                c += 1;
-            }
-            if c == 0 {
-                continue;
-            }
-            let (st, v) = pts[c - 1];
-            if st <= te.saturating_sub(lookback) || is_stale_nan(v) {
-                continue;
-            }
-            samples[k] += 1;
-            match &mut cells[k] {
+        for (k, v) in vals {
+            samples[k as usize] += 1;
+            match &mut cells[k as usize] {
                 Some((_, grp)) => accumulate(grp, op, v),
                 slot => *slot = Some((si, new_group(dummy.clone(), op, v, 0, false))),
             }

@@ -139,6 +139,10 @@ const BLOCK_MS: i64 = 12 * 3600 * 1000;
 /// Minimum number of steps per block.
 const MIN_BLOCK_STEPS: i64 = 120;
 
+/// Selectors with at least this many series are decoded on two threads by
+/// [`Ev::stream_map`].
+const PARALLEL_MIN_SERIES: usize = 64;
+
 /// Budget of samples memoised for subquery inner steps.
 const SUBQUERY_CACHE_SAMPLES: usize = 20_000_000;
 
@@ -260,6 +264,7 @@ impl Engine {
             grids: FastMap::default(),
             agg_maps: FastMap::default(),
             block_vecs: FastMap::default(),
+            subq_blocks: FastMap::default(),
             in_subquery: FastSet::default(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
@@ -540,6 +545,19 @@ pub(crate) struct BlockVec {
     pub drop_name: bool,
 }
 
+/// A subquery's inner values over a block (see [`Ev::subquery_block`]).
+pub(crate) struct SubqBlock {
+    bs: i64,
+    series: Vec<SubqSeries>,
+}
+
+pub(crate) struct SubqSeries {
+    l: Arc<Labels>,
+    pts: Vec<(i64, f64)>,
+    /// Per point: position in the inner step's vector, and its drop_name.
+    pos: Vec<(u32, bool)>,
+}
+
 /// One loaded series of a selector.
 pub(crate) struct Loaded {
     pub l: Arc<Labels>,
@@ -612,6 +630,8 @@ pub(crate) struct Ev<'a> {
     /// Whole-block results of nodes evaluated series by series (None: the
     /// node does not fit), for the current block, by node address.
     pub(crate) block_vecs: FastMap<usize, Option<Rc<BlockVec>>>,
+    /// Subquery inner values for the current block, by subquery node.
+    subq_blocks: FastMap<usize, Option<Rc<SubqBlock>>>,
     /// Nodes under a subquery (evaluated at the subquery's inner steps).
     in_subquery: FastSet<usize>,
     subq_cached_samples: usize,
@@ -742,6 +762,7 @@ impl<'a> Ev<'a> {
                 self.grids.clear();
                 self.agg_maps.clear();
                 self.block_vecs.clear();
+                self.subq_blocks.clear();
                 self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
@@ -1002,20 +1023,24 @@ impl<'a> Ev<'a> {
             .collect())
     }
 
-    /// Calls `f(labels, samples, has_stale)` for every non-empty series of a
-    /// selector in label order (as [`Ev::load`] holds them), decoding one
-    /// series at a time into a reused buffer unless the selector is already
-    /// loaded. `f` returns false to stop early.
-    pub(crate) fn stream_series(
+    /// For every non-empty series of a selector in label order (as
+    /// [`Ev::load`] holds them): `map(labels, samples, has_stale)` computes a
+    /// per-series result that `consume` receives, in that order, on this
+    /// thread; `consume` returns false to stop early. Series are decoded one
+    /// at a time into a reused buffer (unless the selector is already
+    /// loaded); for large selectors the second half is decoded and mapped on
+    /// a second thread meanwhile.
+    pub(crate) fn stream_map<R: Send>(
         &mut self,
         vs: &VectorSelector,
         range: i64,
-        f: &mut dyn FnMut(&Arc<Labels>, &[(i64, f64)], bool) -> bool,
+        map: &(dyn Fn(&Labels, &[(i64, f64)], bool) -> R + Sync),
+        consume: &mut dyn FnMut(&Arc<Labels>, R) -> bool,
     ) -> Result<(), QueryError> {
         let key = vs as *const VectorSelector as usize;
         if let Some(d) = self.cache.get(&key).cloned() {
             for s in d.iter() {
-                if !f(&s.l, &s.pts, s.has_stale) {
+                if !consume(&s.l, map(&s.l, &s.pts, s.has_stale)) {
                     break;
                 }
             }
@@ -1029,20 +1054,77 @@ impl<'a> Ev<'a> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| QueryError::Storage(e.to_string()))?;
         series.sort_by(|a, b| a.labels().cmp(b.labels()));
-        let mut buf = Vec::new();
-        for s in &series {
-            self.check_interrupt()?;
-            buf.clear();
-            s.iter().drain_into(&mut buf);
-            if buf.is_empty() {
-                continue;
+        let parallel = series.len() >= PARALLEL_MIN_SERIES
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let rest = if parallel {
+            series.split_off(series.len() / 2)
+        } else {
+            Vec::new()
+        };
+        let stop = AtomicBool::new(false);
+        let cancel = self.cancel;
+        std::thread::scope(|scope| {
+            let stop = &stop;
+            let worker = (!rest.is_empty()).then(|| {
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(rest.len());
+                    let mut buf = Vec::new();
+                    for s in &rest {
+                        if stop.load(Ordering::Relaxed)
+                            || cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+                        {
+                            break;
+                        }
+                        buf.clear();
+                        s.iter().drain_into(&mut buf);
+                        if buf.is_empty() {
+                            continue;
+                        }
+                        let has_stale = buf.iter().any(|p| is_stale_nan(p.1));
+                        out.push((s.labels().clone(), map(s.labels(), &buf, has_stale)));
+                    }
+                    out
+                })
+            });
+            let mut go = true;
+            let mut buf = Vec::new();
+            let mut res = Ok(());
+            for s in &series {
+                if let Err(e) = self.check_interrupt() {
+                    res = Err(e);
+                    break;
+                }
+                buf.clear();
+                s.iter().drain_into(&mut buf);
+                if buf.is_empty() {
+                    continue;
+                }
+                let has_stale = buf.iter().any(|p| is_stale_nan(p.1));
+                let r = map(s.labels(), &buf, has_stale);
+                if !consume(&Arc::new(s.labels().clone()), r) {
+                    go = false;
+                    break;
+                }
             }
-            let has_stale = buf.iter().any(|p| is_stale_nan(p.1));
-            if !f(&Arc::new(s.labels().clone()), &buf, has_stale) {
-                break;
+            if res.is_err() || !go {
+                stop.store(true, Ordering::Relaxed);
             }
-        }
-        Ok(())
+            let out = match worker.map(|w| w.join()) {
+                Some(Ok(out)) => out,
+                Some(Err(_)) => return err("BUG: query worker thread panicked"),
+                None => Vec::new(),
+            };
+            res?;
+            if go {
+                for (l, r) in out {
+                    self.check_interrupt()?;
+                    if !consume(&Arc::new(l), r) {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     fn hints(&self, key: usize, range: i64) -> SelectHints {
@@ -1148,6 +1230,29 @@ impl<'a> Ev<'a> {
                 range, offset, at, ..
             } => {
                 let te = self.sel_time(at, *offset, t);
+                if let Some(sb) = self.subquery_block(e, t)? {
+                    debug_assert!((t - sb.bs) % self.interval == 0);
+                    let lo = te.saturating_sub(*range);
+                    // Series with points in (lo, te], in order of their
+                    // first point there (as the step-by-step path builds them).
+                    let mut order: Vec<(i64, u32, usize, usize, usize)> = Vec::new();
+                    let mut n = 0;
+                    for (i, s) in sb.series.iter().enumerate() {
+                        let a = s.pts.partition_point(|p| p.0 <= lo);
+                        let b = a + s.pts[a..].partition_point(|p| p.0 <= te);
+                        if a < b {
+                            n += b - a;
+                            order.push((s.pts[a].0, s.pos[a].0, i, a, b));
+                        }
+                    }
+                    self.add_samples(n)?;
+                    order.sort_unstable_by_key(|x| (x.0, x.1));
+                    for &(_, _, i, a, b) in &order {
+                        let s = &sb.series[i];
+                        f(self, &s.l, s.pos[a].1, &s.pts[a..b])?;
+                    }
+                    return Ok((lo, te, *range));
+                }
                 let m = match self.eval(e, t)? {
                     Val::Matrix(m) => m,
                     _ => return err("BUG: subquery did not return a matrix"),
@@ -1159,6 +1264,129 @@ impl<'a> Ev<'a> {
             }
             _ => err("BUG: expected a range vector expression"),
         }
+    }
+
+    /// The inner values of a subquery at every inner step any window of the
+    /// current block needs, evaluated once per block, as series of points
+    /// (instead of re-assembling a matrix at every outer step). None when it
+    /// does not apply (instant query, `@`, nested, off the block's steps,
+    /// non-vector inner expression, too many points).
+    fn subquery_block(&mut self, e: &Expr, t: i64) -> Result<Option<Rc<SubqBlock>>, QueryError> {
+        let Expr::Subquery {
+            expr,
+            range,
+            step,
+            offset,
+            at,
+            ..
+        } = e
+        else {
+            return Ok(None);
+        };
+        let node = e as *const Expr as usize;
+        if at.is_some()
+            || !self.range_query
+            || self.block_step(node, t).is_none()
+            || expr.value_type() != crate::ast::ValueType::Vector
+        {
+            return Ok(None);
+        }
+        if let Some(b) = self.subq_blocks.get(&node) {
+            return Ok(b.clone());
+        }
+        let b = self
+            .build_subquery_block(expr, *range, *step, *offset)?
+            .map(Rc::new);
+        self.subq_blocks.insert(node, b.clone());
+        Ok(b)
+    }
+
+    fn build_subquery_block(
+        &mut self,
+        expr: &Expr,
+        range: i64,
+        step: i64,
+        offset: i64,
+    ) -> Result<Option<SubqBlock>, QueryError> {
+        let Some((bs, _)) = self.block else {
+            return Ok(None);
+        };
+        let step = if step > 0 {
+            step
+        } else {
+            DEFAULT_SUBQUERY_STEP_MS
+        };
+        let tes = self.block_times(&None, offset);
+        // Inner steps: the union of every outer window's steps, in order.
+        let mut inner: Vec<i64> = Vec::new();
+        for &te in &tes {
+            let lo = te.saturating_sub(range);
+            let mut st = step * (lo / step);
+            if st <= lo {
+                st += step;
+            }
+            if let Some(&last) = inner.last() {
+                if st <= last {
+                    st = last.saturating_add(step);
+                }
+            }
+            let mut ts = st;
+            while ts <= te {
+                inner.push(ts);
+                match ts.checked_add(step) {
+                    Some(n) => ts = n,
+                    None => break,
+                }
+            }
+        }
+        let mut idx: FastMap<u64, usize> = FastMap::default();
+        let mut by_ptr: FastMap<usize, usize> = FastMap::default();
+        let mut series: Vec<SubqSeries> = Vec::new();
+        let mut total = 0usize;
+        for &ts in &inner {
+            self.check_interrupt()?;
+            let Val::Vector(vec) = self.eval(expr, ts)? else {
+                return err("BUG: subquery inner expression must be a vector");
+            };
+            total += vec.len();
+            if total > SUBQUERY_CACHE_SAMPLES {
+                return Ok(None);
+            }
+            for (pos, s) in vec.into_iter().enumerate() {
+                let p = Arc::as_ptr(&s.l) as usize;
+                let i = match by_ptr.get(&p) {
+                    Some(&i) => i,
+                    None => {
+                        let h = s.l.hash();
+                        let found = match idx.get(&h) {
+                            Some(&i) if *series[i].l == *s.l => Some(i),
+                            Some(_) => series.iter().position(|o| *o.l == *s.l),
+                            None => None,
+                        };
+                        let i = match found {
+                            Some(i) => i,
+                            None => {
+                                series.push(SubqSeries {
+                                    l: s.l.clone(),
+                                    pts: Vec::new(),
+                                    pos: Vec::new(),
+                                });
+                                idx.entry(h).or_insert(series.len() - 1);
+                                series.len() - 1
+                            }
+                        };
+                        if Arc::ptr_eq(&series[i].l, &s.l) {
+                            by_ptr.insert(p, i);
+                        }
+                        i
+                    }
+                };
+                let se = &mut series[i];
+                se.pts.push((ts, s.v));
+                se.pos.push((pos as u32, s.drop_name));
+            }
+        }
+        Ok(Some(SubqBlock { bs, series }))
     }
 
     /// (range_start, range_end, range) of a range-vector expression at `t`.
@@ -1469,6 +1697,75 @@ mod tests {
                 }
                 t += step * 7;
             }
+        }
+    }
+
+    /// Large selectors take the block-at-once, two-thread path in range
+    /// queries: results must equal instant queries bit for bit (sums are
+    /// order sensitive), including stale markers and gaps.
+    #[test]
+    fn block_paths_agree_with_instant_queries() {
+        let s = MemStore::new();
+        for i in 0..150i64 {
+            let l = Labels::from_pairs([
+                ("__name__", "g_total"),
+                ("i", &i.to_string()),
+                ("m", if i % 3 == 0 { "a" } else { "b" }),
+            ]);
+            let pts: Vec<(i64, f64)> = (0..400)
+                .filter(|k| (k + i) % 37 != 0)
+                .map(|k| {
+                    let v = if (k * 7 + i) % 101 == 0 {
+                        f64::from_bits(koban_model::STALE_NAN_BITS)
+                    } else {
+                        ((k * (i + 3)) % 1009) as f64 * 0.1 + 1e-3 * i as f64
+                    };
+                    (k * 15_000 + i, v)
+                })
+                .collect();
+            s.add(l, &pts);
+        }
+        let e = Engine::new(EngineOpts::default());
+        for q in [
+            "sum by (m) (g_total)",
+            "avg(g_total)",
+            "count(g_total)",
+            "stddev by (m) (g_total)",
+            "rate(g_total[1m])",
+            "sum by (m) (rate(g_total[2m]))",
+            "avg_over_time(g_total[3m])",
+            "quantile_over_time(0.3, g_total[5m])",
+            "max_over_time(rate(g_total[2m])[5m:1m])",
+            "sum(max_over_time(g_total[2m:30s]))",
+        ] {
+            let (start, end, step) = (7_000, 5_900_000, 60_000);
+            let Value::Matrix(m) = e.range(&s, q, start, end, step).unwrap().value else {
+                panic!("{q}")
+            };
+            let mut t = start;
+            let mut seen = 0;
+            while t <= end {
+                let Value::Vector(v) = e.instant(&s, q, t).unwrap().value else {
+                    panic!("{q}")
+                };
+                for smp in v {
+                    let ser = m
+                        .iter()
+                        .find(|x| x.labels == smp.labels)
+                        .unwrap_or_else(|| panic!("{q} {t}"));
+                    let p = ser.points.iter().find(|p| p.0 == t).unwrap();
+                    assert!(
+                        p.1.to_bits() == smp.v.to_bits() || (p.1.is_nan() && smp.v.is_nan()),
+                        "{q} at {t}: {} vs {}",
+                        p.1,
+                        smp.v
+                    );
+                    seen += 1;
+                }
+                t += step;
+            }
+            let total: usize = m.iter().map(|x| x.points.len()).sum();
+            assert_eq!(total, seen, "{q}");
         }
     }
 

@@ -1009,17 +1009,13 @@ fn build_block_range_fn(
     let mut samples = vec![0usize; ns];
     // (first step with a window, series, metric name) of non-counters.
     let mut noncounter: Vec<(usize, usize, String)> = Vec::new();
-    let mut buf: Vec<(i64, f64)> = Vec::new();
     let mut too_big = false;
-    ev.stream_series(vs, range, &mut |l, pts, has_stale| {
-        if (labels.len() + 1) * ns > MAX_BLOCK_FN_CELLS {
-            too_big = true;
-            return false;
-        }
-        let i = labels.len();
-        labels.push(l.clone());
-        vals.resize(vals.len() + ns, None);
-        let out = &mut vals[i * ns..];
+    // Per series: (step, window samples, value) for every step with a raw
+    // window, and the first step with a window left after stale filtering.
+    type Out = (Vec<(u32, u32, Option<f64>)>, Option<usize>);
+    let windows = |_: &Labels, pts: &[(i64, f64)], has_stale: bool| -> Out {
+        let mut out = Vec::with_capacity(ns);
+        let mut buf: Vec<(i64, f64)> = Vec::new();
         let (mut lo, mut hi) = (0usize, 0usize);
         let mut first: Option<usize> = None;
         for (k, &te) in tes.iter().enumerate() {
@@ -1041,17 +1037,34 @@ fn build_block_range_fn(
                 continue;
             }
             let mut w = &pts[lo..hi];
-            samples[k] += w.len();
+            let n = w.len() as u32;
             if has_stale && w.iter().any(|p| is_stale_nan(p.1)) {
                 buf.clear();
                 buf.extend(w.iter().filter(|p| !is_stale_nan(p.1)));
                 if buf.is_empty() {
+                    out.push((k as u32, n, None));
                     continue;
                 }
                 w = &buf;
             }
             first.get_or_insert(k);
-            out[k] = range_value(kind, w, ts, te, range, sc, bs + k as i64 * interval);
+            let v = range_value(kind, w, ts, te, range, sc, bs + k as i64 * interval);
+            out.push((k as u32, n, v));
+        }
+        (out, first)
+    };
+    ev.stream_map(vs, range, &windows, &mut |l, (out, first)| {
+        if (labels.len() + 1) * ns > MAX_BLOCK_FN_CELLS {
+            too_big = true;
+            return false;
+        }
+        let i = labels.len();
+        labels.push(l.clone());
+        vals.resize(vals.len() + ns, None);
+        let row = &mut vals[i * ns..];
+        for (k, n, v) in out {
+            samples[k as usize] += n as usize;
+            row[k as usize] = v;
         }
         if check_counter {
             if let Some(k) = first {
