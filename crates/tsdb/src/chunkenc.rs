@@ -244,7 +244,7 @@ impl XorChunk {
         if got != n {
             return Err(ChunkError::Truncated { want: n, got });
         }
-        let bits = it.pos;
+        let bits = it.cur.pos;
         let used = bits.div_ceil(8);
         if used != buf.len() {
             return Err(ChunkError::TrailingBytes {
@@ -256,11 +256,11 @@ impl XorChunk {
         Ok(XorChunk {
             w: BitWriter { free },
             first_t,
-            t: it.t,
-            v: it.v,
-            t_delta: it.t_delta,
-            leading: it.leading,
-            trailing: it.trailing,
+            t: it.cur.t,
+            v: it.cur.v,
+            t_delta: it.cur.t_delta,
+            leading: it.cur.leading(),
+            trailing: it.cur.trailing as u8,
             n: n as u16,
             buf,
         })
@@ -378,23 +378,147 @@ fn read_varint(data: &[u8], pos: &mut usize) -> Option<i64> {
 pub trait ChunkBytes: AsRef<[u8]> + Send {}
 impl<T: AsRef<[u8]> + Send> ChunkBytes for T {}
 
+/// Decoder state between samples, kept in one `Copy` struct so the hot loops
+/// work on locals (registers) and write back once.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    /// Bit position of the next sample.
+    pos: usize,
+    t: i64,
+    v: u64,
+    t_delta: i64,
+    /// Significant bits of the current XOR window; 0 = no window yet.
+    sig: u32,
+    /// Trailing zero bits of the current XOR window.
+    trailing: u32,
+}
+
+impl Cursor {
+    /// The window's leading-zero count as the appender stores it.
+    fn leading(&self) -> u8 {
+        if self.sig == 0 {
+            NO_WINDOW
+        } else {
+            (64 - self.sig - self.trailing) as u8
+        }
+    }
+
+    /// Decodes the first sample (`i == 0`) or the second (`i == 1`).
+    #[cold]
+    #[inline(never)]
+    fn head(&mut self, data: &[u8], i: usize) -> Option<()> {
+        let mut pos = self.pos;
+        if i == 0 {
+            self.t = read_varint(data, &mut pos)?;
+            self.v = read_bits(data, &mut pos, 64);
+            if pos > data.len() * 8 {
+                return None;
+            }
+            self.pos = pos;
+            return Some(());
+        }
+        self.t_delta = read_varint(data, &mut pos)?;
+        self.t = self.t.wrapping_add(self.t_delta);
+        let w = peek(data, pos);
+        self.value(data, pos, w, 57)
+    }
+
+    /// Decodes one sample after the second. Returns None on malformed input
+    /// (the cursor is then unspecified).
+    #[inline(always)]
+    fn step(&mut self, data: &[u8]) -> Option<()> {
+        let mut pos = self.pos;
+        // `w` holds the bits at `pos`, left-aligned; the first 57 are exact.
+        let mut w = peek(data, pos);
+        // Timestamp: delta of delta with a 1..4 bit prefix. Each bucket is its
+        // own (well predicted) branch so the bit count is a constant there.
+        let used: u32 = if (w as i64) >= 0 {
+            1
+        } else {
+            match (!w).leading_zeros() {
+                1 => {
+                    self.t_delta = self.t_delta.wrapping_add(((w << 2) as i64) >> 50);
+                    16
+                }
+                2 => {
+                    self.t_delta = self.t_delta.wrapping_add(((w << 3) as i64) >> 47);
+                    20
+                }
+                3 => {
+                    self.t_delta = self.t_delta.wrapping_add(((w << 4) as i64) >> 44);
+                    24
+                }
+                _ => {
+                    pos += 4;
+                    let d = read_bits(data, &mut pos, 64) as i64;
+                    self.t_delta = self.t_delta.wrapping_add(d);
+                    w = peek(data, pos);
+                    0
+                }
+            }
+        };
+        self.t = self.t.wrapping_add(self.t_delta);
+        self.value(data, pos + used as usize, w << used, 57 - used)
+    }
+
+    /// Decodes a value whose control bits start at `pos`; `w` holds the bits
+    /// there (left-aligned), the first `avail` (>= 33) of them exact.
+    #[inline(always)]
+    fn value(&mut self, data: &[u8], mut pos: usize, mut w: u64, mut avail: u32) -> Option<()> {
+        if (w as i64) < 0 {
+            let hdr = if w & (1 << 62) == 0 {
+                if self.sig == 0 {
+                    return None;
+                }
+                2
+            } else {
+                let leading = ((w >> 57) & 31) as u32;
+                let sig = match ((w >> 51) & 63) as u32 {
+                    0 => 64,
+                    s => s,
+                };
+                if leading + sig > 64 {
+                    return None;
+                }
+                self.sig = sig;
+                self.trailing = 64 - leading - sig;
+                13
+            };
+            w <<= hdr;
+            avail -= hdr;
+            pos += hdr as usize;
+            let sig = self.sig;
+            let bits = if sig <= avail {
+                pos += sig as usize;
+                w >> (64 - sig)
+            } else {
+                read_bits(data, &mut pos, sig as u8)
+            };
+            self.v ^= bits << self.trailing;
+        } else {
+            pos += 1;
+        }
+        if pos > data.len() * 8 {
+            return None;
+        }
+        self.pos = pos;
+        Some(())
+    }
+}
+
 /// Decodes an XOR chunk. `B` is any byte container (`&[u8]`, `Vec<u8>`,
 /// `Arc<[u8]>`); [`XorIterator`] is the borrowed form.
 ///
 /// On a malformed chunk iteration stops early and [`XorIter::is_corrupt`]
-/// reports it; it never panics.
+/// reports it; it never panics. Besides sample-at-a-time iteration,
+/// [`XorIter::decode_into`] (and `SampleIterator::drain_into`) decode many
+/// samples per call into a caller's buffer, which is faster.
 #[derive(Debug, Clone)]
 pub struct XorIter<B> {
     data: B,
-    /// Bit position of the next sample.
-    pos: usize,
+    cur: Cursor,
     n: usize,
     i: usize,
-    t: i64,
-    v: u64,
-    t_delta: i64,
-    leading: u8,
-    trailing: u8,
     corrupt: bool,
 }
 
@@ -411,14 +535,16 @@ impl<B: AsRef<[u8]>> XorIter<B> {
         };
         XorIter {
             data,
-            pos: HEADER_LEN * 8,
+            cur: Cursor {
+                pos: HEADER_LEN * 8,
+                t: 0,
+                v: 0,
+                t_delta: 0,
+                sig: 0,
+                trailing: 0,
+            },
             n,
             i: 0,
-            t: 0,
-            v: 0,
-            t_delta: 0,
-            leading: NO_WINDOW,
-            trailing: 0,
             corrupt,
         }
     }
@@ -433,131 +559,63 @@ impl<B: AsRef<[u8]>> XorIter<B> {
         self.corrupt
     }
 
+    /// Marks the chunk corrupt and ends iteration.
+    #[cold]
+    fn fail(&mut self) {
+        self.corrupt = true;
+        self.n = 0;
+    }
+
     /// The next sample as (timestamp, raw value bits).
     #[inline]
     pub fn next_bits(&mut self) -> Option<(i64, u64)> {
         if self.i >= self.n {
             return None;
         }
-        match self.decode() {
+        let ok = if self.i >= 2 {
+            self.cur.step(self.data.as_ref())
+        } else {
+            self.cur.head(self.data.as_ref(), self.i)
+        };
+        match ok {
             Some(()) => {
                 self.i += 1;
-                Some((self.t, self.v))
+                Some((self.cur.t, self.cur.v))
             }
             None => {
-                self.corrupt = true;
-                self.n = 0;
+                self.fail();
                 None
             }
         }
     }
 
-    #[inline(always)]
-    fn decode(&mut self) -> Option<()> {
+    /// Decodes up to `out.len()` further samples into `out` (timestamps and
+    /// raw value bits) and returns how many were written; 0 means the end
+    /// (or a malformed chunk, see [`XorIter::is_corrupt`]). Equivalent to
+    /// calling [`XorIter::next_bits`] that many times, but faster.
+    pub fn decode_into(&mut self, out: &mut [(i64, u64)]) -> usize {
+        let mut k = 0;
+        while k < out.len() && self.i < 2.min(self.n) {
+            match self.next_bits() {
+                Some(s) => out[k] = s,
+                None => return k,
+            }
+            k += 1;
+        }
+        let want = self.n.saturating_sub(self.i).min(out.len() - k);
         let data = self.data.as_ref();
-        let mut pos = self.pos;
-        // `w` holds the bits at `pos`, left-aligned; the first `avail` are exact.
-        let mut w;
-        let mut avail: u32;
-        match self.i {
-            0 => {
-                self.t = read_varint(data, &mut pos)?;
-                self.v = read_bits(data, &mut pos, 64);
-                if pos > data.len() * 8 {
-                    return None;
-                }
-                self.pos = pos;
-                return Some(());
+        let mut c = self.cur;
+        for (j, slot) in out[k..k + want].iter_mut().enumerate() {
+            if c.step(data).is_none() {
+                self.i += j;
+                self.fail();
+                return k + j;
             }
-            1 => {
-                self.t_delta = read_varint(data, &mut pos)?;
-                w = peek(data, pos);
-                avail = 57;
-            }
-            _ => {
-                w = peek(data, pos);
-                avail = 57;
-                let dod = if w >> 63 == 0 {
-                    w <<= 1;
-                    avail -= 1;
-                    pos += 1;
-                    0
-                } else {
-                    match (!w).leading_zeros() {
-                        1 => {
-                            let d = ((w << 2) as i64) >> 50;
-                            w <<= 16;
-                            avail -= 16;
-                            pos += 16;
-                            d
-                        }
-                        2 => {
-                            let d = ((w << 3) as i64) >> 47;
-                            w <<= 20;
-                            avail -= 20;
-                            pos += 20;
-                            d
-                        }
-                        3 => {
-                            let d = ((w << 4) as i64) >> 44;
-                            w <<= 24;
-                            avail -= 24;
-                            pos += 24;
-                            d
-                        }
-                        _ => {
-                            pos += 4;
-                            let d = read_bits(data, &mut pos, 64) as i64;
-                            w = peek(data, pos);
-                            avail = 57;
-                            d
-                        }
-                    }
-                };
-                self.t_delta = self.t_delta.wrapping_add(dod);
-            }
+            *slot = (c.t, c.v);
         }
-        self.t = self.t.wrapping_add(self.t_delta);
-        // Value; at least 33 bits of `w` are exact here.
-        if w >> 63 == 0 {
-            pos += 1;
-        } else {
-            if (w >> 62) & 1 == 0 {
-                if self.leading == NO_WINDOW {
-                    return None;
-                }
-                w <<= 2;
-                avail -= 2;
-                pos += 2;
-            } else {
-                let leading = ((w >> 57) & 31) as u8;
-                let mut sig = ((w >> 51) & 63) as u8;
-                if sig == 0 {
-                    sig = 64;
-                }
-                if leading as u16 + sig as u16 > 64 {
-                    return None;
-                }
-                self.leading = leading;
-                self.trailing = 64 - leading - sig;
-                w <<= 13;
-                avail -= 13;
-                pos += 13;
-            }
-            let sig = (64 - self.leading - self.trailing) as u32;
-            let bits = if sig <= avail {
-                pos += sig as usize;
-                w >> (64 - sig)
-            } else {
-                read_bits(data, &mut pos, sig as u8)
-            };
-            self.v ^= bits << self.trailing;
-        }
-        if pos > data.len() * 8 {
-            return None;
-        }
-        self.pos = pos;
-        Some(())
+        self.i += want;
+        self.cur = c;
+        k + want
     }
 }
 
@@ -566,8 +624,29 @@ impl<B: ChunkBytes> SampleIterator for XorIter<B> {
     fn next(&mut self) -> Option<(i64, f64)> {
         self.next_bits().map(|(t, v)| (t, f64::from_bits(v)))
     }
-}
 
+    fn drain_into(&mut self, out: &mut Vec<(i64, f64)>) {
+        while self.i < 2.min(self.n) {
+            match self.next() {
+                Some(s) => out.push(s),
+                None => return,
+            }
+        }
+        let want = self.n.saturating_sub(self.i);
+        out.reserve(want);
+        let data = self.data.as_ref();
+        let mut c = self.cur;
+        for _ in 0..want {
+            if c.step(data).is_none() {
+                self.fail();
+                return;
+            }
+            out.push((c.t, f64::from_bits(c.v)));
+            self.i += 1;
+        }
+        self.cur = c;
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +829,58 @@ mod tests {
             let mut it = XorIterator::new(&g[..]);
             while it.next().is_some() {}
             let _ = XorChunk::from_bytes(g);
+        }
+    }
+
+    #[test]
+    fn batch_decoding_matches_next() {
+        let mut x: u64 = 99;
+        let mut c = XorChunk::new();
+        let mut t = 0i64;
+        for i in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t += [15_000, 15_001, 1 << 40, 14_000][(x % 4) as usize];
+            let v = match i % 5 {
+                0 => f64::from_bits(x),
+                1 | 2 => 1.0,
+                _ => (x % 1000) as f64 / 8.0,
+            };
+            c.append(t, v);
+        }
+        let b = c.bytes();
+        for cut in [0, 1, 2, 3, 10, 11, b.len() / 2, b.len() - 1, b.len()] {
+            let data = &b[..cut];
+            let mut want = Vec::new();
+            let mut it = XorIterator::new(data);
+            while let Some(s) = it.next_bits() {
+                want.push(s);
+            }
+            let corrupt = it.is_corrupt();
+            let mut drained = Vec::new();
+            let mut it = XorIterator::new(data);
+            if let Some((t, v)) = it.next() {
+                drained.push((t, v));
+            }
+            it.drain_into(&mut drained);
+            assert_eq!(it.is_corrupt(), corrupt, "cut {cut}");
+            let bits: Vec<_> = drained.iter().map(|s| (s.0, s.1.to_bits())).collect();
+            assert_eq!(bits, want, "cut {cut}");
+            for batch in [1, 3, 64] {
+                let mut it = XorIterator::new(data);
+                let mut got = Vec::new();
+                let mut buf = vec![(0, 0); batch];
+                loop {
+                    let k = it.decode_into(&mut buf);
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+                assert_eq!(got, want, "cut {cut} batch {batch}");
+                assert_eq!(it.is_corrupt(), corrupt, "cut {cut}");
+            }
         }
     }
 

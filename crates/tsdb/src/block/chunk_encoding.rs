@@ -22,7 +22,7 @@
 //! gives back the original bit pattern; anything else (NaN payloads, -0.0,
 //! infinities, values with many digits) falls back to XOR or CONST.
 
-use super::bits::{BitReader, BitWriter};
+use super::bits::BitWriter;
 use super::ints;
 use crate::encoding::{put_uvarint, put_varint, Decbuf, DecodeError};
 
@@ -248,6 +248,7 @@ pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
 #[derive(Debug, Default)]
 pub struct DecodeScratch {
     ints: Vec<i64>,
+    ts: Vec<i64>,
     exc: Vec<(usize, u64)>,
 }
 
@@ -269,37 +270,36 @@ pub fn decode(
     if header & 0x0f != 0 {
         return Err(DecodeError("unknown timestamp encoding"));
     }
-    let start = out.len();
-    out.reserve(n);
     let DecodeScratch {
         ints: ints_buf,
+        ts: ts_buf,
         exc,
     } = scratch;
-    let mut t = mint;
-    out.push((t, 0.0));
+    // Timestamps: a regular interval (the common case) needs no buffer;
+    // otherwise the deltas are decoded into `ts_buf`, and samples are
+    // written once, timestamp and value together, below.
+    let mut const_dt = None;
+    ts_buf.clear();
     if n > 1 && d.rest().first() == Some(&ints::CONST) {
-        // Regular interval, the common case: no intermediate buffer.
         d.u8()?;
-        let dt = d.varint()?;
-        out.extend((1..n).map(|_| {
-            t = t.wrapping_add(dt);
-            (t, 0.0)
-        }));
+        const_dt = Some(d.varint()?);
     } else {
-        ints_buf.clear();
-        ints::decode(d, n - 1, ints_buf)?;
-        for &dt in ints_buf.iter() {
-            t = t.wrapping_add(dt);
-            out.push((t, 0.0));
+        ts_buf.push(mint);
+        ints::decode(d, n - 1, ts_buf)?;
+        if ts_buf.len() != n {
+            return Err(DecodeError("timestamp count mismatch"));
+        }
+        let mut t = mint;
+        for x in &mut ts_buf[1..] {
+            t = t.wrapping_add(*x);
+            *x = t;
         }
     }
-    let samples = &mut out[start..];
+    let start = out.len();
     match header >> 4 {
         V_CONST => {
             let v = f64::from_bits(d.u64_le()?);
-            for s in samples.iter_mut() {
-                s.1 = v;
-            }
+            emit(out, mint, const_dt, ts_buf, std::iter::repeat_n(v, n));
         }
         V_DECIMAL | V_DECIMAL_EXC => {
             exc.clear();
@@ -357,49 +357,140 @@ pub fn decode(
                 return Err(DecodeError("decimal value count mismatch"));
             }
             if e == 0 {
-                for (s, &x) in samples.iter_mut().zip(ints_buf.iter()) {
-                    s.1 = x as f64;
-                }
+                emit(
+                    out,
+                    mint,
+                    const_dt,
+                    ts_buf,
+                    ints_buf.iter().map(|&x| x as f64),
+                );
             } else {
-                for (s, &x) in samples.iter_mut().zip(ints_buf.iter()) {
-                    s.1 = x as f64 / scale;
-                }
+                let vals = ints_buf.iter().map(|&x| x as f64 / scale);
+                emit(out, mint, const_dt, ts_buf, vals);
             }
+            let samples = &mut out[start..];
             for &(pos, bits) in exc.iter() {
                 samples[pos].1 = f64::from_bits(bits);
             }
         }
         V_XOR => {
-            let mut r = BitReader::new(d.rest());
-            let mut prev = r.read(64)?;
-            samples[0].1 = f64::from_bits(prev);
-            let mut lead = 0u32;
-            let mut sig = 0u32;
-            for s in samples[1..].iter_mut() {
-                if r.bit()? {
-                    if r.bit()? {
-                        lead = r.read(5)? as u32;
-                        sig = r.read(6)? as u32;
-                        if sig == 0 {
-                            sig = 64;
-                        }
-                        if lead + sig > 64 {
-                            return Err(DecodeError("XOR window out of range"));
-                        }
-                    } else if sig == 0 {
-                        return Err(DecodeError("XOR reuses a window before setting one"));
-                    }
-                    let x = r.read(sig)? << (64 - lead - sig);
-                    prev ^= x;
-                }
-                s.1 = f64::from_bits(prev);
-            }
-            let used = r.bytes_consumed();
+            emit(out, mint, const_dt, ts_buf, std::iter::repeat_n(0.0, n));
+            let used = decode_xor(d.rest(), &mut out[start..])?;
             d.bytes(used)?;
         }
         _ => return Err(DecodeError("unknown value encoding")),
     }
     Ok(n)
+}
+
+/// Appends one sample per value of `vals` (which yields exactly the chunk's
+/// sample count): timestamps `mint + i * dt` for a regular interval, else
+/// the absolute timestamps in `ts`. One pass; the zipped iterators have a
+/// trusted length, so `extend` writes without per-element capacity checks.
+#[inline(always)]
+fn emit(
+    out: &mut Vec<(i64, f64)>,
+    mint: i64,
+    const_dt: Option<i64>,
+    ts: &[i64],
+    vals: impl ExactSizeIterator<Item = f64>,
+) {
+    match const_dt {
+        // Wrapping multiplication equals the repeated wrapping additions.
+        Some(dt) => out.extend(
+            (0..vals.len())
+                .map(|i| mint.wrapping_add((i as i64).wrapping_mul(dt)))
+                .zip(vals),
+        ),
+        None => out.extend(ts.iter().copied().zip(vals)),
+    }
+}
+
+/// Decodes the XOR value stream at the front of `b` into the values of
+/// `samples` (one per sample); returns the bytes it used.
+fn decode_xor(b: &[u8], samples: &mut [(i64, f64)]) -> Result<usize, DecodeError> {
+    let Some((first, rest)) = samples.split_first_mut() else {
+        return Ok(0);
+    };
+    // At bit 0 all 64 peeked bits are exact.
+    let mut prev = peek(b, 0);
+    let mut pos = 64usize;
+    first.1 = f64::from_bits(prev);
+    let mut lead = 0u32;
+    let mut sig = 0u32;
+    for s in rest.iter_mut() {
+        // `w` holds the bits at `pos`, left-aligned; the first 57 are exact.
+        let w = peek(b, pos);
+        if (w as i64) < 0 {
+            let hdr: u32 = if w & (1 << 62) != 0 {
+                lead = ((w >> 57) & 31) as u32;
+                sig = match ((w >> 51) & 63) as u32 {
+                    0 => 64,
+                    s => s,
+                };
+                if lead + sig > 64 {
+                    return Err(DecodeError("XOR window out of range"));
+                }
+                13
+            } else {
+                if sig == 0 {
+                    return Err(DecodeError("XOR reuses a window before setting one"));
+                }
+                2
+            };
+            pos += hdr as usize;
+            let x = if hdr + sig <= 57 {
+                (w << hdr) >> (64 - sig)
+            } else {
+                // Up to 77 bits: the payload in two halves.
+                let hi_n = sig.min(32);
+                let lo_n = sig - hi_n;
+                let hi = peek(b, pos) >> (64 - hi_n);
+                let lo = if lo_n == 0 {
+                    0
+                } else {
+                    peek(b, pos + hi_n as usize) >> (64 - lo_n)
+                };
+                (hi << lo_n) | lo
+            };
+            pos += sig as usize;
+            prev ^= x << (64 - lead - sig);
+        } else {
+            pos += 1;
+        }
+        s.1 = f64::from_bits(prev);
+    }
+    if pos > b.len() * 8 {
+        return Err(DecodeError("bit stream truncated"));
+    }
+    Ok(pos.div_ceil(8))
+}
+
+/// The 64 bits starting at bit `pos` of `b`, left-aligned; at least the
+/// first 57 are exact, bits past the end of `b` read as zero.
+#[inline(always)]
+fn peek(b: &[u8], pos: usize) -> u64 {
+    let i = pos >> 3;
+    let w = match b.get(i..i + 8) {
+        Some(s) => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            u64::from_be_bytes(a)
+        }
+        None => peek_tail(b, i),
+    };
+    w << (pos & 7)
+}
+
+#[cold]
+#[inline(never)]
+fn peek_tail(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(i..) {
+        let k = s.len().min(8);
+        a[..k].copy_from_slice(&s[..k]);
+    }
+    u64::from_be_bytes(a)
 }
 
 #[cfg(test)]

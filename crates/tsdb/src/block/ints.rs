@@ -252,26 +252,30 @@ fn unpack_for(b: &[u8], n: usize, w: u32, mn: i64, out: &mut Vec<i64>) -> Result
         return Ok(());
     }
     let wu = w as usize;
+    let start = out.len();
+    out.resize(start + n, 0);
+    let dst = &mut out[start..];
     let mut i = 0;
+    let mut bit = 0usize;
     // Fast path: an unaligned 8-byte big-endian load holds the whole value
     // (shift <= 7, w <= 56).
-    while i < n {
-        let bit = i * wu;
+    for slot in dst.iter_mut() {
         let byte = bit >> 3;
-        if byte + 8 > b.len() {
+        let Some(s) = b.get(byte..byte + 8) else {
             break;
-        }
+        };
         let mut a = [0u8; 8];
-        a.copy_from_slice(&b[byte..byte + 8]);
+        a.copy_from_slice(s);
         let x = (u64::from_be_bytes(a) << (bit & 7)) >> (64 - w);
-        out.push(mn.wrapping_add(x as i64));
+        *slot = mn.wrapping_add(x as i64);
+        bit += wu;
         i += 1;
     }
     if i < n {
         let mut r = BitReader::new(&b[(i * wu) >> 3..]);
         r.read(((i * wu) & 7) as u32)?;
-        for _ in i..n {
-            out.push(mn.wrapping_add(r.read(w)? as i64));
+        for slot in &mut dst[i..] {
+            *slot = mn.wrapping_add(r.read(w)? as i64);
         }
     }
     Ok(())
