@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod client;
+mod http1;
 pub mod manager;
 pub mod metrics;
 pub mod scrape_loop;

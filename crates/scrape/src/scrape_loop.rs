@@ -4,6 +4,7 @@
 //! markers for series that vanished.
 
 use crate::cache::{Entry, SeriesCache};
+use crate::http1::{Fetched, Http1Client};
 use crate::metrics::ScrapeMetrics;
 use crate::target::{PoolConfig, Target};
 use crate::ScrapeError;
@@ -11,6 +12,7 @@ use koban_model::exposition::{self, Format, Parser};
 use koban_model::{relabel, Labels, LabelsBuilder, STALE_NAN};
 use koban_storage::{Appendable, Appender, Metadata, SeriesRef, StorageError};
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
@@ -122,6 +124,12 @@ pub struct ScrapeLoop {
     parsed_url: Option<reqwest::Url>,
     /// `X-Prometheus-Scrape-Timeout-Seconds`, formatted once.
     timeout_header: reqwest::header::HeaderValue,
+    /// The plain-HTTP fast path (see [`crate::http1`]), when it applies.
+    fast: Option<Http1Client>,
+    /// This pool's counters, resolved once.
+    scrapes_total: Counter,
+    failures_total: Counter,
+    refused_total: Counter,
 }
 
 /// Counts of one page.
@@ -148,7 +156,39 @@ impl ScrapeLoop {
                 b.labels()
             })
             .collect();
+        let parsed_url = reqwest::Url::parse(&target.url).ok();
+        let timeout_header = format!("{}", target.timeout.as_secs_f64());
+        let fast = parsed_url.as_ref().and_then(|u| {
+            if cfg.http.proxy_url.is_some() || cfg.http.basic_auth.is_some() {
+                return None;
+            }
+            let auth = cfg
+                .http
+                .authorization
+                .as_ref()
+                .map(|(kind, creds)| format!("{kind} {creds}"));
+            let mut extra = vec![
+                ("User-Agent", crate::client::USER_AGENT),
+                ("Accept", exposition::ACCEPT_HEADER),
+                (
+                    "X-Prometheus-Scrape-Timeout-Seconds",
+                    timeout_header.as_str(),
+                ),
+            ];
+            if let Some(a) = &auth {
+                extra.push(("Authorization", a.as_str()));
+            }
+            Http1Client::new(u, &extra)
+        });
+        let pool = ScrapeMetrics::pool(&cfg.job_name);
+        let scrapes_total = ctx.metrics.scrapes.get_or_create(&pool).clone();
+        let failures_total = ctx.metrics.scrape_failures.get_or_create(&pool).clone();
+        let refused_total = ctx.metrics.samples_refused.get_or_create(&pool).clone();
         ScrapeLoop {
+            fast,
+            scrapes_total,
+            failures_total,
+            refused_total,
             cfg,
             client,
             ctx,
@@ -158,13 +198,10 @@ impl ScrapeLoop {
             status,
             meta: Default::default(),
             meta_dirty: false,
-            parsed_url: reqwest::Url::parse(&target.url).ok(),
-            timeout_header: reqwest::header::HeaderValue::from_str(&format!(
-                "{}",
-                target.timeout.as_secs_f64()
-            ))
-            // A formatted float is always a valid header value.
-            .unwrap_or(reqwest::header::HeaderValue::from_static("0")),
+            parsed_url,
+            timeout_header: reqwest::header::HeaderValue::from_str(&timeout_header)
+                // A formatted float is always a valid header value.
+                .unwrap_or(reqwest::header::HeaderValue::from_static("0")),
             target,
         }
     }
@@ -237,8 +274,7 @@ impl ScrapeLoop {
             Ok(r) => r,
             Err(_) => Err(ScrapeError::Timeout),
         };
-        let pool = ScrapeMetrics::pool(&self.cfg.job_name);
-        self.ctx.metrics.scrapes.get_or_create(&pool).inc();
+        self.scrapes_total.inc();
         self.cache.begin();
         let mut app = self.ctx.storage.appender();
         let result = match fetched {
@@ -290,13 +326,13 @@ impl ScrapeLoop {
                 st.last_error.clear();
             }
             (Err(e), _) => {
-                self.ctx.metrics.scrape_failures.get_or_create(&pool).inc();
+                self.failures_total.inc();
                 st.health = Health::Down;
                 st.last_error = e.to_string();
                 tracing::debug!(target = %self.target.url, error = %e, "scrape failed");
             }
             (Ok(_), Err(e)) => {
-                self.ctx.metrics.scrape_failures.get_or_create(&pool).inc();
+                self.failures_total.inc();
                 st.health = Health::Down;
                 st.last_error = format!("storage: {e}");
             }
@@ -313,8 +349,24 @@ impl ScrapeLoop {
     }
 
     /// Fetches the page into `buf`, enforcing `body_size_limit`; returns its format.
-    async fn fetch(&self, buf: &mut Vec<u8>) -> Result<Format, ScrapeError> {
+    async fn fetch(&mut self, buf: &mut Vec<u8>) -> Result<Format, ScrapeError> {
         let url = &self.target.url;
+        if let Some(fast) = &mut self.fast {
+            let err = |reason: String| ScrapeError::Http {
+                url: url.clone(),
+                reason,
+            };
+            match fast.fetch(buf, self.cfg.body_size_limit, err).await? {
+                Fetched::Page(ct) => {
+                    return Ok(ct
+                        .as_deref()
+                        .map(exposition::format_from_content_type)
+                        .unwrap_or(Format::Text))
+                }
+                // The general client applies the redirect policy.
+                Fetched::Redirect => {}
+            }
+        }
         let http_err = |e: reqwest::Error| ScrapeError::Http {
             url: url.clone(),
             reason: error_chain(&e),
@@ -378,7 +430,6 @@ impl ScrapeLoop {
         let iter = self.cache.iter();
         let empty = Labels::empty();
         let sample_limit = self.cfg.sample_limit;
-        let pool = ScrapeMetrics::pool(&self.cfg.job_name);
         loop {
             let entry = match parser.next() {
                 Ok(Some(e)) => e,
@@ -398,14 +449,16 @@ impl ScrapeLoop {
                 _ => ts,
             };
             let key = SeriesCache::key(s.series);
-            let (r, labels_needed) = match self.cache.get_mut(key) {
-                Some(e) => {
+            let found = self.cache.lookup(key);
+            let (r, labels_needed) = match found {
+                Some(p) => {
+                    let e = self.cache.get(p);
                     if e.last_iter == iter {
                         return Err(ScrapeError::Duplicate {
                             series: String::from_utf8_lossy(s.series).into_owned(),
                         });
                     }
-                    e.last_iter = iter;
+                    self.cache.touch(p);
                     if e.dropped {
                         continue;
                     }
@@ -455,8 +508,8 @@ impl ScrapeLoop {
                         match self.sample_labels(page_labels(&s))? {
                             Some(labels) => {
                                 let res = app.append(0, &labels, t, s.value);
-                                if let (Ok(r), Some(e)) = (&res, self.cache.get_mut(key)) {
-                                    e.r = *r;
+                                if let (Ok(r), Some(p)) = (&res, found) {
+                                    self.cache.set_ref(p, *r);
                                 }
                                 res
                             }
@@ -474,7 +527,7 @@ impl ScrapeLoop {
                     | StorageError::OutOfBounds
                     | StorageError::TooOld,
                 ) => {
-                    self.ctx.metrics.samples_refused.get_or_create(&pool).inc();
+                    self.refused_total.inc();
                 }
                 Err(e) => return Err(ScrapeError::Storage(e.to_string())),
             }
