@@ -399,10 +399,7 @@ impl BlockStore {
             // sealed just below, so all of them reach blocks before those
             // segments are truncated.
             let seg = self.db.wal().cut_segment().map_err(TsdbError::from)?;
-            let has_ooo = !head.inner.ooo_series.lock().is_empty();
-            if has_ooo {
-                head.seal_ooo();
-            }
+            let has_ooo = head.seal_ooo();
             let block = self.write_head_range(start, end)?;
             if let Some(b) = &block {
                 report.cut.push(b.meta().ulid.clone());

@@ -228,8 +228,17 @@ impl CommitLog {
     }
 
     /// Sequence of the newest entry (0 if none).
+    #[inline]
     pub(crate) fn last_seq(&self) -> u64 {
-        self.iter().last().map_or(0, |e| e.0)
+        match &self.more {
+            Some(v) if !v.is_empty() => v.last().map_or(0, |e| e.0),
+            _ => self
+                .inline
+                .iter()
+                .rev()
+                .find(|e| e.0 != 0)
+                .map_or(0, |e| e.0),
+        }
     }
 
     /// Drops entries every open querier sees (sequence <= `low`).
@@ -255,11 +264,18 @@ impl CommitLog {
     }
 
     /// Records a commit (call once per commit, before its first sample).
+    #[cfg(test)]
     pub(crate) fn record(&mut self, seq: u64, low: u64, last_t: i64) {
         if self.last_seq() != seq {
-            self.trim(low);
-            self.push((seq, last_t));
+            self.record_new(seq, low, last_t);
         }
+    }
+
+    /// [`CommitLog::record`] for a caller that checked `last_seq() != seq`.
+    #[inline]
+    pub(crate) fn record_new(&mut self, seq: u64, low: u64, last_t: i64) {
+        self.trim(low);
+        self.push((seq, last_t));
     }
 
     /// The largest timestamp visible to a querier with watermark `w`.
@@ -301,18 +317,24 @@ impl SeriesData {
         }
     }
 
-    /// Timestamp of the last committed sample (`i64::MIN` when none).
-    #[inline]
-    pub(crate) fn last_t(&self) -> i64 {
-        self.last().map_or(i64::MIN, |l| l.0)
-    }
-
     /// Checks whether (t, v) may be appended to the committed samples
     /// within bounds `b`, and where it goes (see the module docs).
     #[inline]
     pub(crate) fn appendable(&self, t: i64, v: f64, b: &Bounds) -> Result<Placement, StorageError> {
+        self.appendable_after(self.last(), t, v, b)
+    }
+
+    /// [`SeriesData::appendable`] with `last` = [`SeriesData::last`].
+    #[inline]
+    pub(crate) fn appendable_after(
+        &self,
+        last: Option<(i64, Option<u64>)>,
+        t: i64,
+        v: f64,
+        b: &Bounds,
+    ) -> Result<Placement, StorageError> {
         if t >= b.min_valid {
-            let Some((last_t, last_v)) = self.last() else {
+            let Some((last_t, last_v)) = last else {
                 return Ok(Placement::InOrder);
             };
             if t > last_t {
@@ -765,18 +787,25 @@ impl Head {
     }
 
     /// Head cut, step 1: moves every out-of-order sample held to the
-    /// sealed lists (see [`ooo`]). Call after starting a new WAL segment,
-    /// so every sample in older segments is sealed or in-order.
-    pub(crate) fn seal_ooo(&self) {
+    /// sealed lists (see [`ooo`]). Call after starting a new WAL segment:
+    /// commits hold the commit lock while logging and applying, so every
+    /// sample in older segments is then sealed or in-order. Returns false
+    /// if the head holds no out-of-order samples.
+    pub(crate) fn seal_ooo(&self) -> bool {
         let i = &self.inner;
         let _g = i.commit_lock.write();
-        for id in i.ooo_ids() {
+        let ids = i.ooo_ids();
+        if ids.is_empty() {
+            return false;
+        }
+        for id in ids {
             if let Some(s) = i.series_by_id(id) {
                 if let Some(o) = s.data.lock().ooo.as_mut() {
                     o.seal();
                 }
             }
         }
+        true
     }
 
     /// Head cut, step 2: calls `f(labels, samples)` for every series with

@@ -40,6 +40,9 @@ const MAX_POOLED_LEN: usize = 1 << 16;
 /// refused and counted, as Prometheus does.
 pub struct HeadAppender {
     head: Head,
+    /// Bounds for the append-time checks, taken at the first append
+    /// (commit checks again with fresh ones).
+    bounds: Option<Bounds>,
     staged: Vec<Staged>,
     samples: Vec<(u64, i64, f64)>,
 }
@@ -49,6 +52,7 @@ impl HeadAppender {
         let bufs = head.inner.append_bufs.lock().pop().unwrap_or_default();
         HeadAppender {
             head,
+            bounds: None,
             staged: bufs.staged,
             samples: bufs.samples,
         }
@@ -76,7 +80,7 @@ impl Appender for HeadAppender {
         if inner.closed.load(Ordering::Relaxed) {
             return Err(StorageError::Closed);
         }
-        let b = inner.bounds();
+        let b = *self.bounds.get_or_insert_with(|| inner.bounds());
         if t < b.min_valid && t < b.ooo_min {
             // Too old for any series: refused before creating one.
             let e = if b.ooo_min == i64::MAX {
@@ -231,12 +235,13 @@ fn decide(inner: &HeadInner, staged: &mut [Staged], b: &Bounds, seq: u64, low: u
         let st = &staged[k];
         let (repeat, mut res) = {
             let mut d = st.series.data.lock();
+            let last = d.last();
             let repeat = d.commits.last_seq() == seq;
             if !repeat {
-                let last_t = d.last_t();
-                d.commits.record(seq, low, last_t);
+                d.commits
+                    .record_new(seq, low, last.map_or(i64::MIN, |l| l.0));
             }
-            (repeat, d.appendable(st.t, st.v, b))
+            (repeat, d.appendable_after(last, st.t, st.v, b))
         };
         if repeat || batch.is_some() {
             let map = batch.get_or_insert_with(|| {
