@@ -113,7 +113,8 @@ pub struct ServerArgs {
     /// Maximum number of queries executed concurrently.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub query_max_concurrency: usize,
-    /// Samples this much older than the newest in a series may still be appended (0: in order only).
+    /// Samples up to this much older than the newest in the head may still be appended
+    /// out of order (0: in order only). The configuration's storage.tsdb section wins when present.
     #[arg(long = "storage.tsdb.out-of-order-time-window")]
     pub out_of_order_window: Option<String>,
 }

@@ -96,8 +96,8 @@ pub struct HeadStats {
     /// (`prometheus_tsdb_too_old_samples_total`).
     pub too_old: u64,
     /// Samples refused because the series has another value at that
-    /// timestamp (`prometheus_tsdb_duplicate_samples_total`... Prometheus
-    /// counts these with out of order).
+    /// timestamp (Prometheus has no TSDB counter for these; its scrape
+    /// layer counts them per target).
     pub duplicates: u64,
     /// Out-of-order samples accepted into the head
     /// (`prometheus_tsdb_head_out_of_order_samples_appended_total`).
