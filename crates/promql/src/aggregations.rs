@@ -190,6 +190,9 @@ pub(crate) fn eval_aggregate(ev: &mut Ev<'_>, e: &Expr, t: i64) -> Result<Val, Q
                 return Ok(Val::Vector(v));
             }
         }
+        if let Some(v) = block_aggregate_input(ev, e, op, unparen(expr), grouping, *without, t)? {
+            return Ok(Val::Vector(v));
+        }
     }
     let input = ev.eval_vector(expr, t)?;
     match op {
@@ -345,6 +348,97 @@ fn block_aggregate(
         Some(bv) => Ok(Some(ev.block_row(&bv, k, t)?)),
         None => Ok(None),
     }
+}
+
+/// A simple aggregation of a range function's whole-block result (see
+/// `functions::block_input`), aggregated for the whole block at once: the
+/// same groups, order and values as the step path, without per-step
+/// vectors or group-key lookups.
+fn block_aggregate_input(
+    ev: &mut Ev<'_>,
+    e: &Expr,
+    op: AggOp,
+    input: &Expr,
+    grouping: &[String],
+    without: bool,
+    t: i64,
+) -> Result<Option<Vector>, QueryError> {
+    let node = e as *const Expr as usize;
+    let Some(k) = ev.block_step(node, t) else {
+        return Ok(None);
+    };
+    if let Some(b) = ev.block_vecs.get(&node) {
+        return match b.clone() {
+            Some(bv) => Ok(Some(ev.block_row(&bv, k, t)?)),
+            None => Ok(None),
+        };
+    }
+    let Some((inb, _)) = crate::functions::block_input(ev, input, t)? else {
+        ev.block_vecs.insert(node, None);
+        return Ok(None);
+    };
+    let mut idx: FastMap<u64, u32> = FastMap::default();
+    let mut labels: Vec<Arc<Labels>> = Vec::new();
+    let mut group_of = Vec::with_capacity(inb.labels.len());
+    for l in &inb.labels {
+        let key = group_key(l, grouping, without);
+        let g = match idx.get(&key) {
+            Some(&g) => g,
+            None => {
+                let ck = (node, key);
+                let gl = match ev.group_cache.get(&ck) {
+                    Some(gl) => gl.clone(),
+                    None => {
+                        let gl = Arc::new(group_labels(l, grouping, without));
+                        if ev.group_cache.len() < 1_000_000 {
+                            ev.group_cache.insert(ck, gl.clone());
+                        }
+                        gl
+                    }
+                };
+                labels.push(gl);
+                let g = (labels.len() - 1) as u32;
+                idx.insert(key, g);
+                g
+            }
+        };
+        group_of.push(g);
+    }
+    let ns = inb.offs.len() - 1;
+    let dummy = Arc::new(Labels::empty());
+    let mut slot = vec![u32::MAX; labels.len()];
+    let mut groups: Vec<(u32, Group)> = Vec::new();
+    let mut cells = Vec::new();
+    let mut offs = Vec::with_capacity(ns + 1);
+    for kk in 0..ns {
+        offs.push(cells.len());
+        groups.clear();
+        for &(i, v) in &inb.cells[inb.offs[kk]..inb.offs[kk + 1]] {
+            let g = group_of[i as usize];
+            match slot[g as usize] {
+                u32::MAX => {
+                    slot[g as usize] = groups.len() as u32;
+                    groups.push((g, new_group(dummy.clone(), op, v, 0, inb.drop_name)));
+                }
+                si => accumulate(&mut groups[si as usize].1, op, v),
+            }
+        }
+        for (g, grp) in &groups {
+            slot[*g as usize] = u32::MAX;
+            cells.push((*g, finish(grp, op)));
+        }
+    }
+    offs.push(cells.len());
+    let bv = Rc::new(BlockVec {
+        labels,
+        cells,
+        offs,
+        samples: inb.samples.clone(),
+        infos: inb.infos.clone(),
+        drop_name: inb.drop_name && !without && grouping.iter().any(|x| x == METRIC_NAME),
+    });
+    ev.block_vecs.insert(node, Some(bv.clone()));
+    Ok(Some(ev.block_row(&bv, k, t)?))
 }
 
 fn build_block_aggregate(

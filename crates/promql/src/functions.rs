@@ -1112,16 +1112,14 @@ fn build_block_range_fn(
     }))
 }
 
-fn range_fn(
+/// Evaluates the scalar arguments of a range function at `t` (with their
+/// warnings and errors) and finds its range argument.
+fn range_args<'e>(
     ev: &mut Ev<'_>,
-    node: usize,
     name: &str,
-    args: &[Expr],
+    args: &'e [Expr],
     t: i64,
-) -> Result<Val, QueryError> {
-    let Some(kind) = RF::from_name(name) else {
-        return err(format!("BUG: unknown range function {name}"));
-    };
+) -> Result<(Vec<f64>, &'e Expr), QueryError> {
     // Scalar parameters first (they may precede the matrix).
     let mut sc: Vec<f64> = Vec::new();
     let mut mat: Option<&Expr> = None;
@@ -1158,39 +1156,99 @@ fn range_fn(
             ));
         }
     }
+    Ok((sc, m))
+}
+
+/// The whole-block result of a range function over a matrix selector and
+/// the step index of `t`, when the block path applies.
+#[allow(clippy::too_many_arguments)]
+fn block_range(
+    ev: &mut Ev<'_>,
+    node: usize,
+    kind: RF,
+    name: &str,
+    args: &[Expr],
+    sc: &[f64],
+    m: &Expr,
+    t: i64,
+) -> Result<Option<(Rc<BlockVec>, usize)>, QueryError> {
     let check_counter = matches!(name, "rate" | "increase");
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
-    if kind != RF::AbsentOverTime
-        && args.iter().all(|a| {
+    if kind == RF::AbsentOverTime
+        || !args.iter().all(|a| {
             a.value_type() == ValueType::Matrix || matches!(unparen(a), Expr::Number { .. })
         })
     {
-        if let Expr::MatrixSelector { vs, range, .. } = unparen(m) {
-            if let Some(k) = ev.block_step(node, t) {
-                let bv = match ev.block_vecs.get(&node) {
-                    Some(b) => b.clone(),
-                    None => {
-                        let b = build_block_range_fn(
-                            ev,
-                            kind,
-                            vs,
-                            *range,
-                            &sc,
-                            check_counter,
-                            !keep_name,
-                            m.pos(),
-                        )?
-                        .map(Rc::new);
-                        ev.block_vecs.insert(node, b.clone());
-                        b
-                    }
-                };
-                if let Some(bv) = bv {
-                    return Ok(Val::Vector(ev.block_row(&bv, k, t)?));
-                }
-            }
-        }
+        return Ok(None);
     }
+    let Expr::MatrixSelector { vs, range, .. } = unparen(m) else {
+        return Ok(None);
+    };
+    let Some(k) = ev.block_step(node, t) else {
+        return Ok(None);
+    };
+    let bv = match ev.block_vecs.get(&node) {
+        Some(b) => b.clone(),
+        None => {
+            let b =
+                build_block_range_fn(ev, kind, vs, *range, sc, check_counter, !keep_name, m.pos())?
+                    .map(Rc::new);
+            ev.block_vecs.insert(node, b.clone());
+            b
+        }
+    };
+    Ok(bv.map(|b| (b, k)))
+}
+
+/// For a range function call over a matrix selector at a step of a range
+/// query: its whole-block result and the step index of `t` (scalar
+/// arguments are checked as the step path does). None otherwise.
+pub(crate) fn block_input(
+    ev: &mut Ev<'_>,
+    e: &Expr,
+    t: i64,
+) -> Result<Option<(Rc<BlockVec>, usize)>, QueryError> {
+    let Expr::Call { func, args, .. } = e else {
+        return Ok(None);
+    };
+    if !func.arg_types.contains(&ValueType::Matrix) {
+        return Ok(None);
+    }
+    let Some(kind) = RF::from_name(func.name) else {
+        return Ok(None);
+    };
+    if ev.block_step(e as *const Expr as usize, t).is_none() {
+        return Ok(None);
+    }
+    let (sc, m) = range_args(ev, func.name, args, t)?;
+    block_range(
+        ev,
+        e as *const Expr as usize,
+        kind,
+        func.name,
+        args,
+        &sc,
+        m,
+        t,
+    )
+}
+
+fn range_fn(
+    ev: &mut Ev<'_>,
+    node: usize,
+    name: &str,
+    args: &[Expr],
+    t: i64,
+) -> Result<Val, QueryError> {
+    let Some(kind) = RF::from_name(name) else {
+        return err(format!("BUG: unknown range function {name}"));
+    };
+    let (sc, m) = range_args(ev, name, args, t)?;
+    if let Some((bv, k)) = block_range(ev, node, kind, name, args, &sc, m, t)? {
+        return Ok(Val::Vector(ev.block_row(&bv, k, t)?));
+    }
+    let check_counter = matches!(name, "rate" | "increase");
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut any = false;
     let mut noncounter: Vec<String> = Vec::new();
     let mpos = m.pos();
