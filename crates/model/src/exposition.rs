@@ -528,6 +528,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses the metric name of a metadata line at `k`.
+    #[inline(always)]
     fn meta_name(&self, k: usize, kind: Meta) -> Result<(Span, usize), ParseError> {
         let buf = self.buf;
         match buf.get(k) {
@@ -610,7 +611,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Scans a quoted string at `i`, mapping scan failures to errors.
-    #[inline]
+    #[inline(always)]
     fn quoted(&self, i: usize) -> Result<Span, ParseError> {
         match scan::quoted(self.buf, i) {
             Quoted::Ok {
@@ -618,9 +619,15 @@ impl<'a> Parser<'a> {
                 end,
                 escaped,
             } => Ok((start, end, escaped)),
-            Quoted::Unterminated => Err(self.err("unterminated quoted string")),
-            Quoted::BadUtf8 => Err(self.err("invalid UTF-8 in quoted string")),
+            Quoted::Unterminated => Err(self.cold_err("unterminated quoted string")),
+            Quoted::BadUtf8 => Err(self.cold_err("invalid UTF-8 in quoted string")),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn cold_err(&self, msg: &'static str) -> ParseError {
+        self.err(msg)
     }
 
     /// Parses a sample line starting at `self.pos`. `name` is the span of a
@@ -667,10 +674,21 @@ impl<'a> Parser<'a> {
         } else {
             scan::skip_ws(buf, i)
         };
-        // Common case: a plain decimal parsed while finding the token end.
-        let (value, ve) = match float::parse_decimal_prefix(&buf[vs..]) {
-            Some((v, n)) if buf.get(vs + n).is_none_or(|&c| is_value_end(c, om)) => (v, vs + n),
-            _ => {
+        // Commonest case: a single digit (`0`, `1`) followed by the line end.
+        // Then a plain decimal parsed while finding the token end.
+        let quick = match buf.get(vs..vs + 2) {
+            Some(&[d, e]) if d.is_ascii_digit() && is_value_end(e, om) => {
+                Some((f64::from(d - b'0'), vs + 1))
+            }
+            _ => None,
+        };
+        let (value, ve) = match quick.or_else(|| {
+            float::parse_decimal_prefix(&buf[vs..])
+                .filter(|&(_, n)| buf.get(vs + n).is_none_or(|&c| is_value_end(c, om)))
+                .map(|(v, n)| (v, vs + n))
+        }) {
+            Some(r) => r,
+            None => {
                 let mut ve = vs;
                 while ve < buf.len() && !is_value_end(buf[ve], om) {
                     ve += 1;
@@ -839,6 +857,33 @@ impl<'a> Parser<'a> {
                 }
                 Some(&c) if scan::is_label_start(c) => {
                     let e = scan::label_name_end(buf, i);
+                    if buf.get(e..e + 2) == Some(b"=\"") {
+                        // Fast path for `name="value"` without spaces: the
+                        // same checks as below in the same order.
+                        let (_, ve, _) = self.quoted(e + 1)?;
+                        self.check_duplicate((i, e, false), ctx)?;
+                        i = ve + 1;
+                        match buf.get(i) {
+                            Some(b',') => {
+                                i += 1;
+                                continue;
+                            }
+                            Some(b'}') => return Ok((i + 1, name)),
+                            _ => {
+                                if !om {
+                                    i = scan::skip_ws(buf, i);
+                                }
+                                match buf.get(i) {
+                                    Some(b',') => i += 1,
+                                    Some(b'}') => {}
+                                    _ => {
+                                        return Err(self.err_got(i, "expected comma or brace close"))
+                                    }
+                                }
+                                continue;
+                            }
+                        }
+                    }
                     let r = (i, e, false, false);
                     i = e;
                     r
@@ -893,8 +938,19 @@ impl<'a> Parser<'a> {
 
     /// Errors if the label name `n` repeats one of the block or is `__name__`
     /// in a series; then records it.
-    #[inline]
+    #[inline(always)]
     fn check_duplicate(&mut self, n: Span, ctx: LabelCtx) -> Result<(), ParseError> {
+        // Fast path: the block's first label, bare, and not `__name__`
+        // (which is 8 bytes long).
+        if self.names.is_empty() && !n.2 && n.1 - n.0 != METRIC_NAME.len() {
+            self.names.push(n);
+            return Ok(());
+        }
+        self.check_duplicate_slow(n, ctx)
+    }
+
+    #[inline(never)]
+    fn check_duplicate_slow(&mut self, n: Span, ctx: LabelCtx) -> Result<(), ParseError> {
         let buf = self.buf;
         let nb = &buf[n.0..n.1];
         if ctx != LabelCtx::Exemplar && !n.2 && nb == METRIC_NAME.as_bytes() {

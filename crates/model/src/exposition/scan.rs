@@ -180,9 +180,21 @@ pub(super) fn label_name_end(buf: &[u8], i: usize) -> usize {
     name_end(buf, i, false, LC)
 }
 
-/// Skips spaces and tabs.
-#[inline]
-pub(super) fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+/// Skips spaces and tabs. The usual cases (none, or a single separator)
+/// take one or two byte checks; longer runs loop out of line.
+#[inline(always)]
+pub(super) fn skip_ws(buf: &[u8], i: usize) -> usize {
+    match buf.get(i) {
+        Some(b' ' | b'\t') => match buf.get(i + 1) {
+            Some(b' ' | b'\t') => skip_ws_run(buf, i + 2),
+            _ => i + 1,
+        },
+        _ => i,
+    }
+}
+
+#[inline(never)]
+fn skip_ws_run(buf: &[u8], mut i: usize) -> usize {
     while i < buf.len() && (buf[i] == b' ' || buf[i] == b'\t') {
         i += 1;
     }
