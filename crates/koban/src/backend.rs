@@ -130,6 +130,15 @@ impl Backend for ServerBackend {
         Box::pin(async move { r.reload().await })
     }
 
+    fn wal_replay(&self) -> (u32, u32, u32) {
+        // The server answers only once the WAL is replayed: current = max.
+        // After a head snapshot, replay started at its segment.
+        match self.db.open_report().replay.segment_range {
+            Some((min, max)) => (min, max, max),
+            None => (0, 0, 0),
+        }
+    }
+
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }

@@ -156,6 +156,13 @@ impl Collector for TsdbCollector {
             None,
             g.metric_type(),
         )?)?;
+        let g = ConstGauge::new(self.0.open_report().duration.as_secs_f64());
+        g.encode(enc.encode_descriptor(
+            "koban_tsdb_data_replay_duration_seconds",
+            "Time taken to rebuild the head on start (head snapshot load and WAL replay)",
+            None,
+            g.metric_type(),
+        )?)?;
         let b = self.1.stats();
         let g = ConstGauge::new(b.blocks as i64);
         g.encode(enc.encode_descriptor(

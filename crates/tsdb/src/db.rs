@@ -492,7 +492,7 @@ fn replay_into(
     wal_dir: &Path,
     from: Option<WalPosition>,
 ) -> Result<wal::ReplayStats, TsdbError> {
-    let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
+    let mut refs: HashMap<u64, Arc<MemSeries>, BuildRefHasher> = HashMap::default();
     let mut unknown = 0u64;
     let st = wal::replay_from(wal_dir, from, |rec| match rec {
         Record::Series(v) => {
@@ -532,4 +532,38 @@ fn replay_into(
         );
     }
     Ok(st)
+}
+
+/// Hashes WAL series refs (u64 ids) for the replay map: a cheap full
+/// mix (the default SipHash costs more than the lookup).
+#[derive(Default, Clone, Copy)]
+struct BuildRefHasher;
+
+#[derive(Default)]
+struct RefHasher(u64);
+
+impl std::hash::Hasher for RefHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // splitmix64's finalizer: ids are (generation << 32 | slot) with
+        // generation and slot often moving together, so every bit must mix.
+        let mut z = v;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 = z ^ (z >> 31);
+    }
+}
+
+impl std::hash::BuildHasher for BuildRefHasher {
+    type Hasher = RefHasher;
+    fn build_hasher(&self) -> RefHasher {
+        RefHasher(0)
+    }
 }

@@ -118,6 +118,12 @@ pub trait Backend: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
     /// Runtime information for `/api/v1/status/runtimeinfo`.
     fn runtime_info(&self) -> serde_json::Value;
+    /// WAL replay progress for `/api/v1/status/walreplay`: (first segment,
+    /// last segment, segment being replayed). The default, (0, 0, 0), means
+    /// nothing to replay.
+    fn wal_replay(&self) -> (u32, u32, u32) {
+        (0, 0, 0)
+    }
     /// Deletes series matching any of `selectors` in [start, end] (admin API).
     fn delete_series(
         &self,

@@ -70,7 +70,53 @@ pub fn replay(dir: &Path, f: impl FnMut(Record)) -> Result<ReplayStats, WalError
 /// [`replay`]. The caller checks that the position exists (the segment is
 /// there and at least `offset` long, no checkpoint covers it); a segment
 /// shorter than `offset` is an error.
+///
+/// Reading and decoding run on a helper thread, one batch of records ahead
+/// of `f` (which runs on the calling thread, in log order), so decoding
+/// overlaps with applying; without a thread it all runs inline.
 pub fn replay_from(
+    dir: &Path,
+    start: Option<WalPosition>,
+    mut f: impl FnMut(Record),
+) -> Result<ReplayStats, WalError> {
+    /// Records per batch handed to the calling thread.
+    const BATCH: usize = 64;
+    /// Batches decoded ahead at most.
+    const AHEAD: usize = 8;
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(AHEAD);
+        let reader = std::thread::Builder::new()
+            .name("koban-wal-replay".into())
+            .spawn_scoped(sc, move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let res = replay_inline(dir, start, |r| {
+                    batch.push(r);
+                    if batch.len() >= BATCH {
+                        // The receiver only goes away when this scope ends.
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    }
+                });
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                res
+            });
+        match reader {
+            Ok(h) => {
+                for batch in rx {
+                    batch.into_iter().for_each(&mut f);
+                }
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no WAL reader thread; replaying inline");
+                replay_inline(dir, start, f)
+            }
+        }
+    })
+}
+
+fn replay_inline(
     dir: &Path,
     start: Option<WalPosition>,
     mut f: impl FnMut(Record),

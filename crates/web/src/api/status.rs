@@ -77,8 +77,9 @@ pub async fn tsdb(State(st): State<Arc<AppState>>) -> Response {
     }))
 }
 
-pub async fn walreplay() -> Response {
-    success(&json!({"min": 0, "max": 0, "current": 0}))
+pub async fn walreplay(State(st): State<Arc<AppState>>) -> Response {
+    let (min, max, current) = st.backend.wal_replay();
+    success(&json!({"min": min, "max": max, "current": current}))
 }
 
 fn admin_enabled(st: &AppState) -> Result<(), ApiError> {
