@@ -91,10 +91,10 @@ impl Backend for ServerBackend {
         let mut out = Vec::new();
         for s in self.scrape.active_targets() {
             let target = label_map(&s.target.labels);
-            for (metric, meta) in &s.status.metadata {
+            for (metric, meta) in s.status.metadata.iter() {
                 out.push(TargetMetadata {
                     target: target.clone(),
-                    metric: metric.clone(),
+                    metric: metric.to_string(),
                     meta: (**meta).clone(),
                 });
             }

@@ -42,8 +42,9 @@ pub struct LoopStatus {
     pub last_error: String,
     pub last_scrape: Option<SystemTime>,
     pub last_duration: Duration,
-    /// Metric family metadata from the last pages (HELP/TYPE/UNIT).
-    pub metadata: Vec<(String, Arc<Metadata>)>,
+    /// Metric family metadata from the last pages (HELP/TYPE/UNIT), sorted
+    /// by name; names and metadata are shared between targets.
+    pub metadata: Arc<Vec<(Arc<str>, Arc<Metadata>)>>,
 }
 
 impl Default for LoopStatus {
@@ -53,7 +54,7 @@ impl Default for LoopStatus {
             last_error: String::new(),
             last_scrape: None,
             last_duration: Duration::ZERO,
-            metadata: Vec::new(),
+            metadata: Arc::default(),
         }
     }
 }
@@ -76,9 +77,13 @@ impl BufferPool {
     }
 }
 
-/// Interns metadata so identical HELP/TYPE across targets is stored once.
+/// Interns metadata and family names so identical ones across targets
+/// are stored once.
 #[derive(Default)]
-pub struct MetadataInterner(Mutex<rustc_hash::FxHashSet<Arc<Metadata>>>);
+pub struct MetadataInterner(
+    Mutex<rustc_hash::FxHashSet<Arc<Metadata>>>,
+    Mutex<rustc_hash::FxHashSet<Arc<str>>>,
+);
 
 impl MetadataInterner {
     fn intern(&self, m: Metadata) -> Arc<Metadata> {
@@ -87,6 +92,16 @@ impl MetadataInterner {
             return a.clone();
         }
         let a = Arc::new(m);
+        set.insert(a.clone());
+        a
+    }
+
+    fn name(&self, n: &str) -> Arc<str> {
+        let mut set = self.1.lock();
+        if let Some(a) = set.get(n) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(n);
         set.insert(a.clone());
         a
     }
@@ -118,7 +133,9 @@ pub struct ScrapeLoop {
     report_refs: [SeriesRef; 5],
     report_labels: Vec<Labels>,
     status: Arc<Mutex<LoopStatus>>,
-    meta: rustc_hash::FxHashMap<String, Metadata>,
+    /// Family metadata seen on the pages, sorted by name; shared with the
+    /// status (copied on the first change after publishing).
+    meta: Arc<Vec<(Arc<str>, Arc<Metadata>)>>,
     meta_dirty: bool,
     /// The target URL parsed once (None: unparsable, each fetch reports it).
     parsed_url: Option<reqwest::Url>,
@@ -338,12 +355,7 @@ impl ScrapeLoop {
             }
         }
         if self.meta_dirty {
-            st.metadata = self
-                .meta
-                .iter()
-                .map(|(k, v)| (k.clone(), self.ctx.interner.intern(v.clone())))
-                .collect();
-            st.metadata.sort_by(|a, b| a.0.cmp(&b.0));
+            st.metadata = self.meta.clone();
             self.meta_dirty = false;
         }
     }
@@ -567,25 +579,64 @@ impl ScrapeLoop {
     }
 
     fn note_metadata(&mut self, e: &exposition::Entry<'_>) {
-        let changed = match e {
+        match e {
             exposition::Entry::Help { name, help } => {
-                set_meta(&mut self.meta, &name.decoded(), |m| {
-                    update(&mut m.help, &help.decoded())
-                })
+                self.set_meta(&name.decoded(), MetaField::Help, &help.decoded())
             }
             exposition::Entry::Type { name, metric_type } => {
-                set_meta(&mut self.meta, &name.decoded(), |m| {
-                    update(&mut m.metric_type, metric_type.as_str())
-                })
+                self.set_meta(&name.decoded(), MetaField::Type, metric_type.as_str())
             }
             exposition::Entry::Unit { name, unit } => {
-                set_meta(&mut self.meta, &name.decoded(), |m| {
-                    update(&mut m.unit, &unit.decoded())
-                })
+                self.set_meta(&name.decoded(), MetaField::Unit, &unit.decoded())
             }
-            _ => false,
+            _ => {}
+        }
+    }
+
+    /// Records one field of a family's metadata; allocates only when it changed.
+    fn set_meta(&mut self, name: &str, field: MetaField, v: &str) {
+        let pos = self.meta.binary_search_by(|(n, _)| (**n).cmp(name));
+        if let Ok(i) = pos {
+            if field.get(&self.meta[i].1) == v {
+                return;
+            }
+        }
+        let meta = Arc::make_mut(&mut self.meta);
+        let mut m = match pos {
+            Ok(i) => (*meta[i].1).clone(),
+            Err(_) => Metadata::default(),
         };
-        self.meta_dirty |= changed;
+        *field.get_mut(&mut m) = v.to_string();
+        let m = self.ctx.interner.intern(m);
+        match pos {
+            Ok(i) => meta[i].1 = m,
+            Err(i) => meta.insert(i, (self.ctx.interner.name(name), m)),
+        }
+        self.meta_dirty = true;
+    }
+}
+
+#[derive(Clone, Copy)]
+enum MetaField {
+    Help,
+    Type,
+    Unit,
+}
+
+impl MetaField {
+    fn get(self, m: &Metadata) -> &str {
+        match self {
+            MetaField::Help => &m.help,
+            MetaField::Type => &m.metric_type,
+            MetaField::Unit => &m.unit,
+        }
+    }
+    fn get_mut(self, m: &mut Metadata) -> &mut String {
+        match self {
+            MetaField::Help => &mut m.help,
+            MetaField::Type => &mut m.metric_type,
+            MetaField::Unit => &mut m.unit,
+        }
     }
 }
 
@@ -596,31 +647,6 @@ fn page_labels(s: &exposition::SampleEntry<'_>) -> LabelsBuilder {
         b.set(n, v);
     });
     b
-}
-
-fn update(field: &mut String, v: &str) -> bool {
-    if field != v {
-        *field = v.to_string();
-        true
-    } else {
-        false
-    }
-}
-
-fn set_meta(
-    map: &mut rustc_hash::FxHashMap<String, Metadata>,
-    name: &str,
-    f: impl FnOnce(&mut Metadata) -> bool,
-) -> bool {
-    match map.get_mut(name) {
-        Some(m) => f(m),
-        None => {
-            let mut m = Metadata::default();
-            f(&mut m);
-            map.insert(name.to_string(), m);
-            true
-        }
-    }
 }
 
 /// Counts the samples left on the page, for the sample-limit message.
