@@ -38,7 +38,7 @@ pub struct Matcher {
     /// (`a|b|c`) or a single literal, the literals, letting storage use
     /// postings lookups instead of scanning every value.
     set: Option<Vec<String>>,
-    /// For regexes of the form `literal.*`, the literal prefix.
+    /// For regexes of the form `literal.*` or `literal.+`, the literal prefix.
     prefix: Option<String>,
 }
 
@@ -111,8 +111,9 @@ impl Matcher {
                 return false;
             }
             if self.value.len() == p.len() + 2 {
-                // `prefix.*` with (?s): everything after the prefix matches.
-                return true;
+                // `prefix.*` with (?s): everything after the prefix matches;
+                // `prefix.+`: anything non-empty after it.
+                return !self.value.ends_with(".+") || v.len() > p.len();
             }
         }
         // The regex exists for every regex kind; built in `new`.
@@ -182,7 +183,7 @@ fn literal_alternation(re: &str) -> Option<Vec<String>> {
 /// `foo.*` or `foo.+`-like regex: the literal prefix before the first metacharacter,
 /// only when the rest is exactly `.*` (kept simple and always correct).
 fn literal_prefix(re: &str) -> Option<String> {
-    let p = re.strip_suffix(".*")?;
+    let p = re.strip_suffix(".*").or_else(|| re.strip_suffix(".+"))?;
     if p.is_empty() || p.chars().any(is_meta) {
         return None;
     }
@@ -211,6 +212,12 @@ mod tests {
     #[test]
     fn fast_paths_agree_with_regex() {
         for (re, v, want) in [
+            ("foo.+", "foobar", true),
+            ("foo.+", "foo", false),
+            ("foo.+", "fo", false),
+            ("foo.+", "foo\n", true),
+            ("node_.+", "node_load1", true),
+            ("node_.+", "xnode_load1", false),
             ("foo.*", "foobar", true),
             ("foo.*", "fo", false),
             ("foo.*", "foo\nx", true),

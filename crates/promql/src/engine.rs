@@ -556,6 +556,31 @@ pub(crate) struct SubqSeries {
     pts: Vec<(i64, f64)>,
     /// Per point: position in the inner step's vector, and its drop_name.
     pos: Vec<(u32, bool)>,
+    /// Window cursors remembered between outer steps.
+    lo: std::cell::Cell<usize>,
+    hi: std::cell::Cell<usize>,
+}
+
+/// Number of points with timestamp <= `t`, moving `cursor` (a previous
+/// answer) forward by a short scan, or searching when `t` went back or far.
+#[inline]
+fn seek_cursor(pts: &[(i64, f64)], cursor: &std::cell::Cell<usize>, t: i64) -> usize {
+    let mut c = cursor.get().min(pts.len());
+    if c > 0 && pts[c - 1].0 > t {
+        c = pts.partition_point(|p| p.0 <= t);
+    } else {
+        let mut n = 0;
+        while c < pts.len() && pts[c].0 <= t {
+            c += 1;
+            n += 1;
+            if n == 8 {
+                c += pts[c..].partition_point(|p| p.0 <= t);
+                break;
+            }
+        }
+    }
+    cursor.set(c);
+    c
 }
 
 /// One loaded series of a selector.
@@ -1238,8 +1263,9 @@ impl<'a> Ev<'a> {
                     let mut order: Vec<(i64, u32, usize, usize, usize)> = Vec::new();
                     let mut n = 0;
                     for (i, s) in sb.series.iter().enumerate() {
-                        let a = s.pts.partition_point(|p| p.0 <= lo);
-                        let b = a + s.pts[a..].partition_point(|p| p.0 <= te);
+                        // Outer steps move forward: slide the cursors.
+                        let a = seek_cursor(&s.pts, &s.lo, lo);
+                        let b = seek_cursor(&s.pts, &s.hi, te).max(a);
                         if a < b {
                             n += b - a;
                             order.push((s.pts[a].0, s.pos[a].0, i, a, b));
@@ -1370,6 +1396,8 @@ impl<'a> Ev<'a> {
                                     l: s.l.clone(),
                                     pts: Vec::new(),
                                     pos: Vec::new(),
+                                    lo: Default::default(),
+                                    hi: Default::default(),
                                 });
                                 idx.entry(h).or_insert(series.len() - 1);
                                 series.len() - 1
