@@ -744,7 +744,12 @@ impl Head {
         labels: &Labels,
     ) -> Result<Arc<MemSeries>, StorageError> {
         let (s, _) = self.inner.get_or_create(labels, Some(id))?;
-        s.data.lock().logged = true;
+        // Only a series that kept its WAL id is named by a record there; one
+        // that got a new id (slot clash) must log a series record before its
+        // next samples, or a later replay would not know them.
+        if s.id == id {
+            s.data.lock().logged = true;
+        }
         Ok(s)
     }
 
