@@ -598,23 +598,7 @@ impl Loaded {
     /// Number of samples with timestamp <= `t`, starting from `cursor`.
     #[inline]
     fn seek(&self, cursor: &std::cell::Cell<usize>, t: i64) -> usize {
-        let pts = &self.pts;
-        let mut c = cursor.get().min(pts.len());
-        if c > 0 && pts[c - 1].0 > t {
-            c = pts.partition_point(|p| p.0 <= t);
-        } else {
-            let mut n = 0;
-            while c < pts.len() && pts[c].0 <= t {
-                c += 1;
-                n += 1;
-                if n == 8 {
-                    c += pts[c..].partition_point(|p| p.0 <= t);
-                    break;
-                }
-            }
-        }
-        cursor.set(c);
-        c
+        seek_cursor(&self.pts, cursor, t)
     }
 }
 
