@@ -2,12 +2,16 @@
 //! restart, backfill output and analyze. Synthetic timestamps, no sleeps.
 
 use koban_model::{Labels, MatchType, Matcher, STALE_NAN_BITS};
-use koban_storage::{Appendable, Querier, Queryable};
+use koban_storage::{Appendable, Queryable};
 use koban_tsdb::block::{Block, BlockWriter};
 use koban_tsdb::{BlockStore, Db, DbOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "support/dump.rs"]
+mod support;
+use support::{dump, dump_querier, Dump};
 
 const H: i64 = 3600 * 1000;
 const STEP: i64 = 60_000;
@@ -55,31 +59,6 @@ fn write_block(dir: &Path, n: usize, start: i64, end: i64) -> Block {
         w.add_series(series(i), &s).unwrap();
     }
     Block::open(&w.finish().unwrap().unwrap()).unwrap()
-}
-
-type Dump = Vec<(String, Vec<(i64, u64)>)>;
-
-fn dump_querier(q: &dyn Querier) -> Dump {
-    q.select(
-        true,
-        None,
-        &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()],
-    )
-    .unwrap()
-    .map(|s| {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while let Some((t, x)) = it.next() {
-            v.push((t, x.to_bits()));
-        }
-        (s.labels().to_string(), v)
-    })
-    .collect()
-}
-
-fn dump(db: &Db) -> Dump {
-    dump_querier(&*db.querier(i64::MIN, i64::MAX).unwrap())
 }
 
 fn expected(n: usize, start: i64, end: i64) -> Dump {

@@ -1,9 +1,13 @@
 //! Db-level tests: WAL replay, torn and corrupt WAL, lock file, checkpoints.
 
-use koban_model::{Labels, MatchType, Matcher, STALE_NAN_BITS};
+use koban_model::{Labels, Matcher, STALE_NAN_BITS};
 use koban_storage::{Appendable, Queryable};
 use koban_tsdb::{Db, DbOptions, TsdbError};
 use std::path::Path;
+
+#[path = "support/dump.rs"]
+mod support;
+use support::dump;
 
 fn opts() -> DbOptions {
     DbOptions {
@@ -35,27 +39,6 @@ fn write(db: &Db, n: usize, ts: std::ops::Range<i64>) {
         }
         app.commit().unwrap();
     }
-}
-
-/// (labels, [(t, bits)]) of every series, sorted.
-fn dump(db: &Db) -> Vec<(String, Vec<(i64, u64)>)> {
-    let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(
-        true,
-        None,
-        &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()],
-    )
-    .unwrap()
-    .map(|s| {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while let Some((t, x)) = it.next() {
-            v.push((t, x.to_bits()));
-        }
-        (s.labels().to_string(), v)
-    })
-    .collect()
 }
 
 fn expected(n: usize, ts: std::ops::Range<i64>) -> Vec<(String, Vec<(i64, u64)>)> {

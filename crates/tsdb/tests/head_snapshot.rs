@@ -2,11 +2,15 @@
 //! back bit-exact whether the snapshot is used, rejected (corrupt, stale,
 //! WAL checkpointed past it) or followed by a crash.
 
-use koban_model::{Labels, MatchType, Matcher, STALE_NAN_BITS};
-use koban_storage::{Appendable, Queryable};
+use koban_model::{Labels, STALE_NAN_BITS};
+use koban_storage::Appendable;
 use koban_tsdb::head::head_snapshot::{Snapshot, SNAPSHOT_FILE};
 use koban_tsdb::{Db, DbOptions};
 use std::path::Path;
+
+#[path = "support/dump.rs"]
+mod support;
+use support::{dump, Dump};
 
 fn opts() -> DbOptions {
     DbOptions {
@@ -42,28 +46,6 @@ fn write(db: &Db, n: usize, ts: std::ops::Range<i64>) {
         }
         app.commit().unwrap();
     }
-}
-
-type Dump = Vec<(String, Vec<(i64, u64)>)>;
-
-fn dump(db: &Db) -> Dump {
-    let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(
-        true,
-        None,
-        &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()],
-    )
-    .unwrap()
-    .map(|s| {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while let Some((t, x)) = it.next() {
-            v.push((t, x.to_bits()));
-        }
-        (s.labels().to_string(), v)
-    })
-    .collect()
 }
 
 fn expected(n: usize, ts: std::ops::Range<i64>) -> Dump {

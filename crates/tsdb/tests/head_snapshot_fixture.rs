@@ -5,12 +5,16 @@
 //! format change) with
 //! `cargo test -p koban-tsdb --test head_snapshot_fixture -- --ignored`.
 
-use koban_model::{Labels, MatchType, Matcher};
-use koban_storage::{Appendable, Queryable};
+use koban_model::Labels;
+use koban_storage::Appendable;
 use koban_tsdb::head::head_snapshot::{Snapshot, SNAPSHOT_FILE};
 use koban_tsdb::wal::WalPosition;
 use koban_tsdb::{Db, DbOptions};
 use std::path::{Path, PathBuf};
+
+#[path = "support/dump.rs"]
+mod support;
+use support::dump;
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/head_snapshot_v1")
@@ -88,26 +92,6 @@ fn append(db: &Db, series: std::ops::Range<usize>, ks: std::ops::Range<i64>) {
         }
         app.commit().unwrap();
     }
-}
-
-fn dump(db: &Db) -> Vec<(String, Vec<(i64, u64)>)> {
-    let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(
-        true,
-        None,
-        &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()],
-    )
-    .unwrap()
-    .map(|s| {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while let Some((t, x)) = it.next() {
-            v.push((t, x.to_bits()));
-        }
-        (s.labels().to_string(), v)
-    })
-    .collect()
 }
 
 #[test]
