@@ -127,6 +127,52 @@ impl std::hash::Hasher for FxHasher {
 
 /// HashMap with [`FxHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// Finds series by label set across the steps of a query: by `Arc`
+/// pointer first (steps usually hand out the same `Arc`), then by label
+/// hash with a full comparison.
+#[derive(Default)]
+struct SeriesIndex {
+    by_hash: FastMap<u64, usize>,
+    by_ptr: FastMap<usize, usize>,
+}
+
+impl SeriesIndex {
+    /// Position of the series labelled `l` in `items` (whose labels
+    /// `label_of` gives), pushing `make()` first when it is new.
+    fn find_or_push<T>(
+        &mut self,
+        items: &mut Vec<T>,
+        l: &Arc<Labels>,
+        label_of: impl Fn(&T) -> &Arc<Labels>,
+        make: impl FnOnce() -> T,
+    ) -> usize {
+        let p = Arc::as_ptr(l) as usize;
+        if let Some(&i) = self.by_ptr.get(&p) {
+            return i;
+        }
+        let h = l.hash();
+        let found = match self.by_hash.get(&h) {
+            Some(&i) if **label_of(&items[i]) == **l => Some(i),
+            Some(_) => items.iter().position(|o| **label_of(o) == **l),
+            None => None,
+        };
+        let i = match found {
+            Some(i) => i,
+            None => {
+                items.push(make());
+                self.by_hash.entry(h).or_insert(items.len() - 1);
+                items.len() - 1
+            }
+        };
+        // `items[i]` keeps this pointer's target alive only if it is the
+        // same Arc; otherwise do not cache by pointer.
+        if Arc::ptr_eq(label_of(&items[i]), l) {
+            self.by_ptr.insert(p, i);
+        }
+        i
+    }
+}
 /// HashSet with [`FxHasher`].
 pub(crate) type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
 
@@ -294,8 +340,9 @@ impl Engine {
     }
 }
 
-/// Functions whose value depends on the evaluation time itself.
-const TIME_DEPENDENT: &[&str] = &[
+/// Functions whose value depends on the evaluation time itself (also the
+/// `@`-unsafe functions of the promqltest runner).
+pub(crate) const TIME_DEPENDENT: &[&str] = &[
     "time",
     "timestamp",
     "days_in_month",
@@ -1349,8 +1396,7 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        let mut idx: FastMap<u64, usize> = FastMap::default();
-        let mut by_ptr: FastMap<usize, usize> = FastMap::default();
+        let mut index = SeriesIndex::default();
         let mut series: Vec<SubqSeries> = Vec::new();
         let mut total = 0usize;
         for &ts in &inner {
@@ -1363,36 +1409,18 @@ impl<'a> Ev<'a> {
                 return Ok(None);
             }
             for (pos, s) in vec.into_iter().enumerate() {
-                let p = Arc::as_ptr(&s.l) as usize;
-                let i = match by_ptr.get(&p) {
-                    Some(&i) => i,
-                    None => {
-                        let h = s.l.hash();
-                        let found = match idx.get(&h) {
-                            Some(&i) if *series[i].l == *s.l => Some(i),
-                            Some(_) => series.iter().position(|o| *o.l == *s.l),
-                            None => None,
-                        };
-                        let i = match found {
-                            Some(i) => i,
-                            None => {
-                                series.push(SubqSeries {
-                                    l: s.l.clone(),
-                                    pts: Vec::new(),
-                                    pos: Vec::new(),
-                                    lo: Default::default(),
-                                    hi: Default::default(),
-                                });
-                                idx.entry(h).or_insert(series.len() - 1);
-                                series.len() - 1
-                            }
-                        };
-                        if Arc::ptr_eq(&series[i].l, &s.l) {
-                            by_ptr.insert(p, i);
-                        }
-                        i
-                    }
-                };
+                let i = index.find_or_push(
+                    &mut series,
+                    &s.l,
+                    |o| &o.l,
+                    || SubqSeries {
+                        l: s.l.clone(),
+                        pts: Vec::new(),
+                        pos: Vec::new(),
+                        lo: Default::default(),
+                        hi: Default::default(),
+                    },
+                );
                 let se = &mut series[i];
                 se.pts.push((ts, s.v));
                 se.pos.push((pos as u32, s.drop_name));
@@ -1473,8 +1501,7 @@ impl<'a> Ev<'a> {
                 }
                 // Output series by label hash (verified; a colliding label set
                 // is found by a scan instead).
-                let mut idx: FastMap<u64, usize> = FastMap::default();
-                let mut by_ptr: FastMap<usize, usize> = FastMap::default();
+                let mut index = SeriesIndex::default();
                 let mut out: Vec<MSeries> = Vec::new();
                 let key = &**expr as *const Expr as usize;
                 let mut ts = st;
@@ -1510,36 +1537,16 @@ impl<'a> Ev<'a> {
                         Val::Vector(vec) => {
                             self.add_samples(vec.len())?;
                             for s in vec.iter() {
-                                let p = Arc::as_ptr(&s.l) as usize;
-                                let i = match by_ptr.get(&p) {
-                                    Some(&i) => i,
-                                    None => {
-                                        let h = s.l.hash();
-                                        let found = match idx.get(&h) {
-                                            Some(&i) if *out[i].l == *s.l => Some(i),
-                                            Some(_) => out.iter().position(|o| *o.l == *s.l),
-                                            None => None,
-                                        };
-                                        let i = match found {
-                                            Some(i) => i,
-                                            None => {
-                                                out.push(MSeries {
-                                                    l: s.l.clone(),
-                                                    pts: vec![],
-                                                    drop_name: s.drop_name,
-                                                });
-                                                idx.entry(h).or_insert(out.len() - 1);
-                                                out.len() - 1
-                                            }
-                                        };
-                                        // `out[i].l` keeps this pointer's target alive only if it is
-                                        // the same Arc; otherwise do not cache by pointer.
-                                        if Arc::ptr_eq(&out[i].l, &s.l) {
-                                            by_ptr.insert(p, i);
-                                        }
-                                        i
-                                    }
-                                };
+                                let i = index.find_or_push(
+                                    &mut out,
+                                    &s.l,
+                                    |o| &o.l,
+                                    || MSeries {
+                                        l: s.l.clone(),
+                                        pts: vec![],
+                                        drop_name: s.drop_name,
+                                    },
+                                );
                                 out[i].pts.push((ts, s.v));
                             }
                         }

@@ -544,22 +544,6 @@ fn run_eval(
     }
 }
 
-/// Functions whose result depends on the evaluation time even when their
-/// arguments are step invariant.
-const AT_UNSAFE_FUNCTIONS: &[&str] = &[
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-    "predict_linear",
-    "time",
-    "timestamp",
-];
-
 /// Sets `@ ts` on every selector and subquery not already under an `@`;
 /// returns true if the expression uses an `@`-unsafe function.
 fn set_at_everywhere(e: &mut crate::ast::Expr, ts: i64, under_at: bool) -> bool {
@@ -586,7 +570,7 @@ fn set_at_everywhere(e: &mut crate::ast::Expr, ts: i64, under_at: bool) -> bool 
             set_at_everywhere(rhs, ts, under_at) || a
         }
         Expr::Call { func, args, .. } => {
-            let mut unsafe_fn = AT_UNSAFE_FUNCTIONS.contains(&func.name);
+            let mut unsafe_fn = crate::engine::TIME_DEPENDENT.contains(&func.name);
             for a in args {
                 unsafe_fn |= set_at_everywhere(a, ts, under_at);
             }
