@@ -311,6 +311,10 @@ pub struct Parser<'a> {
     /// Label-name spans of the current label block (start, end, escaped),
     /// reused across samples for duplicate detection.
     names: Vec<(usize, usize, bool)>,
+    /// Start and length of the last bare metric name of a `# HELP` or
+    /// `# TYPE` line (length 0: none). A TYPE line or sample name starting
+    /// with the same bytes needs no re-validation of that prefix.
+    family: (usize, usize),
 }
 
 type Span = (usize, usize, bool);
@@ -324,6 +328,7 @@ impl<'a> Parser<'a> {
             format,
             done: false,
             names: Vec::with_capacity(16),
+            family: (0, 0),
         }
     }
 
@@ -388,7 +393,7 @@ impl<'a> Parser<'a> {
                 }
                 c if scan::is_metric_start(c) => {
                     self.pos = i;
-                    let e = scan::metric_name_end(buf, i);
+                    let e = self.bare_name_end(i);
                     return self.sample(Some((i, e, false)));
                 }
                 _ => return Err(self.err_got(i, "expected a valid start token")),
@@ -406,6 +411,23 @@ impl<'a> Parser<'a> {
     /// `"<what>, got <token at i>"`.
     fn err_got(&self, i: usize, what: &str) -> ParseError {
         self.err(format!("{what}, got {}", describe(self.buf, i)))
+    }
+
+    /// End of the bare metric name starting at `i` (whose first byte is a
+    /// valid start). Bytes equal to the last HELP/TYPE name are already
+    /// known to be name bytes, so only what follows them is scanned.
+    #[inline(always)]
+    fn bare_name_end(&self, i: usize) -> usize {
+        let buf = self.buf;
+        let (fs, fl) = self.family;
+        if fl != 0 && scan::same_run(buf, i, fs, fl) {
+            let j = i + fl;
+            return match buf.get(j) {
+                Some(&c) if scan::is_metric_continue(c) => scan::metric_name_end(buf, j),
+                _ => j,
+            };
+        }
+        scan::metric_name_end(buf, i)
     }
 
     /// Skips to after the next newline (or the end).
@@ -435,15 +457,24 @@ impl<'a> Parser<'a> {
     fn text_comment(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         let buf = self.buf;
         let i = self.pos + 1;
-        let j = scan::skip_ws(buf, i);
-        let kind = if j == i || j + 4 >= buf.len() || !matches!(buf[j + 4], b' ' | b'\t') {
-            None
+        // Commonest: exactly `# HELP ` or `# TYPE `, compared as one word.
+        let word = scan::word7(buf, self.pos);
+        let (kind, j) = if word == Some(HELP_WORD) {
+            (Some(Meta::Help), i + 1)
+        } else if word == Some(TYPE_WORD) {
+            (Some(Meta::Type), i + 1)
         } else {
-            match &buf[j..j + 4] {
-                b"HELP" => Some(Meta::Help),
-                b"TYPE" => Some(Meta::Type),
-                _ => None,
-            }
+            let j = scan::skip_ws(buf, i);
+            let kind = if j == i || j + 4 >= buf.len() || !matches!(buf[j + 4], b' ' | b'\t') {
+                None
+            } else {
+                match &buf[j..j + 4] {
+                    b"HELP" => Some(Meta::Help),
+                    b"TYPE" => Some(Meta::Type),
+                    _ => None,
+                }
+            };
+            (kind, j)
         };
         let Some(kind) = kind else {
             self.skip_line(i);
@@ -529,7 +560,7 @@ impl<'a> Parser<'a> {
 
     /// Parses the metric name of a metadata line at `k`.
     #[inline(always)]
-    fn meta_name(&self, k: usize, kind: Meta) -> Result<(Span, usize), ParseError> {
+    fn meta_name(&mut self, k: usize, kind: Meta) -> Result<(Span, usize), ParseError> {
         let buf = self.buf;
         match buf.get(k) {
             Some(b'"') => {
@@ -540,7 +571,14 @@ impl<'a> Parser<'a> {
                 Ok(((s, e, esc), e + 1))
             }
             Some(&c) if scan::is_metric_start(c) => {
-                let e = scan::metric_name_end(buf, k);
+                // A TYPE or UNIT line usually names the family of the HELP
+                // line before it.
+                let e = if kind == Meta::Help {
+                    scan::metric_name_end(buf, k)
+                } else {
+                    self.bare_name_end(k)
+                };
+                self.family = (k, e - k);
                 Ok(((k, e, false), e))
             }
             _ => Err(self.err_got(k, &format!("expected metric name after {}", kind.word()))),
@@ -566,7 +604,10 @@ impl<'a> Parser<'a> {
         };
         let text = &buf[ts..te];
         match kind {
-            Meta::Type => match MetricType::parse(text, self.format) {
+            Meta::Type => match scan::short_word(buf, ts, te)
+                .and_then(|w| common_type(w, self.format))
+                .or_else(|| MetricType::parse(text, self.format))
+            {
                 Some(metric_type) => Ok(Some(Entry::Type { name, metric_type })),
                 None => Err(self.err(format!(
                     "invalid metric type {:?}",
@@ -940,11 +981,22 @@ impl<'a> Parser<'a> {
     /// in a series; then records it.
     #[inline(always)]
     fn check_duplicate(&mut self, n: Span, ctx: LabelCtx) -> Result<(), ParseError> {
-        // Fast path: the block's first label, bare, and not `__name__`
-        // (which is 8 bytes long).
-        if self.names.is_empty() && !n.2 && n.1 - n.0 != METRIC_NAME.len() {
-            self.names.push(n);
-            return Ok(());
+        // Fast path: a bare name that is not `__name__` and differs from
+        // every bare name seen so far in the block (lengths compared first).
+        // Anything else (escapes, a repeat, `__name__`) takes the slow path,
+        // which makes the same decisions in full.
+        if !n.2 {
+            let buf = self.buf;
+            let nb = &buf[n.0..n.1];
+            let fresh = nb != METRIC_NAME.as_bytes()
+                && self
+                    .names
+                    .iter()
+                    .all(|&(s, e, esc)| !esc && (e - s != nb.len() || &buf[s..e] != nb));
+            if fresh {
+                self.names.push(n);
+                return Ok(());
+            }
         }
         self.check_duplicate_slow(n, ctx)
     }
@@ -991,6 +1043,25 @@ enum LabelCtx {
     SeriesNamed,
     Exemplar,
 }
+
+/// The commonest metric types from a [`scan::short_word`] (None: use
+/// [`MetricType::parse`]).
+#[inline(always)]
+fn common_type(w: u64, format: Format) -> Option<MetricType> {
+    const GAUGE: u64 = scan::word_const(b"gauge");
+    const COUNTER: u64 = scan::word_const(b"counter");
+    const UNTYPED: u64 = scan::word_const(b"untyped");
+    match w {
+        GAUGE => Some(MetricType::Gauge),
+        COUNTER => Some(MetricType::Counter),
+        UNTYPED if format == Format::Text => Some(MetricType::Unknown),
+        _ => None,
+    }
+}
+
+/// `# HELP ` and `# TYPE ` as [`scan::word7`] reads them.
+const HELP_WORD: u64 = scan::word_const(b"# HELP ");
+const TYPE_WORD: u64 = scan::word_const(b"# TYPE ");
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Meta {

@@ -168,6 +168,101 @@ fn name_end(buf: &[u8], mut i: usize, colon: bool, class: u8) -> usize {
     i
 }
 
+/// Whether `buf[a..a + len]` equals `buf[b..b + len]`; false when either
+/// range is out of bounds. Sixteen bytes at a time (SSE2) when 16 bytes
+/// past both runs are readable, else a plain slice compare.
+#[inline(always)]
+pub(super) fn same_run(buf: &[u8], a: usize, b: usize, len: usize) -> bool {
+    let far = a.max(b);
+    #[cfg(target_arch = "x86_64")]
+    if buf.len() >= 16 && far <= buf.len() - 16 && len <= buf.len() - 16 - far {
+        let p = buf.as_ptr();
+        let mut off = 0;
+        loop {
+            // SAFETY: off < len, so both loads end at or before
+            // far + len + 16 <= buf.len() (checked above).
+            let m = unsafe { eq_mask16(p.add(a + off), p.add(b + off)) };
+            let rem = len - off;
+            if rem <= 16 {
+                let want = (1u32 << rem) - 1;
+                return m & want == want;
+            }
+            if m != 0xffff {
+                return false;
+            }
+            off += 16;
+        }
+    }
+    match (
+        buf.get(a..a.wrapping_add(len)),
+        buf.get(b..b.wrapping_add(len)),
+    ) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Bit mask of the equal bytes among the 16 at `x` and the 16 at `y`.
+///
+/// # Safety
+/// 16 bytes must be readable at both pointers.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn eq_mask16(x: *const u8, y: *const u8) -> u32 {
+    use std::arch::x86_64::*;
+    // SSE2 is enabled on every x86_64 target; the loads are unaligned and
+    // in bounds by the caller's contract.
+    let x = _mm_loadu_si128(x.cast::<__m128i>());
+    let y = _mm_loadu_si128(y.cast::<__m128i>());
+    _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32
+}
+
+/// The 7 bytes at `i` as a little-endian word (top byte zero), if 8 bytes
+/// are readable there.
+#[inline(always)]
+pub(super) fn word7(buf: &[u8], i: usize) -> Option<u64> {
+    let w = buf.get(i..i.wrapping_add(8))?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(w);
+    Some(u64::from_le_bytes(a) & 0x00ff_ffff_ffff_ffff)
+}
+
+/// `buf[i..e]` (at most 8 bytes) as a little-endian word, zero-padded, if
+/// 8 bytes are readable at `i`.
+#[inline(always)]
+pub(super) fn short_word(buf: &[u8], i: usize, e: usize) -> Option<u64> {
+    let len = e.wrapping_sub(i);
+    if len > 8 {
+        return None;
+    }
+    let w = buf.get(i..i.wrapping_add(8))?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(w);
+    let keep = if len == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * len)) - 1
+    };
+    Some(u64::from_le_bytes(a) & keep)
+}
+
+/// A constant of up to 8 bytes as [`word7`] and [`short_word`] read it.
+pub(super) const fn word_const(s: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut k = 0;
+    while k < s.len() {
+        v |= (s[k] as u64) << (8 * k);
+        k += 1;
+    }
+    v
+}
+
+/// Whether `c` may continue a metric name.
+#[inline(always)]
+pub(super) fn is_metric_continue(c: u8) -> bool {
+    CLASS[c as usize] & MC != 0
+}
+
 /// End of the metric-name run starting at `i`.
 #[inline]
 pub(super) fn metric_name_end(buf: &[u8], i: usize) -> usize {

@@ -133,6 +133,23 @@ fn malformed_text_pages() {
         ),
         ("a 1 99999999999999999999\n", 1, "invalid timestamp"),
         ("a{b=\"1\",b=\"2\"} 1\n", 1, r#"duplicate label name "b""#),
+        // The inline duplicate check: a repeat later in the block, after
+        // names of the same length, and against a quoted earlier name.
+        (
+            "a 1\nx{ab=\"1\",cd=\"2\",ef=\"3\",cd=\"4\"} 1\n",
+            2,
+            r#"duplicate label name "cd""#,
+        ),
+        (
+            "a{\"b\"=\"1\",c=\"2\",b=\"3\"} 1\n",
+            1,
+            r#"duplicate label name "b""#,
+        ),
+        (
+            "a{b=\"1\",__name__=\"x\"} 1\n",
+            1,
+            "duplicate label name \"__name__\"",
+        ),
         (
             "a{b=\"1\",\"b\"=\"2\"} 1\n",
             1,
@@ -366,4 +383,125 @@ fn bench_file_parses() {
         }
     }
     assert!(n > 400, "{n}");
+}
+
+/// The fast paths keyed on the last HELP/TYPE name (TYPE and sample names
+/// compared with it instead of re-scanned) and on `# HELP ` / `# TYPE `
+/// words must give exactly what a full scan gives.
+#[test]
+fn family_name_fast_paths() {
+    let long = "a_very_long_metric_name_of_more_than_32_bytes";
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            // HELP with escapes, then TYPE and samples of the same family.
+            "# HELP go_gc A \\\\ summary\\nx\n# TYPE go_gc summary\ngo_gc{quantile=\"0.5\"} 1\ngo_gc_sum 2\ngo_gc 3\n".into(),
+            vec![
+                "HELP go_gc \"A \\\\ summary\\nx\"".into(),
+                "TYPE go_gc summary".into(),
+                r#"{__name__="go_gc", quantile="0.5"} 1"#.into(),
+                r#"{__name__="go_gc_sum"} 2"#.into(),
+                r#"{__name__="go_gc"} 3"#.into(),
+            ],
+        ),
+        (
+            // A TYPE naming another metric than the HELP before it: longer,
+            // shorter, and different.
+            "# HELP foo x\n# TYPE foo_bar gauge\n# HELP foo_bar y\n# TYPE foo counter\n# TYPE zzz untyped\n".into(),
+            vec![
+                "HELP foo \"x\"".into(),
+                "TYPE foo_bar gauge".into(),
+                "HELP foo_bar \"y\"".into(),
+                "TYPE foo counter".into(),
+                "TYPE zzz unknown".into(),
+            ],
+        ),
+        (
+            // Samples sharing only a prefix with the family name.
+            "# TYPE foo_total counter\nfoo_tot 1\nfoo_total_x 2\nfoo_total{a=\"b\"} 3\nfoo_totalz 4\nfoo_to:al 5\nfoo_total\t6\nfoo_total.5 7\n".into(),
+            vec![
+                "TYPE foo_total counter".into(),
+                r#"{__name__="foo_tot"} 1"#.into(),
+                r#"{__name__="foo_total_x"} 2"#.into(),
+                r#"{__name__="foo_total", a="b"} 3"#.into(),
+                r#"{__name__="foo_totalz"} 4"#.into(),
+                r#"{__name__="foo_to:al"} 5"#.into(),
+                r#"{__name__="foo_total"} 6"#.into(),
+                r#"{__name__="foo_total"} 0.5 @7"#.into(),
+            ],
+        ),
+        (
+            // Long names, the last one ending at the end of the input.
+            format!("# HELP {long} h\n# TYPE {long} gauge\n{long} 1\n{long}_seconds 2\n{long}"),
+            vec![],
+        ),
+        (
+            // Quoted names never seed the fast path.
+            "# HELP \"a.b\" x\n# TYPE a gauge\na 1\n{\"a.b\"} 2\n".into(),
+            vec![
+                "HELP a.b \"x\"".into(),
+                "TYPE a gauge".into(),
+                r#"{__name__="a"} 1"#.into(),
+                r#"{__name__="a.b"} 2"#.into(),
+            ],
+        ),
+        (
+            // Other spellings of the HELP/TYPE words.
+            "#  HELP a x\n#\tTYPE a gauge\n# HELP\tb y\n# HELPc z\n# TYPE  c counter\n#HELP d\n".into(),
+            vec![
+                "HELP a \"x\"".into(),
+                "TYPE a gauge".into(),
+                "HELP b \"y\"".into(),
+                "TYPE c counter".into(),
+            ],
+        ),
+    ];
+    for (page, want) in &cases[..3] {
+        let got = render(page, Format::Text).unwrap_or_else(|e| panic!("{page:?}: {e}"));
+        assert_eq!(&got, want, "{page:?}");
+    }
+    // The page ending in a bare name is an error on its last line.
+    let (page, _) = &cases[3];
+    let err = render(page, Format::Text).unwrap_err();
+    assert_eq!(err.line, 5, "{err}");
+    let ok = page.rsplit_once('\n').unwrap().0;
+    let got = render(ok, Format::Text).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            format!("HELP {long} \"h\""),
+            format!("TYPE {long} gauge"),
+            format!("{{__name__=\"{long}\"}} 1"),
+            format!("{{__name__=\"{long}_seconds\"}} 2"),
+        ]
+    );
+    for (page, want) in &cases[4..] {
+        let got = render(page, Format::Text).unwrap_or_else(|e| panic!("{page:?}: {e}"));
+        assert_eq!(&got, want, "{page:?}");
+    }
+    // Type words: prefixes, extensions and the other format's words fail.
+    for (page, f) in [
+        ("# TYPE a gaug\n", Format::Text),
+        ("# TYPE a gaugex\n", Format::Text),
+        ("# TYPE a counters\n", Format::Text),
+        ("# TYPE a unknown\n", Format::Text),
+        ("# TYPE a untyped\n# EOF\n", Format::OpenMetrics),
+    ] {
+        let err = render(page, f).unwrap_err();
+        assert!(
+            err.msg.starts_with("invalid metric type"),
+            "{page:?}: {err}"
+        );
+    }
+    let got = render(
+        "# TYPE a unknown\n# TYPE b gauge\n# TYPE c counter\n# EOF\n",
+        Format::OpenMetrics,
+    )
+    .unwrap();
+    assert_eq!(
+        got,
+        vec!["TYPE a unknown", "TYPE b gauge", "TYPE c counter"]
+    );
+    // A TYPE at the very end of the input (no 8 bytes left to read).
+    let got = render("# TYPE a gauge", Format::Text).unwrap();
+    assert_eq!(got, vec!["TYPE a gauge"]);
 }
