@@ -226,7 +226,7 @@ impl Wal {
             record::encode_series(&mut w.buf, &mut w.scratch, series);
         }
         if !samples.is_empty() {
-            record::encode_samples(&mut w.buf, &mut w.scratch, samples);
+            record::encode_samples(&mut w.buf, samples);
         }
         if w.buf.is_empty() {
             return Ok(());

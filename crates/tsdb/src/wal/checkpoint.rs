@@ -56,7 +56,7 @@ pub(crate) fn checkpoint(
                     .filter(|(r, t, _)| *t >= mint && keep(*r))
                     .collect();
                 if !s.is_empty() {
-                    record::encode_samples(&mut buf, &mut scratch, &s);
+                    record::encode_samples(&mut buf, &s);
                 }
             }
         }

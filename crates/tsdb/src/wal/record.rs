@@ -4,8 +4,13 @@ use koban_model::{Label, Labels};
 
 /// Record type byte: series definitions.
 pub const TYPE_SERIES: u8 = 1;
-/// Record type byte: float samples.
+/// Record type byte: float samples, first format (raw 8-byte values).
+/// Still read; written by [`encode_samples_v1`] only (tests, fixtures).
 pub const TYPE_SAMPLES: u8 = 2;
+/// Record type byte: float samples, compact format (refs as deltas from
+/// the previous sample, short decimals as varints). Written by
+/// [`encode_samples`].
+pub const TYPE_SAMPLES_COMPACT: u8 = 3;
 
 /// Frame header: type (1) + payload length u32 LE (4) + CRC32C u32 LE (4).
 pub const HEADER_LEN: usize = 9;
@@ -32,6 +37,8 @@ pub enum DecodeError {
     UnknownType(u8),
     #[error("{0} trailing bytes")]
     Trailing(usize),
+    #[error("invalid {what} {value:#x}")]
+    Invalid { what: &'static str, value: u64 },
 }
 
 pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut u: u64) {
@@ -119,9 +126,11 @@ pub fn encode_series(out: &mut Vec<u8>, scratch: &mut Vec<u8>, series: &[(u64, L
     frame(out, TYPE_SERIES, scratch);
 }
 
-/// Encodes a framed samples record into `out`: refs and timestamps as
-/// deltas from the first sample, values as raw 8-byte LE bits.
-pub fn encode_samples(out: &mut Vec<u8>, scratch: &mut Vec<u8>, samples: &[(u64, i64, f64)]) {
+/// Encodes a framed samples record of the first format ([`TYPE_SAMPLES`])
+/// into `out`: refs and timestamps as deltas from the first sample, values
+/// as raw 8-byte LE bits. Koban no longer writes it (see
+/// [`encode_samples`]); kept to test that old logs still read.
+pub fn encode_samples_v1(out: &mut Vec<u8>, scratch: &mut Vec<u8>, samples: &[(u64, i64, f64)]) {
     scratch.clear();
     put_uvarint(scratch, samples.len() as u64);
     if let Some(&(r0, t0, _)) = samples.first() {
@@ -134,6 +143,111 @@ pub fn encode_samples(out: &mut Vec<u8>, scratch: &mut Vec<u8>, samples: &[(u64,
         }
     }
     frame(out, TYPE_SAMPLES, scratch);
+}
+
+/// Powers of ten `10^0..=10^6`, all exact in f64.
+const POW10: [f64; 7] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+/// 2^53: every integer of smaller magnitude is exact in f64.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+/// Compact value header: "8 raw bytes follow".
+const VALUE_RAW: u64 = 7;
+/// Compact ref tags (low 2 bits of the ref header).
+const REF_SAME: u64 = 0;
+const REF_HI_ZERO: u64 = 1;
+const REF_HI_EXPLICIT: u64 = 2;
+
+/// `v` as a short decimal: `(m, k)` with `|m| < 2^53`, `k <= 6` minimal and
+/// `(m as f64) / 10^k` equal to `v` bit for bit; `None` if there is none
+/// (NaN, ±Inf, -0.0, subnormals, most computed floats). A few
+/// multiplications and one division at most: cheap for any input.
+///
+/// Why the check is enough: with `|m| < 2^53` both operands of the
+/// division are exact and IEEE division is correctly rounded, so
+/// decoding computes exactly the value checked here; removing a factor 10
+/// from `m` and from `10^k` leaves the exact quotient, hence its rounding,
+/// unchanged.
+#[inline]
+pub(crate) fn decimal(v: f64) -> Option<(i64, u32)> {
+    let a = v.abs();
+    // |v| >= 2^53 (±Inf included) has no short decimal form.
+    if a.is_nan() || a >= EXACT {
+        return None;
+    }
+    // Integers (counters, most gauges): no division.
+    let m = v as i64;
+    if (m as f64).to_bits() == v.to_bits() {
+        return Some((m, 0));
+    }
+    // The most decimals |v| * 10^k still below 2^53 allows.
+    let mut k = 6;
+    let mut x = v * POW10[6];
+    while x.abs() >= EXACT {
+        k -= 1;
+        if k == 0 {
+            return None; // not an integer, and no room for decimals
+        }
+        x = v * POW10[k];
+    }
+    // Nearest integer (half away from zero); only a candidate, checked below.
+    let mut m = (x + 0.5f64.copysign(x)) as i64;
+    if m.unsigned_abs() >= 1 << 53 || ((m as f64) / POW10[k]).to_bits() != v.to_bits() {
+        return None;
+    }
+    // v is not an integer, so this stops before k reaches 0.
+    while k > 1 && m % 10 == 0 {
+        m /= 10;
+        k -= 1;
+    }
+    Some((m, k as u32))
+}
+
+/// Encodes a framed samples record ([`TYPE_SAMPLES_COMPACT`]) into `out`.
+///
+/// Per sample: the ref as deltas of its low and high 32-bit halves from the
+/// previous sample's (series created together have neighbouring ids, so this
+/// is mostly one byte), the timestamp as a delta from the first sample's
+/// (one byte for a scrape), and the value as a short decimal when it is one
+/// bit for bit (see [`decimal`]), else its 8 raw bytes. Writes straight into
+/// `out` (no scratch copy) and allocates nothing per sample.
+pub fn encode_samples(out: &mut Vec<u8>, samples: &[(u64, i64, f64)]) {
+    let start = out.len();
+    out.reserve(HEADER_LEN + 16 + samples.len() * 8);
+    out.extend_from_slice(&[TYPE_SAMPLES_COMPACT, 0, 0, 0, 0, 0, 0, 0, 0]);
+    put_uvarint(out, samples.len() as u64);
+    if let Some(&(_, t0, _)) = samples.first() {
+        put_varint(out, t0);
+        let (mut plo, mut phi) = (0u32, 0u32);
+        for &(r, t, v) in samples {
+            let (lo, hi) = (r as u32, (r >> 32) as u32);
+            let dlo = lo.wrapping_sub(plo) as i32;
+            let dhi = hi.wrapping_sub(phi) as i32;
+            (plo, phi) = (lo, hi);
+            let z = (((dlo << 1) ^ (dlo >> 31)) as u32 as u64) << 2;
+            if dhi == dlo {
+                put_uvarint(out, z | REF_SAME);
+            } else if dhi == 0 {
+                put_uvarint(out, z | REF_HI_ZERO);
+            } else {
+                put_uvarint(out, z | REF_HI_EXPLICIT);
+                put_varint(out, dhi as i64);
+            }
+            put_varint(out, t.wrapping_sub(t0));
+            match decimal(v) {
+                Some((m, k)) => put_uvarint(out, (((m << 1) ^ (m >> 63)) as u64) << 3 | k as u64),
+                None => {
+                    out.push(VALUE_RAW as u8);
+                    out.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+            }
+        }
+    }
+    let len = out.len() - start - HEADER_LEN;
+    out[start + 1..start + 5].copy_from_slice(&(len as u32).to_le_bytes());
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&[TYPE_SAMPLES_COMPACT]),
+        &out[start + HEADER_LEN..],
+    );
+    out[start + 5..start + HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Decodes a record payload of type `typ`.
@@ -174,6 +288,64 @@ pub fn decode(typ: u8, payload: &[u8]) -> Result<Record, DecodeError> {
             d.done()?;
             Ok(Record::Samples(out))
         }
+        TYPE_SAMPLES_COMPACT => {
+            let n = d.uvarint()? as usize;
+            // Each sample takes at least 3 bytes: bound the allocation.
+            let mut out = Vec::with_capacity(n.min(payload.len() / 3 + 1));
+            if n > 0 {
+                let t0 = d.varint()?;
+                let (mut lo, mut hi) = (0u32, 0u32);
+                for _ in 0..n {
+                    let h = d.uvarint()?;
+                    let z = u32::try_from(h >> 2).map_err(|_| DecodeError::Invalid {
+                        what: "ref header",
+                        value: h,
+                    })?;
+                    let dlo = ((z >> 1) as i32) ^ -((z & 1) as i32);
+                    let dhi = match h & 3 {
+                        REF_SAME => dlo,
+                        REF_HI_ZERO => 0,
+                        REF_HI_EXPLICIT => {
+                            let x = d.varint()?;
+                            i32::try_from(x).map_err(|_| DecodeError::Invalid {
+                                what: "ref high delta",
+                                value: x as u64,
+                            })?
+                        }
+                        _ => {
+                            return Err(DecodeError::Invalid {
+                                what: "ref header",
+                                value: h,
+                            })
+                        }
+                    };
+                    lo = lo.wrapping_add(dlo as u32);
+                    hi = hi.wrapping_add(dhi as u32);
+                    let t = t0.wrapping_add(d.varint()?);
+                    let vh = d.uvarint()?;
+                    let v = if vh == VALUE_RAW {
+                        let b = d.bytes(8)?;
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(b);
+                        f64::from_bits(u64::from_le_bytes(a))
+                    } else {
+                        let k = (vh & 7) as usize;
+                        let z = vh >> 3;
+                        let m = ((z >> 1) as i64) ^ -((z & 1) as i64);
+                        if k == 7 || m.unsigned_abs() >= 1 << 53 {
+                            return Err(DecodeError::Invalid {
+                                what: "value header",
+                                value: vh,
+                            });
+                        }
+                        (m as f64) / POW10[k]
+                    };
+                    out.push((((hi as u64) << 32) | lo as u64, t, v));
+                }
+            }
+            d.done()?;
+            Ok(Record::Samples(out))
+        }
         t => Err(DecodeError::UnknownType(t)),
     }
 }
@@ -195,7 +367,7 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Frame<'_> {
     let typ = buf[0];
     let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
     let crc = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]);
-    if typ != TYPE_SERIES && typ != TYPE_SAMPLES {
+    if !matches!(typ, TYPE_SERIES | TYPE_SAMPLES | TYPE_SAMPLES_COMPACT) {
         return Frame::Corrupt(format!("unknown record type {typ}"));
     }
     let Some(payload) = buf.get(HEADER_LEN..HEADER_LEN + len) else {
@@ -216,6 +388,12 @@ mod tests {
 
     #[test]
     fn round_trip() {
+        for v1 in [false, true] {
+            round_trip_with(v1);
+        }
+    }
+
+    fn round_trip_with(v1: bool) {
         let series = vec![
             (1u64, Labels::from_pairs([("__name__", "up"), ("job", "a")])),
             (7, Labels::from_pairs([("__name__", "x"), ("é", "日本")])),
@@ -227,8 +405,13 @@ mod tests {
         ];
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
         encode_series(&mut out, &mut scratch, &series);
-        encode_samples(&mut out, &mut scratch, &samples);
-        encode_samples(&mut out, &mut scratch, &[]);
+        if v1 {
+            encode_samples_v1(&mut out, &mut scratch, &samples);
+            encode_samples_v1(&mut out, &mut scratch, &[]);
+        } else {
+            encode_samples(&mut out, &samples);
+            encode_samples(&mut out, &[]);
+        }
         let mut pos = 0;
         let mut recs = Vec::new();
         while pos < out.len() {
@@ -281,6 +464,297 @@ mod tests {
                 .collect();
             let _ = decode(TYPE_SERIES, &g);
             let _ = decode(TYPE_SAMPLES, &g);
+            let _ = decode(TYPE_SAMPLES_COMPACT, &g);
         }
+    }
+
+    /// Decodes one framed record.
+    fn decode_framed(buf: &[u8]) -> Record {
+        match parse_frame(buf) {
+            Frame::Ok(t, p, n) => {
+                assert_eq!(n, buf.len());
+                decode(t, p).unwrap()
+            }
+            _ => panic!("bad frame"),
+        }
+    }
+
+    fn samples_of(r: Record) -> Vec<(u64, i64, u64)> {
+        match r {
+            Record::Samples(s) => s.into_iter().map(|(r, t, v)| (r, t, v.to_bits())).collect(),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// Edge values, random bit patterns, random integers and random short
+    /// decimals: each must come back bit for bit.
+    fn test_values() -> Vec<f64> {
+        let mut vals: Vec<f64> = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.2,
+            0.3,
+            -0.3,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            12.34,
+            99.99,
+            1e-6,
+            1e-7,
+            123456.789012,
+            1.5e-300,
+            9_007_199_254_740_991.0,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_993.0,
+            -9_007_199_254_740_991.0,
+            900_719_925.474_099_1,
+            9_007_199_254.740_991,
+            1.797_693_134_862_315_7e308,
+            -1.797_693_134_862_315_7e308,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            8.481_811_251_2e10,
+            1.8464e-05,
+            5.824_921_6e7,
+            1e15 + 0.5,
+            1e10 + 0.25,
+        ];
+        for bits in [
+            1u64,                  // smallest subnormal
+            0x000f_ffff_ffff_ffff, // largest subnormal
+            0x8000_0000_0000_0001,
+            0x7ff0_0000_0000_0002, // stale marker
+            0x7ff0_0000_0000_0001,
+            0x7ff8_0000_0000_0001,
+            0xfff8_dead_beef_0001,
+            0x7fef_ffff_ffff_ffff,
+        ] {
+            vals.push(f64::from_bits(bits));
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            vals.push(f64::from_bits(rng.next()));
+        }
+        for _ in 0..20_000 {
+            let bits = rng.next() % 54;
+            let m = (rng.next() >> (64 - bits.max(1))) as i64;
+            let m = if rng.next() & 1 == 1 { -m } else { m };
+            let k = (rng.next() % 9) as i32;
+            vals.push(m as f64 / 10f64.powi(k));
+            vals.push(m as f64);
+            vals.push(m as f64 * 10f64.powi(k));
+        }
+        for _ in 0..20_000 {
+            // Computed floats near decimals.
+            let x = (rng.next() % 1_000_000) as f64 / 100.0;
+            vals.push(x * 1.01);
+            vals.push(x + f64::EPSILON * x);
+            vals.push(f64::from_bits(x.to_bits() + 1));
+            vals.push(f64::from_bits(x.to_bits().wrapping_sub(1)));
+        }
+        vals
+    }
+
+    #[test]
+    fn decimal_forms() {
+        assert_eq!(decimal(0.0), Some((0, 0)));
+        assert_eq!(decimal(-0.0), None);
+        assert_eq!(decimal(1.0), Some((1, 0)));
+        assert_eq!(decimal(-7.0), Some((-7, 0)));
+        assert_eq!(decimal(0.1), Some((1, 1)));
+        assert_eq!(decimal(0.3), Some((3, 1)));
+        assert_eq!(decimal(0.1 + 0.2), None);
+        assert_eq!(decimal(12.34), Some((1234, 2)));
+        assert_eq!(decimal(-99.5), Some((-995, 1)));
+        assert_eq!(decimal(1e-6), Some((1, 6)));
+        assert_eq!(decimal(1e-7), None);
+        assert_eq!(decimal(1e10 + 0.25), Some((1_000_000_000_025, 2)));
+        assert_eq!(
+            decimal(9_007_199_254_740_991.0),
+            Some((9_007_199_254_740_991, 0))
+        );
+        assert_eq!(decimal(9_007_199_254_740_992.0), None);
+        assert_eq!(decimal(8.481_811_251_2e10), Some((84_818_112_512, 0)));
+        assert_eq!(decimal(1.0 / 3.0), None);
+        assert_eq!(decimal(f64::NAN), None);
+        assert_eq!(decimal(f64::INFINITY), None);
+        assert_eq!(decimal(f64::from_bits(1)), None);
+        assert_eq!(decimal(f64::from_bits(0x7ff0_0000_0000_0002)), None);
+    }
+
+    #[test]
+    fn compact_values_round_trip_bit_exact() {
+        let vals = test_values();
+        let mut compact = 0;
+        for &v in &vals {
+            if let Some((m, k)) = decimal(v) {
+                compact += 1;
+                assert!(m.unsigned_abs() < 1 << 53 && k <= 6, "{v:e}: {m} {k}");
+                let back = (m as f64) / POW10[k as usize];
+                assert_eq!(back.to_bits(), v.to_bits(), "{v:e}: {m} / 10^{k}");
+                if k > 0 {
+                    assert_ne!(m % 10, 0, "{v:e}: k not minimal");
+                }
+            }
+        }
+        assert!(compact > vals.len() / 3, "{compact} of {}", vals.len());
+        // Through whole records, in chunks, with assorted refs and times.
+        let mut rng = Rng(7);
+        let (mut out, mut expect) = (Vec::new(), Vec::new());
+        for chunk in vals.chunks(997) {
+            let s: Vec<(u64, i64, f64)> = chunk
+                .iter()
+                .map(|&v| (rng.next(), rng.next() as i64, v))
+                .collect();
+            encode_samples(&mut out, &s);
+            expect.extend(s.iter().map(|&(r, t, v)| (r, t, v.to_bits())));
+        }
+        let mut got = Vec::new();
+        let mut pos = 0;
+        while pos < out.len() {
+            let Frame::Ok(t, p, n) = parse_frame(&out[pos..]) else {
+                panic!("bad frame at {pos}")
+            };
+            got.extend(samples_of(decode(t, p).unwrap()));
+            pos += n;
+        }
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn compact_refs_round_trip() {
+        let seq = |i: u64| ((i + 5) << 32) | (i + 3);
+        let cases: Vec<Vec<u64>> = vec![
+            (0..100).map(seq).collect(),
+            (0..100).rev().map(seq).collect(),
+            (0..100).map(|i| i * 3).collect(),
+            (0..100).map(|i| (i % 7) << 40 | (1000 - i)).collect(),
+            vec![
+                0,
+                u64::MAX,
+                0,
+                1 << 63,
+                u64::MAX - 1,
+                1,
+                0xffff_ffff,
+                1 << 32,
+            ],
+            vec![seq(4); 10],
+        ];
+        for refs in cases {
+            let s: Vec<_> = refs
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| (r, 1_700_000_000_000 + (i as i64 % 3) * 15_000, i as f64))
+                .collect();
+            let mut out = Vec::new();
+            encode_samples(&mut out, &s);
+            let want: Vec<_> = s.iter().map(|&(r, t, v)| (r, t, v.to_bits())).collect();
+            assert_eq!(samples_of(decode_framed(&out)), want);
+        }
+        // Series created in order: one byte each for ref, time and a small value.
+        let s: Vec<_> = (0..1000)
+            .map(|i| (seq(i), 1_700_000_000_000i64, (i % 5) as f64))
+            .collect();
+        let mut out = Vec::new();
+        encode_samples(&mut out, &s);
+        assert!(out.len() < HEADER_LEN + 30 + 3 * 1000, "{}", out.len());
+    }
+
+    #[test]
+    fn compact_truncated_or_garbled_payloads_are_errors() {
+        let s: Vec<_> = test_values()
+            .into_iter()
+            .take(300)
+            .enumerate()
+            .map(|(i, v)| ((i as u64 * 7) << 32 | i as u64, i as i64 * 1000, v))
+            .collect();
+        let mut out = Vec::new();
+        encode_samples(&mut out, &s);
+        let payload = &out[HEADER_LEN..];
+        for cut in 0..payload.len() {
+            assert!(
+                decode(TYPE_SAMPLES_COMPACT, &payload[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut longer = payload.to_vec();
+        longer.push(0);
+        assert_eq!(
+            decode(TYPE_SAMPLES_COMPACT, &longer),
+            Err(DecodeError::Trailing(1))
+        );
+        // Flipped bits: an error or some other record, never a panic.
+        for i in 0..payload.len() {
+            let mut b = payload.to_vec();
+            b[i] ^= 0x55;
+            let _ = decode(TYPE_SAMPLES_COMPACT, &b);
+        }
+        // Invalid headers.
+        let bad_value = [1u8, 0, 0, 0, 0x0f];
+        assert!(matches!(
+            decode(TYPE_SAMPLES_COMPACT, &bad_value),
+            Err(DecodeError::Invalid { .. })
+        ));
+        let bad_ref = [1u8, 0, 3, 0, 0];
+        assert!(matches!(
+            decode(TYPE_SAMPLES_COMPACT, &bad_ref),
+            Err(DecodeError::Invalid { .. })
+        ));
+        // A huge count in a tiny payload allocates little and fails.
+        let mut huge = Vec::new();
+        put_uvarint(&mut huge, u64::MAX);
+        huge.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(decode(TYPE_SAMPLES_COMPACT, &huge), Err(DecodeError::Eof));
+    }
+
+    /// A node-exporter-like scrape (values as a real host's evolve) takes
+    /// far fewer bytes per sample in the compact record.
+    #[test]
+    fn compact_is_smaller_on_a_scrape() {
+        let mut rng = Rng(3);
+        let refs: Vec<u64> = (0..1000u64).map(|i| ((i + 1) << 32) | (i + 1)).collect();
+        let mut vals: Vec<f64> = (0..1000)
+            .map(|i| match i % 4 {
+                0 => 0.0,
+                1 => (rng.next() % 100_000_000) as f64,
+                2 => (rng.next() % 100_000) as f64 / 100.0,
+                _ => 1.0,
+            })
+            .collect();
+        let (mut old, mut new, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        for scrape in 0..10i64 {
+            for (i, v) in vals.iter_mut().enumerate() {
+                if i % 4 == 1 {
+                    *v += (rng.next() % 5000) as f64;
+                }
+            }
+            let s: Vec<_> = refs
+                .iter()
+                .zip(&vals)
+                .map(|(&r, &v)| (r, 1_700_000_000_000 + scrape * 15_000, v))
+                .collect();
+            encode_samples_v1(&mut old, &mut scratch, &s);
+            encode_samples(&mut new, &s);
+        }
+        assert!(new.len() * 3 < old.len(), "{} vs {}", new.len(), old.len());
     }
 }
