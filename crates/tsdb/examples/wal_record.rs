@@ -1,7 +1,9 @@
 //! WAL samples record: size and encode/decode cost on node-exporter-like
 //! scrapes. Prints bytes/sample of the first (type 2) and compact (type 3)
 //! formats, then benchmarks encoding and decoding one scrape (per-sample
-//! figures: read the "thrpt" line).
+//! figures: read the "thrpt" line). A criterion benchmark run as an
+//! example (no Cargo.toml entry needed):
+//! `KOBAN_SHARED_DIR=/work/shared cargo run --release -p koban-tsdb --example wal_record -- --bench`
 //!
 //! The page is `$KOBAN_SHARED_DIR/bench/node_template.prom` when set, its
 //! values evolved as `bench/fleet.py` does (counters grow at a per-series
