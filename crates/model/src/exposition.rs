@@ -382,9 +382,9 @@ impl<'a> Parser<'a> {
                         // The only OpenMetrics comment without an entry is `# EOF`.
                         return self.om_comment();
                     }
-                    let r = self.text_comment();
-                    if !matches!(r, Ok(None)) {
-                        return r;
+                    match self.text_comment_kind() {
+                        Some((kind, j)) => return self.text_meta(kind, j),
+                        None => self.skip_line(i + 1),
                     }
                 }
                 b'{' => {
@@ -453,8 +453,10 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// For a text-format comment line at `self.pos`: the metadata kind and
+    /// where its word starts, or None for a plain comment.
     #[inline(always)]
-    fn text_comment(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
+    fn text_comment_kind(&self) -> Option<(Meta, usize)> {
         let buf = self.buf;
         let i = self.pos + 1;
         // Commonest: exactly `# HELP ` or `# TYPE `, compared as one word.
@@ -476,10 +478,13 @@ impl<'a> Parser<'a> {
             };
             (kind, j)
         };
-        let Some(kind) = kind else {
-            self.skip_line(i);
-            return Ok(None);
-        };
+        Some((kind?, j))
+    }
+
+    /// Parses a text-format HELP or TYPE line whose word starts at `j`.
+    #[inline(always)]
+    fn text_meta(&mut self, kind: Meta, j: usize) -> Result<Option<Entry<'a>>, ParseError> {
+        let buf = self.buf;
         let k = scan::skip_ws(buf, j + 5);
         let (name, k) = self.meta_name(k, kind)?;
         let mut text_ascii = true;
@@ -695,7 +700,10 @@ impl<'a> Parser<'a> {
                 let j = if om { i } else { scan::skip_ws(buf, i) };
                 let mut at = usize::MAX;
                 if buf.get(j) == Some(&b'{') {
-                    let (end, _) = self.label_block(j, LabelCtx::SeriesNamed)?;
+                    let end = match self.plain_label_block(j) {
+                        Some(end) => end,
+                        None => self.label_block(j, LabelCtx::SeriesNamed)?.0,
+                    };
                     at = j - start;
                     i = end;
                 }
@@ -705,6 +713,26 @@ impl<'a> Parser<'a> {
         let series = &buf[start..i];
         if series.len() >= u32::MAX as usize {
             return Err(self.err("series too long"));
+        }
+        let entry = |value, timestamp, exemplar_raw| {
+            // Offsets fit u32: the series length was checked above.
+            Entry::Sample(SampleEntry {
+                series,
+                value,
+                timestamp,
+                exemplar_raw,
+                name_start: (name.0 - start) as u32,
+                name_end: (name.1 - start) as u32,
+                labels_at: labels_at.min(u32::MAX as usize) as u32,
+                name_escaped: name.2,
+            })
+        };
+        // Commonest line end in both formats: ` d\n` with a single digit.
+        if let Some(&[b' ', d, b'\n']) = buf.get(i..i + 3) {
+            if d.is_ascii_digit() {
+                self.end_line(i + 2);
+                return Ok(Some(entry(f64::from(d - b'0'), None, None)));
+            }
         }
         // Value.
         let vs = if om {
@@ -796,17 +824,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.end_line(i);
-        // Offsets fit u32: the series length was checked above.
-        Ok(Some(Entry::Sample(SampleEntry {
-            series,
-            value,
-            timestamp,
-            exemplar_raw: exemplar,
-            name_start: (name.0 - start) as u32,
-            name_end: (name.1 - start) as u32,
-            labels_at: labels_at.min(u32::MAX as usize) as u32,
-            name_escaped: name.2,
-        })))
+        Ok(Some(entry(value, timestamp, exemplar)))
     }
 
     /// Validates an exemplar whose `{` is at `i`; returns the index of the
@@ -869,6 +887,49 @@ impl<'a> Parser<'a> {
             "invalid {what} {:?}: not a valid float",
             String::from_utf8_lossy(&self.buf[s..e])
         ))
+    }
+
+    /// Fast path for the label block of a named series whose `{` is at
+    /// `open`, when it is plain: bare names, no whitespace, ASCII values
+    /// without escapes, at most [`PLAIN_LABELS`] distinct labels, none named
+    /// `__name__`, no trailing comma. Returns the index after `}`, or None
+    /// for anything else (including every error), which
+    /// [`Parser::label_block`] then parses from the start.
+    #[inline(always)]
+    fn plain_label_block(&self, open: usize) -> Option<usize> {
+        let buf = self.buf;
+        let mut names = [(0usize, 0usize); PLAIN_LABELS];
+        let mut n = 0;
+        let mut i = open + 1;
+        loop {
+            if !scan::is_label_start(*buf.get(i)?) {
+                return None;
+            }
+            let e = scan::label_name_end(buf, i);
+            if buf.get(e..e + 2)? != b"=\"" {
+                return None;
+            }
+            let close = scan::quoted_plain(buf, e + 1)?;
+            let len = e - i;
+            if len == METRIC_NAME.len() && &buf[i..e] == METRIC_NAME.as_bytes() {
+                return None;
+            }
+            for &(s, l) in &names[..n] {
+                if l == len && buf[s..s + l] == buf[i..e] {
+                    return None;
+                }
+            }
+            if n == PLAIN_LABELS {
+                return None;
+            }
+            names[n] = (i, len);
+            n += 1;
+            match buf.get(close + 1)? {
+                b',' => i = close + 2,
+                b'}' => return Some(close + 2),
+                _ => return None,
+            }
+        }
     }
 
     /// Parses and validates the label block whose `{` is at `open`. Returns
@@ -1034,6 +1095,9 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 }
+
+/// Most labels a block may have for [`Parser::plain_label_block`].
+const PLAIN_LABELS: usize = 8;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LabelCtx {

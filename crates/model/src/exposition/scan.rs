@@ -356,6 +356,33 @@ pub(super) fn quoted(buf: &[u8], i: usize) -> Quoted {
     }
 }
 
+/// The index of the closing quote of the quoted string whose opening quote
+/// is at `i`, if its content is ASCII without escapes or newlines (None
+/// for anything else, including a string running to the end of `buf`).
+#[inline(always)]
+pub(super) fn quoted_plain(buf: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(c) = buf.get(j..j + 16) {
+        let (special, high) = masks16(c, b'"', b'\\', b'\n');
+        if special != 0 {
+            let k = special.trailing_zeros() as usize;
+            return (c[k] == b'"' && high & ((1u32 << k) - 1) == 0).then_some(j + k);
+        }
+        if high != 0 {
+            return None;
+        }
+        j += 16;
+    }
+    loop {
+        match *buf.get(j)? {
+            b'"' => return Some(j),
+            b'\\' | b'\n' | 0x80..=0xff => return None,
+            _ => j += 1,
+        }
+    }
+}
+
 /// Which escapes a string decodes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Escapes {

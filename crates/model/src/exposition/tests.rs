@@ -505,3 +505,65 @@ fn family_name_fast_paths() {
     let got = render("# TYPE a gauge", Format::Text).unwrap();
     assert_eq!(got, vec!["TYPE a gauge"]);
 }
+
+/// The plain label-block fast path gives what the general path gives: a
+/// leading space inside the braces (allowed by the text format) sends the
+/// same block through the general path.
+#[test]
+fn plain_label_block_matches_general_path() {
+    let long = "v".repeat(40);
+    let many: String = (0..12).map(|k| format!("l{k}=\"{k}\",")).collect();
+    let eight: String = (0..8).map(|k| format!("l{k}=\"{k}\",")).collect();
+    let eight_dup = format!("{{{eight}l3=\"x\"}}");
+    let blocks = [
+        r#"{a="b"}"#.to_string(),
+        r#"{a="b",cd="e"}"#.into(),
+        format!(r#"{{a="{long}",b="x"}}"#),
+        format!("{{{}}}", many.trim_end_matches(',')),
+        format!("{{{many}}}"),
+        format!("{{{}}}", eight.trim_end_matches(',')),
+        eight_dup,
+        r#"{a="b",}"#.into(),
+        r#"{a="b\"c",d="e"}"#.into(),
+        r#"{a="ü",d="e"}"#.into(),
+        r#"{a="b",a="c"}"#.into(),
+        r#"{ab="b",cd="c",ab="d"}"#.into(),
+        r#"{a="b",__name__="c"}"#.into(),
+        r#"{a="b","c.d"="e"}"#.into(),
+        r#"{a="b","x.y"}"#.into(),
+        r#"{a="b" ,c="d"}"#.into(),
+        r#"{a="b"c="d"}"#.into(),
+        r#"{a="b",c}"#.into(),
+        r#"{a=b}"#.into(),
+        r#"{1a="b"}"#.into(),
+        r#"{}"#.into(),
+    ];
+    for block in &blocks {
+        for tail in [" 1\n", " 2.5 17\n", "\t3\n"] {
+            let fast = format!("# TYPE m gauge\nm{block}{tail}");
+            let general = format!("# TYPE m gauge\nm{{ {}{tail}", &block[1..]);
+            assert_eq!(
+                render(&fast, Format::Text),
+                render(&general, Format::Text),
+                "{fast:?}"
+            );
+        }
+    }
+    // The page may end inside a plain-looking block.
+    for page in ["m{a=\"b\"", "m{a=\"b\",", "m{a=\"b", "m{a=", "m{a"] {
+        assert!(render(page, Format::Text).is_err(), "{page:?}");
+    }
+    // The single-digit line end in both formats.
+    assert_eq!(
+        render("a 1\nb{c=\"d\"} 2\n", Format::Text).unwrap(),
+        vec![r#"{__name__="a"} 1"#, r#"{__name__="b", c="d"} 2"#]
+    );
+    assert_eq!(
+        render("a 1\nb{c=\"d\"} 2\n# EOF\n", Format::OpenMetrics).unwrap(),
+        vec![r#"{__name__="a"} 1"#, r#"{__name__="b", c="d"} 2"#]
+    );
+    assert_eq!(
+        render("a 1\n", Format::OpenMetrics).unwrap_err().msg,
+        "data does not end with # EOF"
+    );
+}
