@@ -42,20 +42,28 @@ pub enum ChunkError {
 /// Samples must be appended in strictly increasing timestamp order for
 /// queries to make sense; the encoding itself round-trips any i64 sequence.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct XorChunk {
-    /// Header (2 bytes) followed by the bitstream.
-    buf: Vec<u8>,
-    w: BitWriter,
-    // Appender state.
-    first_t: i64,
+    // Appender state first: the fields every append reads and writes sit
+    // together at the start (the head keeps the chunk in the series record
+    // and lays it out so they share its first cache line).
     t: i64,
     v: u64,
-    t_delta: i64,
+    /// Bits appended but not yet written to `buf`, right-aligned
+    /// (`acc_n` of them). Appends touch `buf` only when 64 bits gathered:
+    /// a head chunk's buffer is usually cold when its next scrape comes.
+    acc: u64,
+    /// Sample count. `buf`'s header is brought up to date lazily (see
+    /// [`XorChunk::bytes`]), for the same reason.
+    n: u16,
     leading: u8,
     trailing: u8,
-    /// Sample count, mirroring the header, so appenders checking the last
-    /// sample do not touch the (often cold) buffer.
-    n: u16,
+    acc_n: u8,
+    w: BitWriter,
+    t_delta: i64,
+    first_t: i64,
+    /// Header (2 bytes) followed by the bitstream, without the `acc` bits.
+    buf: Vec<u8>,
 }
 
 impl Default for XorChunk {
@@ -73,6 +81,24 @@ impl XorChunk {
         Self::with_capacity(HEADER_LEN)
     }
 
+    /// An empty chunk that has not allocated yet: a placeholder (the head
+    /// keeps one in series without an open chunk). Appending to it works.
+    pub const fn unallocated() -> Self {
+        XorChunk {
+            buf: Vec::new(),
+            w: BitWriter { free: 0 },
+            first_t: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            acc: 0,
+            acc_n: 0,
+            leading: NO_WINDOW,
+            trailing: 0,
+            n: 0,
+        }
+    }
+
     /// An empty chunk with `cap` bytes reserved (a 120-sample scrape chunk
     /// typically needs 100..200 bytes).
     pub fn with_capacity(cap: usize) -> Self {
@@ -85,6 +111,8 @@ impl XorChunk {
             t: 0,
             v: 0,
             t_delta: 0,
+            acc: 0,
+            acc_n: 0,
             leading: NO_WINDOW,
             trailing: 0,
             n: 0,
@@ -104,18 +132,79 @@ impl XorChunk {
 
     /// The encoded chunk: header + bitstream. Valid input to
     /// [`XorChunk::from_bytes`] and [`XorIterator::new`] at any time.
-    pub fn bytes(&self) -> &[u8] {
-        &self.buf
+    /// Borrowed when the buffer is up to date (after [`XorChunk::sync`]),
+    /// otherwise a copy completed with the pending bits and count.
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.is_synced() {
+            return std::borrow::Cow::Borrowed(&self.buf);
+        }
+        let mut buf = Vec::with_capacity(self.buf.len().max(HEADER_LEN) + 8);
+        buf.extend_from_slice(&self.buf);
+        buf.resize(buf.len().max(HEADER_LEN), 0);
+        let mut w = self.w.clone();
+        w.write_bits(&mut buf, self.acc, self.acc_n);
+        buf[..HEADER_LEN].copy_from_slice(&self.n.to_be_bytes());
+        std::borrow::Cow::Owned(buf)
+    }
+
+    /// True if `buf` holds the whole encoding (no pending bits, header
+    /// current).
+    fn is_synced(&self) -> bool {
+        self.acc_n == 0
+            && self.buf.len() >= HEADER_LEN
+            && self.buf[..HEADER_LEN] == self.n.to_be_bytes()
+    }
+
+    /// Writes the pending bits and the sample count into the buffer, so
+    /// [`XorChunk::bytes`] borrows it.
+    pub fn sync(&mut self) {
+        if self.buf.len() < HEADER_LEN {
+            self.buf.resize(HEADER_LEN, 0);
+        }
+        self.flush_acc();
+        let c = self.n.to_be_bytes();
+        self.buf[..HEADER_LEN].copy_from_slice(&c);
     }
 
     /// Consumes the chunk, returning its encoding.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.sync();
         self.buf
     }
 
     /// Trims spare capacity (call when a chunk is closed).
     pub fn shrink_to_fit(&mut self) {
+        self.sync();
         self.buf.shrink_to_fit();
+    }
+
+    /// Moves the pending bits into `buf`.
+    #[inline(never)]
+    fn flush_acc(&mut self) {
+        if self.buf.len() < HEADER_LEN {
+            self.buf.resize(HEADER_LEN, 0);
+        }
+        if self.acc_n > 0 {
+            self.w.write_bits(&mut self.buf, self.acc, self.acc_n);
+            self.acc = 0;
+            self.acc_n = 0;
+        }
+    }
+
+    /// Appends the low `n` bits of `v` (1..=64), most significant first.
+    #[inline(always)]
+    fn put(&mut self, v: u64, n: u8) {
+        let v = v & bstream::mask(n);
+        let total = self.acc_n as u32 + n as u32;
+        if total <= 64 {
+            // n == 64 only reaches here with nothing pending.
+            self.acc = if n >= 64 { v } else { (self.acc << n) | v };
+            self.acc_n = total as u8;
+        } else {
+            self.flush_acc();
+            self.acc = v;
+            self.acc_n = n;
+        }
     }
 
     /// Timestamp of the first sample (0 when empty).
@@ -133,8 +222,9 @@ impl XorChunk {
         (self.num_samples() > 0).then(|| f64::from_bits(self.v))
     }
 
-    /// An iterator over the samples.
-    pub fn iter(&self) -> XorIterator<'_> {
+    /// An iterator over the samples (brings the buffer up to date first).
+    pub fn iter(&mut self) -> XorIterator<'_> {
+        self.sync();
         XorIterator::new(&self.buf)
     }
 
@@ -146,35 +236,33 @@ impl XorChunk {
         let n = self.num_samples();
         assert!(n < MAX_SAMPLES, "BUG: append to a full XOR chunk");
         let vb = v.to_bits();
-        let buf = &mut self.buf;
         match n {
             0 => {
-                write_varint(&mut self.w, buf, t);
-                self.w.write_bits(buf, vb, 64);
+                self.put_varint(t);
+                self.put(vb, 64);
                 self.first_t = t;
             }
             1 => {
                 let d = t.wrapping_sub(self.t);
-                write_varint(&mut self.w, buf, d);
+                self.put_varint(d);
                 self.write_value(vb);
                 self.t_delta = d;
             }
             _ => {
                 let d = t.wrapping_sub(self.t);
                 let dod = d.wrapping_sub(self.t_delta);
-                let w = &mut self.w;
                 // Prefix and payload in one write.
                 if dod == 0 {
-                    w.write_bit(buf, false);
+                    self.put(0, 1);
                 } else if fits(dod, 14) {
-                    w.write_bits(buf, (0b10 << 14) | (dod as u64 & 0x3fff), 16);
+                    self.put((0b10 << 14) | (dod as u64 & 0x3fff), 16);
                 } else if fits(dod, 17) {
-                    w.write_bits(buf, (0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
+                    self.put((0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
                 } else if fits(dod, 20) {
-                    w.write_bits(buf, (0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
+                    self.put((0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
                 } else {
-                    w.write_bits(buf, 0b1111, 4);
-                    w.write_bits(buf, dod as u64, 64);
+                    self.put(0b1111, 4);
+                    self.put(dod as u64, 64);
                 }
                 self.write_value(vb);
                 self.t_delta = d;
@@ -183,17 +271,25 @@ impl XorChunk {
         self.t = t;
         self.v = vb;
         self.n = n as u16 + 1;
-        let c = self.n.to_be_bytes();
-        self.buf[0] = c[0];
-        self.buf[1] = c[1];
+    }
+
+    fn put_varint(&mut self, v: i64) {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64; // zigzag
+        loop {
+            let b = (u & 0x7f) as u8;
+            u >>= 7;
+            if u == 0 {
+                self.put(b as u64, 8);
+                return;
+            }
+            self.put((b | 0x80) as u64, 8);
+        }
     }
 
     fn write_value(&mut self, vb: u64) {
-        let buf = &mut self.buf;
-        let w = &mut self.w;
         let x = vb ^ self.v;
         if x == 0 {
-            w.write_bit(buf, false);
+            self.put(0, 1);
             return;
         }
         let leading = (x.leading_zeros() as u8).min(31);
@@ -204,10 +300,10 @@ impl XorChunk {
             let sig = 64 - self.leading - self.trailing;
             let payload = x >> self.trailing;
             if sig <= 62 {
-                w.write_bits(buf, (0b10 << sig) | payload, sig + 2);
+                self.put((0b10 << sig) | payload, sig + 2);
             } else {
-                w.write_bits(buf, 0b10, 2);
-                w.write_bits(buf, payload, sig);
+                self.put(0b10, 2);
+                self.put(payload, sig);
             }
         } else {
             self.leading = leading;
@@ -217,10 +313,10 @@ impl XorChunk {
             let ctrl = (0b11 << 11) | ((leading as u64) << 6) | (sig & 63) as u64;
             let payload = x >> trailing;
             if sig <= 51 {
-                w.write_bits(buf, (ctrl << sig) | payload, sig + 13);
+                self.put((ctrl << sig) | payload, sig + 13);
             } else {
-                w.write_bits(buf, ctrl, 13);
-                w.write_bits(buf, payload, sig);
+                self.put(ctrl, 13);
+                self.put(payload, sig);
             }
         }
     }
@@ -261,6 +357,8 @@ impl XorChunk {
             t_delta: it.cur.t_delta,
             leading: it.cur.leading(),
             trailing: it.cur.trailing as u8,
+            acc: 0,
+            acc_n: 0,
             n: n as u16,
             buf,
         })
@@ -298,7 +396,12 @@ impl XorChunk {
             t_delta: self.t_delta,
             leading: self.leading,
             trailing: self.trailing,
-            free_bits: self.w.free,
+            // As after `sync` (the state goes with `bytes()`).
+            free_bits: match self.acc_n {
+                0 => self.w.free,
+                k if k <= self.w.free => self.w.free - k,
+                k => (8 - (k - self.w.free) % 8) % 8,
+            },
         }
     }
 
@@ -331,6 +434,8 @@ impl XorChunk {
             t_delta: st.t_delta,
             leading: st.leading,
             trailing: st.trailing,
+            acc: 0,
+            acc_n: 0,
             n,
             buf,
         })
@@ -342,19 +447,6 @@ impl XorChunk {
 fn fits(v: i64, n: u32) -> bool {
     let lim = 1i64 << (n - 1);
     (-lim..lim).contains(&v)
-}
-
-fn write_varint(w: &mut BitWriter, buf: &mut Vec<u8>, v: i64) {
-    let mut u = ((v << 1) ^ (v >> 63)) as u64; // zigzag
-    loop {
-        let b = (u & 0x7f) as u8;
-        u >>= 7;
-        if u == 0 {
-            w.write_bits(buf, b as u64, 8);
-            return;
-        }
-        w.write_bits(buf, (b | 0x80) as u64, 8);
-    }
 }
 
 fn read_varint(data: &[u8], pos: &mut usize) -> Option<i64> {
@@ -651,6 +743,51 @@ impl<B: ChunkBytes> SampleIterator for XorIter<B> {
 mod tests {
     use super::*;
     use koban_model::STALE_NAN_BITS;
+
+    /// Pending (not yet flushed) bits: after every append, `bytes()` and
+    /// `append_state()` describe exactly the samples so far, and a chunk
+    /// rebuilt from them continues bit for bit like the original.
+    #[test]
+    fn unsynced_bytes_and_state_match_every_prefix() {
+        let mut x: u64 = 7;
+        let mut c = XorChunk::new();
+        let mut t = 1_700_000_000_000i64;
+        let mut want = Vec::new();
+        for i in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t += match i % 7 {
+                0 => 15_000 + (x % 2_000_000) as i64,
+                _ => 15_000,
+            };
+            let v = match x % 5 {
+                0 => f64::from_bits(x),
+                1 => (i / 3) as f64,
+                2 => f64::from_bits(STALE_NAN_BITS),
+                _ => 0.25 * (x % 1000) as f64,
+            };
+            c.append(t, v);
+            want.push((t, v.to_bits()));
+            let b = c.bytes().into_owned();
+            let mut it = XorIterator::new(&b[..]);
+            let mut got = Vec::new();
+            while let Some(s) = it.next_bits() {
+                got.push(s);
+            }
+            assert!(!it.is_corrupt());
+            assert_eq!(got, want, "after {} samples", i + 1);
+            let d = XorChunk::from_bytes(b.clone()).unwrap();
+            assert_eq!(d.append_state(), c.append_state());
+            let mut e = XorChunk::from_parts(b, c.append_state()).unwrap();
+            let mut c2 = c.clone();
+            e.append(t + 1, 3.5);
+            c2.append(t + 1, 3.5);
+            assert_eq!(e.bytes(), c2.bytes());
+        }
+        c.sync();
+        assert!(matches!(c.bytes(), std::borrow::Cow::Borrowed(_)));
+    }
 
     fn round_trip(samples: &[(i64, u64)]) {
         let mut c = XorChunk::new();

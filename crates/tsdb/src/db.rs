@@ -16,7 +16,7 @@ mod merge;
 pub use merge::MergeQuerier;
 
 use crate::head::head_snapshot::{self, Snapshot, SnapshotStats};
-use crate::head::{Head, HeadOptions, HeadStats, MemSeries};
+use crate::head::{Head, HeadOptions, HeadStats, SeriesRc};
 use crate::wal::{self, record::Record, Wal, WalError, WalOptions, WalPosition};
 use fs2::FileExt;
 use koban_storage::{Appendable, Appender, Querier, Queryable, StorageError};
@@ -492,7 +492,7 @@ fn replay_into(
     wal_dir: &Path,
     from: Option<WalPosition>,
 ) -> Result<wal::ReplayStats, TsdbError> {
-    let mut refs: HashMap<u64, Arc<MemSeries>, BuildRefHasher> = HashMap::default();
+    let mut refs: HashMap<u64, SeriesRc, BuildRefHasher> = HashMap::default();
     let mut unknown = 0u64;
     let st = wal::replay_from(wal_dir, from, |rec| match rec {
         Record::Series(v) => {

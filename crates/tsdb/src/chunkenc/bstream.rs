@@ -12,7 +12,7 @@ pub(crate) struct BitWriter {
 }
 
 impl BitWriter {
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn write_bit(&mut self, buf: &mut Vec<u8>, bit: bool) {
         self.write_bits(buf, bit as u64, 1);
     }

@@ -1,15 +1,14 @@
 //! Appending to the head: staging samples, then committing them to the WAL
 //! and the series atomically.
 
-use super::{Bounds, Head, HeadInner, MemSeries, Placement};
+use super::{Bounds, Head, Placement, SeriesRc};
 use koban_model::Labels;
 use koban_storage::{Appender, SeriesRef, StorageError};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 struct Staged {
-    series: Arc<MemSeries>,
+    series: SeriesRc,
     t: i64,
     v: f64,
     /// Decided at commit: where the sample goes, or None if refused.
@@ -27,6 +26,8 @@ pub(crate) struct AppendBufs {
 const MAX_POOLED: usize = 16;
 /// Buffers of appenders that staged more samples than this are not kept.
 const MAX_POOLED_LEN: usize = 1 << 16;
+/// How many staged samples ahead commit prefetches series records.
+const PREFETCH_AHEAD: usize = 4;
 
 /// Stages samples for one batch; see [`koban_storage::Appender`].
 ///
@@ -127,26 +128,7 @@ impl Appender for HeadAppender {
             return Err(StorageError::Closed);
         }
 
-        // Re-home samples of series truncation removed meanwhile, and find
-        // series that need a WAL series record.
-        let mut new_series: Vec<Arc<MemSeries>> = Vec::new();
-        for st in &mut self.staged {
-            let (removed, logged) = {
-                let d = st.series.data.lock();
-                (d.removed, d.logged)
-            };
-            if removed {
-                let labels = inner.symbols.read().resolve(&st.series.lset);
-                st.series = head.get_or_create(&labels)?.0;
-            }
-            if !logged || removed {
-                new_series.push(st.series.clone());
-            }
-        }
-        new_series.sort_unstable_by_key(|s| s.id);
-        new_series.dedup_by_key(|s| s.id);
-        new_series.retain(|s| !s.data.lock().logged);
-
+        let mut new_series: Vec<SeriesRc> = Vec::new();
         let last_seq = inner.commit_seq.load(Ordering::Acquire);
         let seq = last_seq + 1;
         // Entries every open querier already sees can go.
@@ -160,7 +142,10 @@ impl Appender for HeadAppender {
         // Decide every sample before logging, so the WAL holds exactly the
         // accepted ones (replay then rebuilds the same data).
         let b = inner.bounds();
-        decide(inner, &mut self.staged, &b, seq, low);
+        decide(&head, &mut self.staged, &mut new_series, &b, seq, low)?;
+        new_series.sort_unstable_by_key(|s| s.id);
+        new_series.dedup_by_key(|s| s.id);
+        new_series.retain(|s| !s.data.lock().logged);
 
         if let Some(wal) = &wal {
             let series_recs: Vec<(u64, Labels)> = {
@@ -228,13 +213,36 @@ impl Appender for HeadAppender {
 /// accepted samples of the batch too. Also records commit `seq` in each
 /// series' commit log (harmless if the commit then fails: the entry's
 /// "last timestamp before the commit" stays true).
-fn decide(inner: &HeadInner, staged: &mut [Staged], b: &Bounds, seq: u64, low: u64) {
+fn decide(
+    head: &Head,
+    staged: &mut [Staged],
+    new_series: &mut Vec<SeriesRc>,
+    b: &Bounds,
+    seq: u64,
+    low: u64,
+) -> Result<(), StorageError> {
+    let inner = &head.inner;
     // Accepted samples per series id, built only once a series repeats.
     let mut batch: Option<HashMap<u64, Vec<usize>>> = None;
     for k in 0..staged.len() {
-        let st = &staged[k];
+        // The series records are usually cold (other targets were scraped
+        // since): ask for the ones a few samples ahead now.
+        if let Some(ahead) = staged.get(k + PREFETCH_AHEAD) {
+            super::prefetch_series(&ahead.series);
+        }
+        let st = &mut staged[k];
         let (repeat, mut res) = {
             let mut d = st.series.data.lock();
+            if d.removed {
+                // Truncation removed the series meanwhile: re-home the sample.
+                drop(d);
+                let labels = inner.symbols.read().resolve(&st.series.lset);
+                st.series = head.get_or_create(&labels)?.0;
+                d = st.series.data.lock();
+            }
+            if !d.logged {
+                new_series.push(st.series.clone());
+            }
             let last = d.last();
             let repeat = d.commits.last_seq() == seq;
             if !repeat {
@@ -243,6 +251,7 @@ fn decide(inner: &HeadInner, staged: &mut [Staged], b: &Bounds, seq: u64, low: u
             }
             (repeat, d.appendable_after(last, st.t, st.v, b))
         };
+        let st = &staged[k];
         if repeat || batch.is_some() {
             let map = batch.get_or_insert_with(|| {
                 let mut m: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -269,6 +278,7 @@ fn decide(inner: &HeadInner, staged: &mut [Staged], b: &Bounds, seq: u64, low: u
             }
         };
     }
+    Ok(())
 }
 
 /// Adjusts the decision `res` taken against the committed data for a

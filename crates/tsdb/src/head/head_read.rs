@@ -91,14 +91,13 @@ impl HeadQuerier {
                 });
             }
         }
-        if let Some(h) = &d.head {
-            if h.num_samples() > 0 && h.max_time() >= self.mint && h.min_time() <= limit {
-                chunks.push(ChunkRef {
-                    min_t: h.min_time(),
-                    max_t: h.max_time(),
-                    data: Arc::from(h.bytes()),
-                });
-            }
+        let h = &d.head;
+        if h.num_samples() > 0 && h.max_time() >= self.mint && h.min_time() <= limit {
+            chunks.push(ChunkRef {
+                min_t: h.min_time(),
+                max_t: h.max_time(),
+                data: Arc::from(h.bytes()),
+            });
         }
         drop(d);
         if chunks.is_empty() && ooo.is_empty() {

@@ -52,7 +52,7 @@
 //! either.
 
 use super::symbols::{self, pairs};
-use super::{slot_of, ClosedChunk, Head, MemSeries, SeriesData, SHARDS, SHARD_BITS};
+use super::{slot_of, ClosedChunk, Head, MemSeries, SeriesData, SeriesRc, SHARDS, SHARD_BITS};
 use crate::chunkenc::{XorAppendState, XorChunk};
 use crate::wal::record::{put_uvarint, put_varint};
 use crate::wal::{self, WalPosition};
@@ -158,7 +158,7 @@ impl Head {
             for s in shard.read().slots.iter().flatten() {
                 let d = s.data.lock();
                 n += d.closed.iter().map(|c| chunk_samples(&c.data)).sum::<u64>();
-                n += d.head.as_ref().map_or(0, |h| h.num_samples() as u64);
+                n += d.head.num_samples() as u64;
             }
         }
         n
@@ -195,7 +195,7 @@ pub(crate) fn write(
     let inner = &head.inner;
     let tmp = dir.join(SNAPSHOT_TMP_FILE);
     let _g = inner.commit_lock.read();
-    let mut series: Vec<Arc<MemSeries>> =
+    let mut series: Vec<SeriesRc> =
         Vec::with_capacity(inner.num_series.load(Ordering::Relaxed) as usize);
     for shard in &inner.slab {
         series.extend(
@@ -324,7 +324,7 @@ pub(crate) fn write(
             st.samples += chunk_samples(&c.data);
         }
         match &d.head {
-            Some(h) if h.num_samples() > 0 => {
+            h if h.num_samples() > 0 => {
                 body.push(1);
                 let a = h.append_state();
                 body.extend_from_slice(&a.first_t.to_le_bytes());
@@ -334,7 +334,7 @@ pub(crate) fn write(
                 body.extend_from_slice(&[a.leading, a.trailing, a.free_bits]);
                 let b = h.bytes();
                 put_uvarint(&mut body, b.len() as u64);
-                body.extend_from_slice(b);
+                body.extend_from_slice(&b);
                 st.chunks += 1;
                 st.samples += h.num_samples() as u64;
             }
@@ -575,7 +575,7 @@ impl Snapshot {
                                 }
                             }
                         }
-                        let ms = Arc::new(ms);
+                        let ms = SeriesRc::new(ms);
                         {
                             let mut sh = inner.slab[(slot as usize) & (SHARDS - 1)].write();
                             let idx = (slot >> SHARD_BITS) as usize;
@@ -742,7 +742,7 @@ fn decode_series(
             }
             st.chunks += 1;
             st.samples += c.num_samples() as u64;
-            data.head = Some(c);
+            data.head = c;
         }
         f => return Err(format!("bad head chunk flag {f}")),
     }
@@ -964,7 +964,7 @@ mod tests {
                 d.closed
                     .iter()
                     .map(|c| c.data.to_vec())
-                    .chain(d.head.iter().map(|c| c.bytes().to_vec()))
+                    .chain((d.head.num_samples() > 0).then(|| d.head.bytes().to_vec()))
                     .collect()
             };
             assert_eq!(bytes(&da), bytes(&db), "series {i}");

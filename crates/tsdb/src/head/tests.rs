@@ -471,14 +471,42 @@ fn commit_log_trim_and_visibility() {
     assert_eq!(c.iter().collect::<Vec<_>>(), vec![(7, 70)]);
     // 104 + one pointer for the out-of-order buffer (None when unused).
     assert!(
-        std::mem::size_of::<SeriesData>() <= 112,
+        std::mem::size_of::<SeriesData>() <= 120,
         "{}",
         std::mem::size_of::<SeriesData>()
     );
     // With the Arc counts a series stays within a 160-byte allocation class.
     assert!(
-        std::mem::size_of::<MemSeries>() <= 144,
+        std::mem::size_of::<MemSeries>() <= 176,
         "{}",
         std::mem::size_of::<MemSeries>()
+    );
+}
+
+/// The append path's fields share the series record's first cache line
+/// (assuming `Arc`'s two counters before the value, as std lays it out).
+#[test]
+fn series_record_hot_fields_in_first_cache_line() {
+    use std::mem::{align_of, offset_of, size_of, size_of_val};
+    // The Arc allocation: the count, then the record, within 160 bytes.
+    let alloc = 8 + size_of::<MemSeries>();
+    assert!(align_of::<MemSeries>() <= 8 && alloc <= 160, "{alloc}");
+    let data = offset_of!(MemSeries, data);
+    let m = parking_lot::Mutex::new(SeriesData::new());
+    let inner = m.data_ptr() as usize - (&m as *const _ as usize);
+    println!(
+        "SeriesData at {inner} in the mutex of {} bytes",
+        size_of_val(&m)
+    );
+    let head = data + inner + offset_of!(SeriesData, head);
+    assert!(8 + offset_of!(MemSeries, id) + 8 <= 64);
+    // t, v, acc and the count/window bytes: 32 bytes from the chunk start.
+    assert!(8 + head + 32 <= 64, "head chunk state at {}", 8 + head);
+    // The commit log and flags end within the second 64 bytes.
+    let commits = data + inner + offset_of!(SeriesData, commits);
+    assert!(
+        8 + commits + size_of::<CommitLog>() <= 128,
+        "{}",
+        8 + commits
     );
 }
