@@ -126,14 +126,16 @@ pub(super) fn masks16(chunk: &[u8], a: u8, b: u8, c: u8) -> (u32, u32) {
 pub(super) fn line_end_ascii(buf: &[u8], mut i: usize) -> (usize, bool) {
     let mut ascii = true;
     #[cfg(target_arch = "x86_64")]
-    while let Some(c) = buf.get(i..i + 16) {
-        let (nl, high) = masks16(c, b'\n', b'\n', b'\n');
-        if nl != 0 {
-            let k = nl.trailing_zeros() as usize;
-            return (i + k, ascii && high & ((1u32 << k) - 1) == 0);
+    if let Some(last) = buf.len().checked_sub(16) {
+        while i <= last {
+            let (nl, high) = masks16(&buf[i..i + 16], b'\n', b'\n', b'\n');
+            if nl != 0 {
+                let k = nl.trailing_zeros() as usize;
+                return (i + k, ascii && high & ((1u32 << k) - 1) == 0);
+            }
+            ascii &= high == 0;
+            i += 16;
         }
-        ascii &= high == 0;
-        i += 16;
     }
     while i < buf.len() && buf[i] != b'\n' {
         ascii &= buf[i] < 0x80;
@@ -146,11 +148,14 @@ pub(super) fn line_end_ascii(buf: &[u8], mut i: usize) -> (usize, bool) {
 #[inline(always)]
 fn name_end(buf: &[u8], mut i: usize, colon: bool, class: u8) -> usize {
     #[cfg(target_arch = "x86_64")]
-    while let Some(c) = buf.get(i..i + 16) {
-        let k = first_non_name16(c, colon);
-        i += k;
-        if k < 16 {
-            return i;
+    if let Some(last) = buf.len().checked_sub(16) {
+        // One compare per step: i <= last means 16 bytes are readable.
+        while i <= last {
+            let k = first_non_name16(&buf[i..i + 16], colon);
+            i += k;
+            if k < 16 {
+                return i;
+            }
         }
     }
     while let Some(c) = buf.get(i..i + 8) {
@@ -363,16 +368,19 @@ pub(super) fn quoted(buf: &[u8], i: usize) -> Quoted {
 pub(super) fn quoted_plain(buf: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     #[cfg(target_arch = "x86_64")]
-    while let Some(c) = buf.get(j..j + 16) {
-        let (special, high) = masks16(c, b'"', b'\\', b'\n');
-        if special != 0 {
-            let k = special.trailing_zeros() as usize;
-            return (c[k] == b'"' && high & ((1u32 << k) - 1) == 0).then_some(j + k);
+    if let Some(last) = buf.len().checked_sub(16) {
+        while j <= last {
+            let c = &buf[j..j + 16];
+            let (special, high) = masks16(c, b'"', b'\\', b'\n');
+            if special != 0 {
+                let k = special.trailing_zeros() as usize;
+                return (c[k] == b'"' && high & ((1u32 << k) - 1) == 0).then_some(j + k);
+            }
+            if high != 0 {
+                return None;
+            }
+            j += 16;
         }
-        if high != 0 {
-            return None;
-        }
-        j += 16;
     }
     loop {
         match *buf.get(j)? {
