@@ -555,25 +555,23 @@ impl Snapshot {
                         let hash = xxhash_rust::xxh3::xxh3_64(&hash_buf);
                         {
                             let mut h = inner.hashes[(hash as usize) & (SHARDS - 1)].lock();
-                            match h.one.entry(hash) {
-                                std::collections::hash_map::Entry::Vacant(e) => {
-                                    e.insert(ms.id);
-                                }
-                                std::collections::hash_map::Entry::Occupied(e) => {
-                                    let other = *e.get();
-                                    let twins = std::iter::once(other)
-                                        .chain(h.more.get(&hash).into_iter().flatten().copied())
-                                        .filter_map(|id| inner.series_by_id(id))
-                                        .any(|o| pairs(&o.lset).eq(pairs(&ms.lset)));
-                                    if twins {
-                                        return Err(bad(format!(
-                                            "series {} has the labels of another series",
-                                            ms.id
-                                        )));
-                                    }
-                                    h.more.entry(hash).or_default().push(ms.id);
-                                }
+                            let twin = h.t.find(hash, |&o| {
+                                inner
+                                    .series_by_slot(o)
+                                    .is_some_and(|o| pairs(&o.lset).eq(pairs(&ms.lset)))
+                            });
+                            if twin.is_some() {
+                                return Err(bad(format!(
+                                    "series {} has the labels of another series",
+                                    ms.id
+                                )));
                             }
+                            // The symbol table is locked here: rehash with it.
+                            h.t.insert_unique(hash, slot, |&o| {
+                                inner
+                                    .series_by_slot(o)
+                                    .map_or(0, |o| syms.resolve(&o.lset).hash())
+                            });
                         }
                         let ms = SeriesRc::new(ms);
                         {
