@@ -11,11 +11,12 @@ use koban_model::Labels;
 use koban_storage::Appendable;
 use koban_tsdb::{Head, HeadOptions};
 
+#[path = "../benches/support/scrape_fleet.rs"]
+mod fleet;
+use fleet::{create_series, value, SERIES, T0, TARGETS};
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const TARGETS: usize = 200;
-const SERIES: usize = 507;
 
 fn thread_cpu_ns() -> u64 {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
@@ -29,21 +30,7 @@ fn main() {
     let head = Head::new(HeadOptions {
         chunk_range_ms: 2 * 3600 * 1000,
     });
-    let t0 = 1_700_000_000_000i64;
-    let mut refs = vec![[0u64; SERIES]; TARGETS];
-    for (i, tr) in refs.iter_mut().enumerate() {
-        let mut app = head.appender();
-        for (j, r) in tr.iter_mut().enumerate() {
-            let l = Labels::from_pairs([
-                ("__name__".to_string(), format!("node_metric_{}", j / 4)),
-                ("cpu".into(), format!("{}", j % 4)),
-                ("instance".into(), format!("127.0.0.1:{}", 21000 + i)),
-                ("job".into(), "node".into()),
-            ]);
-            *r = app.append(0, &l, t0, j as f64).expect("append");
-        }
-        app.commit().expect("commit");
-    }
+    let refs = create_series(&head);
     let arg = |i: usize, d: usize| {
         std::env::args()
             .nth(i)
@@ -60,16 +47,11 @@ fn main() {
             if i == 0 {
                 k += 1;
             }
-            let t = t0 + k * 5_000;
+            let t = T0 + k * 5_000;
             let mut app = head.appender();
             for (j, &r) in refs[i].iter().enumerate() {
-                let v = match j % 4 {
-                    0 => j as f64,
-                    1 => (k * j as i64) as f64,
-                    2 => (k * 1000 + (k * 7919) % 13) as f64,
-                    _ => (k as f64) * 0.25 + j as f64,
-                };
-                app.append(r, &Labels::empty(), t, v).expect("append");
+                app.append(r, &Labels::empty(), t, value(j, k))
+                    .expect("append");
             }
             app.commit().expect("commit");
         }

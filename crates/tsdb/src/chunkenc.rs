@@ -102,21 +102,10 @@ impl XorChunk {
     /// An empty chunk with `cap` bytes reserved (a 120-sample scrape chunk
     /// typically needs 100..200 bytes).
     pub fn with_capacity(cap: usize) -> Self {
-        let mut buf = Vec::with_capacity(cap.max(HEADER_LEN));
-        buf.extend_from_slice(&[0, 0]);
-        XorChunk {
-            buf,
-            w: BitWriter::default(),
-            first_t: 0,
-            t: 0,
-            v: 0,
-            t_delta: 0,
-            acc: 0,
-            acc_n: 0,
-            leading: NO_WINDOW,
-            trailing: 0,
-            n: 0,
-        }
+        let mut c = Self::unallocated();
+        c.buf.reserve_exact(cap.max(HEADER_LEN));
+        c.buf.extend_from_slice(&[0, 0]);
+        c
     }
 
     /// Number of samples in the chunk.
