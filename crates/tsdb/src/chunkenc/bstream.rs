@@ -42,9 +42,7 @@ impl BitWriter {
         if buf.capacity() - buf.len() < nbytes {
             // Grow in small steps: head chunks are many and small, and
             // doubling would waste a quarter of their memory on average.
-            // (The XOR chunk writes here 8 bytes at a time; growing within
-            // an allocator size class does not move the buffer.)
-            buf.reserve_exact(nbytes.max(buf.len() / 8).max(8));
+            buf.reserve_exact(nbytes.max(buf.len() / 8).max(16));
         }
         buf.extend_from_slice(&aligned.to_be_bytes()[..nbytes]);
         self.free = (nbytes * 8 - n as usize) as u8;

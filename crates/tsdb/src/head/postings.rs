@@ -22,15 +22,7 @@ impl MemPostings {
                     }
                 }
                 Some(&last) if last == id => {}
-                _ => {
-                    // Grow by an eighth, not double: lists fill as series
-                    // appear and then stay, so doubling would leave a
-                    // quarter of the index unused on average.
-                    if list.len() == list.capacity() {
-                        list.reserve_exact((list.len() / 8).max(4));
-                    }
-                    list.push(id)
-                }
+                _ => list.push(id),
             }
         }
     }
