@@ -2,7 +2,7 @@
 //! replay, head cuts and compaction; outside it samples are refused with a
 //! counted reason; window 0 keeps the in-order rules. Synthetic timestamps.
 
-use koban_model::{Labels, MatchType, Matcher};
+use koban_model::Labels;
 use koban_storage::{Appendable, Queryable, StorageError};
 use koban_tsdb::{BlockStore, Db, DbOptions};
 use std::collections::BTreeMap;
@@ -29,26 +29,16 @@ fn add(db: &Db, i: usize, t: i64, v: f64) -> Result<(), StorageError> {
     app.commit()
 }
 
+#[path = "support/dump.rs"]
+mod support;
+
+/// Every series' samples in [mint, maxt] (all series of these tests are `m`).
 type Dump = BTreeMap<String, Vec<(i64, u64)>>;
 
 fn dump(db: &Db, mint: i64, maxt: i64) -> Dump {
-    let q = db.querier(mint, maxt).unwrap();
-    q.select(
-        true,
-        None,
-        &[Matcher::new(MatchType::Equal, "__name__", "m").unwrap()],
-    )
-    .unwrap()
-    .map(|s| {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while let Some((t, x)) = it.next() {
-            v.push((t, x.to_bits()));
-        }
-        (s.labels().to_string(), v)
-    })
-    .collect()
+    support::dump_querier(&*db.querier(mint, maxt).unwrap())
+        .into_iter()
+        .collect()
 }
 
 fn samples(d: &Dump, i: usize) -> Vec<i64> {
