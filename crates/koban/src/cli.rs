@@ -117,6 +117,21 @@ pub struct ServerArgs {
     /// out of order (0: in order only). The configuration's storage.tsdb section wins when present.
     #[arg(long = "storage.tsdb.out-of-order-time-window")]
     pub out_of_order_window: Option<String>,
+    /// Adjust scrape timestamps by up to `scrape.timestamp-tolerance` to
+    /// align them to the intended schedule (evenly spaced timestamps
+    /// compress far better).
+    #[arg(
+        long = "scrape.adjust-timestamps",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub scrape_adjust_timestamps: bool,
+    /// How far a scrape may start from its schedule and still get the
+    /// scheduled timestamp (at most 1% of the scrape interval is used).
+    #[arg(long = "scrape.timestamp-tolerance", default_value = "2ms")]
+    pub scrape_timestamp_tolerance: String,
 }
 
 impl ServerArgs {
@@ -166,6 +181,14 @@ impl ServerArgs {
             "query.max-concurrency".into(),
             self.query_max_concurrency.to_string(),
         );
+        m.insert(
+            "scrape.adjust-timestamps".into(),
+            self.scrape_adjust_timestamps.to_string(),
+        );
+        m.insert(
+            "scrape.timestamp-tolerance".into(),
+            self.scrape_timestamp_tolerance.clone(),
+        );
         m
     }
 }
@@ -189,6 +212,23 @@ mod tests {
         assert!(c.command.is_none());
         assert_eq!(c.server.route_prefix.as_deref(), Some("/prometheus"));
         assert!(c.server.enable_lifecycle);
+    }
+
+    #[test]
+    fn scrape_timestamp_flags_parse_as_prometheus_spells_them() {
+        let c = Cli::try_parse_from(["koban"]).unwrap();
+        assert!(c.server.scrape_adjust_timestamps);
+        assert_eq!(c.server.scrape_timestamp_tolerance, "2ms");
+        let c = Cli::try_parse_from([
+            "koban",
+            "--scrape.adjust-timestamps=false",
+            "--scrape.timestamp-tolerance=10ms",
+        ])
+        .unwrap();
+        assert!(!c.server.scrape_adjust_timestamps);
+        assert_eq!(c.server.scrape_timestamp_tolerance, "10ms");
+        let c = Cli::try_parse_from(["koban", "--scrape.adjust-timestamps"]).unwrap();
+        assert!(c.server.scrape_adjust_timestamps);
     }
 
     #[test]

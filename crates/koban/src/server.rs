@@ -231,6 +231,13 @@ async fn run(args: ServerArgs) -> Result<()> {
     let cfg = source.load().context("loading configuration")?;
     let lookback = duration_flag("query.lookback-delta", &args.lookback_delta)?;
     let query_timeout = duration_flag("query.timeout", &args.query_timeout)?;
+    let timestamp_tolerance = match args.scrape_adjust_timestamps {
+        true => duration_flag(
+            "scrape.timestamp-tolerance",
+            &args.scrape_timestamp_tolerance,
+        )?,
+        false => Duration::ZERO,
+    };
     let retention = match (&args.retention_time, &args.retention_size) {
         (Some(t), _) => Some(duration_flag("storage.tsdb.retention.time", t)?),
         (None, None) => Some(Duration::from_secs(15 * 86_400)),
@@ -297,11 +304,10 @@ async fn run(args: ServerArgs) -> Result<()> {
     scrape_metrics.register(&mut registry);
     let registry = Arc::new(registry);
 
-    let scrape = Arc::new(ScrapeManager::new(
-        db.clone(),
-        scrape_metrics,
-        cancel.child_token(),
-    ));
+    let scrape = Arc::new(
+        ScrapeManager::new(db.clone(), scrape_metrics, cancel.child_token())
+            .with_timestamp_tolerance(timestamp_tolerance),
+    );
     let discovery = Arc::new(DiscoveryManager::new(Duration::from_secs(5)));
     let reloader = Arc::new(Reloader {
         source,

@@ -121,6 +121,18 @@ impl SeriesCache {
         Some(Pos(pos as u32))
     }
 
+    /// The storage ref of the series expected `d` lines after the next
+    /// one, if the page keeps the last page's order (a prefetch hint for
+    /// the storage; 0 when unknown or dropped).
+    #[inline]
+    pub fn ahead(&self, d: usize) -> SeriesRef {
+        let i = self.cursor + d;
+        match self.slots.get(i) {
+            Some(s) if i < self.sorted.len() => s.r,
+            _ => 0,
+        }
+    }
+
     fn find(&self, key: u128) -> Option<usize> {
         let slots = &self.slots;
         if let Ok(i) = self

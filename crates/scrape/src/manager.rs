@@ -4,7 +4,9 @@
 
 use crate::client;
 use crate::metrics::ScrapeMetrics;
-use crate::scrape_loop::{BufferPool, LoopContext, LoopStatus, MetadataInterner, ScrapeLoop};
+use crate::scrape_loop::{
+    BufferPool, LoopContext, LoopStatus, MetadataInterner, ScrapeLoop, DEFAULT_TIMESTAMP_TOLERANCE,
+};
 use crate::target::{populate, DroppedTarget, PoolConfig, Populated, Target};
 use crate::ScrapeError;
 use koban_model::Labels;
@@ -13,6 +15,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 struct LoopHandle {
@@ -71,10 +74,23 @@ impl ScrapeManager {
                 buffers: BufferPool::default(),
                 interner: MetadataInterner::default(),
                 metrics,
+                timestamp_tolerance: DEFAULT_TIMESTAMP_TOLERANCE,
             }),
             pools: Mutex::new(BTreeMap::new()),
             cancel,
         }
+    }
+
+    /// Sets how far a scrape may start from its schedule and still get the
+    /// scheduled timestamp (`--scrape.timestamp-tolerance`; zero turns the
+    /// alignment off, as `--scrape.adjust-timestamps=false`). Call before
+    /// any config is applied.
+    pub fn with_timestamp_tolerance(mut self, tolerance: Duration) -> Self {
+        // The context is only shared with loops, and none exist yet.
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.timestamp_tolerance = tolerance;
+        }
+        self
     }
 
     /// Applies the pool settings of a (re)loaded config. Builds every HTTP

@@ -205,6 +205,7 @@ fn make_loop(
         buffers: BufferPool::default(),
         interner: MetadataInterner::default(),
         metrics: ScrapeMetrics::default(),
+        timestamp_tolerance: koban_scrape::scrape_loop::DEFAULT_TIMESTAMP_TOLERANCE,
     });
     let status = Arc::new(Mutex::new(LoopStatus::default()));
     (

@@ -54,6 +54,17 @@ pub trait Appender: Send {
     /// or `InvalidLabels`; the batch stays usable.
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
 
+    /// A hint that the caller will append to series `r` (a ref returned by
+    /// an earlier append) in a moment: implementations may start loading
+    /// what that append will touch, so a caller that knows its next series
+    /// (a scrape loop does: pages keep their order) can hide memory
+    /// latency. Never fails and changes nothing visible; an unknown or
+    /// stale `r` is ignored. The default does nothing.
+    #[inline]
+    fn prefetch(&self, r: SeriesRef) {
+        let _ = r;
+    }
+
     /// Makes every staged sample durable (per the implementation's WAL
     /// policy) and visible, atomically for readers.
     fn commit(self: Box<Self>) -> Result<()>;

@@ -912,6 +912,22 @@ impl HeadInner {
         self.series_by_slot(slot_of(id)).filter(|s| s.id == id)
     }
 
+    /// Starts loading the record of series `id` into the CPU caches (see
+    /// [`koban_storage::Appender::prefetch`]); does nothing if there is no
+    /// such series. Takes no reference: the slot's pointer is only used
+    /// as a prefetch address.
+    #[inline]
+    pub(crate) fn prefetch_ref(&self, id: u64) {
+        if id == 0 {
+            return;
+        }
+        let slot = slot_of(id);
+        let shard = self.slab[(slot as usize) & (SHARDS - 1)].read();
+        if let Some(Some(s)) = shard.slots.get((slot >> SHARD_BITS) as usize) {
+            prefetch_series(s);
+        }
+    }
+
     #[inline]
     pub(crate) fn series_by_slot(&self, slot: u32) -> Option<SeriesRc> {
         let shard = &self.slab[(slot as usize) & (SHARDS - 1)];

@@ -116,6 +116,11 @@ impl Appender for HeadAppender {
         }
     }
 
+    #[inline]
+    fn prefetch(&self, r: SeriesRef) {
+        self.head.inner.prefetch_ref(r);
+    }
+
     fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
         if self.staged.is_empty() {
             return Ok(());
