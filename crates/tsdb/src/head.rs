@@ -167,12 +167,10 @@ pub(crate) struct SeriesData {
     /// Set when truncation removed the series from the head; a pending
     /// commit then re-creates it from its labels.
     pub(crate) removed: bool,
-    /// Commits that touched the series and some open querier may not see.
+    /// Commits that touched the series and some open querier may not see;
+    /// also owns the series' out-of-order samples (see [`Rare`]).
     pub(crate) commits: CommitLog,
     pub(crate) closed: ClosedChunks,
-    /// Out-of-order samples; `None` (one pointer) for series that never
-    /// had any.
-    pub(crate) ooo: Option<Box<OooBuf>>,
 }
 
 /// Where an acceptable sample goes (see [`SeriesData::appendable`]).
@@ -198,14 +196,25 @@ pub(crate) struct Bounds {
 
 /// Per-series (commit sequence, last timestamp before that commit), oldest
 /// first; one entry inline (sequence 0 marks an empty one; commit
-/// sequences start at 1), more (queriers open across commits) on the heap.
+/// sequences start at 1), more (queriers open across commits) in the
+/// series' [`Rare`] box, which the log owns.
 #[derive(Debug, Default)]
 pub(crate) struct CommitLog {
     inline: [(u64, i64); INLINE_COMMITS],
-    /// Overflow, rare. A thin pointer keeps the series 8 bytes smaller
-    /// than a `Vec` or boxed slice would.
-    #[allow(clippy::box_collection)]
-    more: Option<Box<Vec<(u64, i64)>>>,
+    /// What few series ever need: commit log overflow and out-of-order
+    /// samples. One thin pointer for both keeps the series record 8 bytes
+    /// smaller than a pointer each would.
+    rare: Option<Box<Rare>>,
+}
+
+/// The rarely used parts of a series (see [`CommitLog::rare`]): dropped
+/// as soon as both are empty.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    /// Commit log entries after the inline ones.
+    more: Vec<(u64, i64)>,
+    /// Out-of-order samples; `None` for series that have none.
+    ooo: Option<OooBuf>,
 }
 
 /// Commit log entries kept inline: with no querier open across a commit
@@ -217,29 +226,34 @@ impl CommitLog {
         self.inline.iter().take_while(|e| e.0 != 0).count()
     }
 
+    /// The overflow entries (empty if none).
+    fn more(&self) -> &[(u64, i64)] {
+        self.rare.as_deref().map_or(&[], |r| r.more.as_slice())
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
         self.inline
             .iter()
             .copied()
             .take_while(|e| e.0 != 0)
-            .chain(self.more.iter().flat_map(|v| v.iter().copied()))
+            .chain(self.more().iter().copied())
     }
 
     fn push(&mut self, e: (u64, i64)) {
         let n = self.len_inline();
-        if n < self.inline.len() && self.more.is_none() {
+        if n < self.inline.len() && self.more().is_empty() {
             self.inline[n] = e;
         } else {
-            self.more.get_or_insert_with(Default::default).push(e);
+            self.rare.get_or_insert_with(Default::default).more.push(e);
         }
     }
 
     /// Sequence of the newest entry (0 if none).
     #[inline]
     pub(crate) fn last_seq(&self) -> u64 {
-        match &self.more {
-            Some(v) if !v.is_empty() => v.last().map_or(0, |e| e.0),
-            _ => self
+        match self.more().last() {
+            Some(e) => e.0,
+            None => self
                 .inline
                 .iter()
                 .rev()
@@ -250,7 +264,7 @@ impl CommitLog {
 
     /// Drops entries every open querier sees (sequence <= `low`).
     pub(crate) fn trim(&mut self, low: u64) {
-        if self.more.is_none() {
+        if self.more().is_empty() {
             let mut k = [(0, 0); INLINE_COMMITS];
             let mut n = 0;
             for e in self.inline.iter().take_while(|e| e.0 != 0) {
@@ -264,9 +278,23 @@ impl CommitLog {
         }
         let all: Vec<(u64, i64)> = self.iter().filter(|e| e.0 > low).collect();
         self.inline = [(0, 0); INLINE_COMMITS];
-        self.more = None;
+        if let Some(r) = &mut self.rare {
+            r.more = Vec::new();
+        }
+        self.drop_rare_if_empty();
         for e in all {
             self.push(e);
+        }
+    }
+
+    /// Frees the rare box once nothing is left in it.
+    fn drop_rare_if_empty(&mut self) {
+        if self
+            .rare
+            .as_ref()
+            .is_some_and(|r| r.more.is_empty() && r.ooo.is_none())
+        {
+            self.rare = None;
         }
     }
 
@@ -342,8 +370,30 @@ impl SeriesData {
             logged: false,
             commits: CommitLog::default(),
             removed: false,
-            ooo: None,
         }
+    }
+
+    /// The out-of-order samples; `None` for series that have none.
+    #[inline]
+    pub(crate) fn ooo(&self) -> Option<&OooBuf> {
+        self.commits.rare.as_deref().and_then(|r| r.ooo.as_ref())
+    }
+
+    /// [`SeriesData::ooo`], mutably.
+    pub(crate) fn ooo_mut(&mut self) -> Option<&mut OooBuf> {
+        self.commits
+            .rare
+            .as_deref_mut()
+            .and_then(|r| r.ooo.as_mut())
+    }
+
+    /// Drops the out-of-order samples (and the rare box if nothing else
+    /// is in it).
+    pub(crate) fn clear_ooo(&mut self) {
+        if let Some(r) = &mut self.commits.rare {
+            r.ooo = None;
+        }
+        self.commits.drop_rare_if_empty();
     }
 
     /// The last committed sample: (t, value bits if known).
@@ -418,7 +468,7 @@ impl SeriesData {
     /// Value bits of the sample at `t`, in-order or out-of-order (decodes
     /// the in-order chunk covering `t`: used off the in-order fast path).
     pub(crate) fn value_at(&self, t: i64) -> Option<u64> {
-        if let Some(bits) = self.ooo.as_ref().and_then(|o| o.value_at(t)) {
+        if let Some(bits) = self.ooo().and_then(|o| o.value_at(t)) {
             return Some(bits);
         }
         let find = |it: &mut dyn Iterator<Item = (i64, u64)>| {
@@ -438,7 +488,10 @@ impl SeriesData {
     /// [`SeriesData::appendable`] (committed with sequence `seq`). Returns
     /// false if the series already had a sample at `t` (nothing changes).
     pub(crate) fn append_ooo(&mut self, t: i64, v: f64, seq: u64) -> bool {
-        self.ooo
+        self.commits
+            .rare
+            .get_or_insert_with(Default::default)
+            .ooo
             .get_or_insert_with(Default::default)
             .insert(OooSample { t, v, seq })
     }
@@ -466,7 +519,7 @@ impl SeriesData {
     }
 
     fn num_samples(&self) -> usize {
-        self.closed.len() + self.head.num_samples() + self.ooo.as_ref().map_or(0, |o| o.len())
+        self.closed.len() + self.head.num_samples() + self.ooo().map_or(0, |o| o.len())
     }
 }
 
@@ -798,7 +851,7 @@ impl Head {
                 i.max_time.fetch_max(t, Ordering::AcqRel);
             }
             Ok(Placement::OutOfOrder) => {
-                let first = d.ooo.is_none();
+                let first = d.ooo().is_none();
                 if d.append_ooo(t, v, 0) {
                     drop(d);
                     i.ooo_added(s.id, t, first, 1);
@@ -826,7 +879,7 @@ impl Head {
         }
         for id in ids {
             if let Some(s) = i.series_by_id(id) {
-                if let Some(o) = s.data.lock().ooo.as_mut() {
+                if let Some(o) = s.data.lock().ooo_mut() {
                     o.seal();
                 }
             }
@@ -844,7 +897,7 @@ impl Head {
                 continue;
             };
             buf.clear();
-            if let Some(o) = s.data.lock().ooo.as_ref() {
+            if let Some(o) = s.data.lock().ooo() {
                 buf.extend(
                     o.sealed()
                         .iter()
@@ -874,7 +927,7 @@ impl Head {
                 continue;
             };
             let mut d = s.data.lock();
-            let Some(o) = d.ooo.as_mut() else {
+            let Some(o) = d.ooo_mut() else {
                 emptied.push(id);
                 continue;
             };
@@ -882,7 +935,7 @@ impl Head {
             match o.time_range() {
                 Some((lo, _)) => new_min = new_min.min(lo),
                 None => {
-                    d.ooo = None;
+                    d.clear_ooo();
                     emptied.push(id);
                 }
             }

@@ -186,7 +186,7 @@ impl Appender for HeadAppender {
                 }
                 Some(Placement::OutOfOrder) => {
                     let mut d = st.series.data.lock();
-                    let first = d.ooo.is_none();
+                    let first = d.ooo().is_none();
                     if d.append_ooo(st.t, st.v, seq) {
                         drop(d);
                         inner.ooo_added(st.series.id, st.t, first, 1);

@@ -74,7 +74,7 @@ impl HeadQuerier {
     fn snapshot(&self, syms: &SymbolTable, s: &MemSeries) -> Option<HeadSeries> {
         let d = s.data.lock();
         let mut ooo = Vec::new();
-        if let Some(o) = &d.ooo {
+        if let Some(o) = d.ooo() {
             o.visible(self.ooo_mint, self.maxt, self.watermark, &mut ooo);
         }
         let limit = self.maxt.min(d.commits.visible_until(self.watermark));

@@ -469,9 +469,11 @@ fn commit_log_trim_and_visibility() {
     assert_eq!(c.iter().map(|e| e.0).collect::<Vec<_>>(), vec![5, 6]);
     c.record(7, 7, 70);
     assert_eq!(c.iter().collect::<Vec<_>>(), vec![(7, 70)]);
-    // 104 + one pointer for the out-of-order buffer (None when unused).
+    assert!(c.rare.is_none(), "an emptied overflow frees the rare box");
+    // The commit log's overflow and the out-of-order samples share one
+    // pointer (None when unused).
     assert!(
-        std::mem::size_of::<SeriesData>() <= 120,
+        std::mem::size_of::<SeriesData>() <= 112,
         "{}",
         std::mem::size_of::<SeriesData>()
     );
@@ -481,6 +483,32 @@ fn commit_log_trim_and_visibility() {
         "{}",
         std::mem::size_of::<MemSeries>()
     );
+}
+
+#[test]
+fn rare_box_holds_commit_overflow_and_ooo_samples() {
+    let mut d = SeriesData::new();
+    assert!(d.ooo().is_none() && d.commits.rare.is_none());
+    d.commits.record(1, 0, 10);
+    d.commits.record(2, 0, 20);
+    assert!(d.commits.rare.is_some());
+    assert!(d.append_ooo(5, 1.5, 2));
+    assert_eq!(d.ooo().map(|o| o.len()), Some(1));
+    // Trimming the overflow keeps the box for the out-of-order samples.
+    d.commits.record(3, 2, 30);
+    assert_eq!(d.commits.iter().collect::<Vec<_>>(), vec![(3, 30)]);
+    assert_eq!(d.value_at(5), Some(1.5f64.to_bits()));
+    d.clear_ooo();
+    assert!(d.ooo().is_none() && d.commits.rare.is_none());
+    // And the other way round.
+    assert!(d.append_ooo(6, 2.5, 3));
+    d.commits.record(4, 0, 40);
+    d.clear_ooo();
+    assert_eq!(d.commits.iter().count(), 2);
+    assert!(d.commits.rare.is_some());
+    d.commits.record(5, 4, 50);
+    assert!(d.commits.rare.is_none());
+    assert_eq!(d.commits.last_seq(), 5);
 }
 
 /// The append path's fields share the series record's first cache line
