@@ -148,6 +148,8 @@ pub struct ScrapeLoop {
     /// status (copied on the first change after publishing).
     meta: Arc<Vec<(Arc<str>, Arc<Metadata>)>>,
     meta_dirty: bool,
+    /// Position in `meta` of the family last set (see `set_meta`).
+    meta_cursor: usize,
     /// The target URL parsed once (None: unparsable, each fetch reports it).
     parsed_url: Option<reqwest::Url>,
     /// `X-Prometheus-Scrape-Timeout-Seconds`, formatted once.
@@ -227,6 +229,7 @@ impl ScrapeLoop {
             status,
             meta: Default::default(),
             meta_dirty: false,
+            meta_cursor: 0,
             parsed_url,
             timeout_header: reqwest::header::HeaderValue::from_str(&timeout_header)
                 // A formatted float is always a valid header value.
@@ -627,7 +630,18 @@ impl ScrapeLoop {
 
     /// Records one field of a family's metadata; allocates only when it changed.
     fn set_meta(&mut self, name: &str, field: MetaField, v: &str) {
-        let pos = self.meta.binary_search_by(|(n, _)| (**n).cmp(name));
+        // Pages list their families in the same order every scrape (and
+        // exporters sort them): try where the last family was, and the
+        // next one, before searching.
+        let c = self.meta_cursor;
+        let pos = match (self.meta.get(c), self.meta.get(c + 1)) {
+            (Some((n, _)), _) if **n == *name => Ok(c),
+            (_, Some((n, _))) if **n == *name => Ok(c + 1),
+            _ => self.meta.binary_search_by(|(n, _)| (**n).cmp(name)),
+        };
+        self.meta_cursor = match pos {
+            Ok(i) | Err(i) => i,
+        };
         if let Ok(i) = pos {
             if field.get(&self.meta[i].1) == v {
                 return;
