@@ -358,8 +358,8 @@ pub(crate) struct MemSeries {
     pub(crate) id: u64,
     pub(crate) data: Mutex<SeriesData>,
     /// Symbol ids name0, value0, name1, value1, ... as varints
-    /// (see [`symbols::encode_lset`]).
-    pub(crate) lset: Box<[u8]>,
+    /// (see [`symbols::encode_lset`]), behind one pointer.
+    pub(crate) lset: symbols::ThinBytes,
 }
 
 impl SeriesData {

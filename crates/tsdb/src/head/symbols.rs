@@ -108,7 +108,7 @@ impl SymbolTable {
 
 /// Encodes symbol ids `name0, value0, name1, value1, ...` compactly as
 /// LEB128 varints (most ids take 1..3 bytes instead of 4).
-pub(crate) fn encode_lset(ids: impl Iterator<Item = u32>) -> Box<[u8]> {
+pub(crate) fn encode_lset(ids: impl Iterator<Item = u32>) -> ThinBytes {
     let mut out = Vec::with_capacity(32);
     for mut u in ids {
         while u >= 0x80 {
@@ -117,8 +117,114 @@ pub(crate) fn encode_lset(ids: impl Iterator<Item = u32>) -> Box<[u8]> {
         }
         out.push(u as u8);
     }
-    out.into_boxed_slice()
+    ThinBytes::from(&out[..])
 }
+
+/// An immutable byte string behind one pointer (8 bytes where a
+/// `Box<[u8]>` takes 16): the allocation holds the length as a LEB128
+/// varint, then the bytes. Every series record keeps its encoded label
+/// set in one.
+pub(crate) struct ThinBytes(std::ptr::NonNull<u8>);
+
+// SAFETY: `ThinBytes` uniquely owns its allocation, which is never
+// mutated after construction (like `Box<[u8]>`).
+unsafe impl Send for ThinBytes {}
+// SAFETY: as above; `&ThinBytes` only gives out `&[u8]`.
+unsafe impl Sync for ThinBytes {}
+
+impl ThinBytes {
+    /// Byte length of the length prefix and the byte string's length.
+    #[inline]
+    fn header(&self) -> (usize, usize) {
+        let p = self.0.as_ptr();
+        let (mut len, mut i) = (0usize, 0usize);
+        loop {
+            // SAFETY: the allocation starts with a complete varint (written
+            // by `from`), so every byte up to its last one is in bounds.
+            let b = unsafe { *p.add(i) };
+            len |= ((b & 0x7f) as usize) << (7 * i);
+            i += 1;
+            if b & 0x80 == 0 {
+                return (i, len);
+            }
+        }
+    }
+
+    /// The allocation's layout for a prefix of `h` bytes and `len` bytes.
+    fn layout(h: usize, len: usize) -> std::alloc::Layout {
+        // Cannot fail: `from` made this layout (from an existing slice's
+        // length, so no overflow) before allocating.
+        std::alloc::Layout::array::<u8>(h + len).expect("BUG: thin bytes layout")
+    }
+}
+
+impl From<&[u8]> for ThinBytes {
+    fn from(b: &[u8]) -> Self {
+        let mut hdr = [0u8; 10];
+        let (mut h, mut u) = (0, b.len());
+        loop {
+            let more = u >= 0x80;
+            hdr[h] = (u as u8 & 0x7f) | if more { 0x80 } else { 0 };
+            h += 1;
+            u >>= 7;
+            if !more {
+                break;
+            }
+        }
+        // At least one byte (the prefix): never a zero-size allocation.
+        let layout = Self::layout(h, b.len());
+        // SAFETY: `layout` has a non-zero size.
+        let p = unsafe { std::alloc::alloc(layout) };
+        let Some(p) = std::ptr::NonNull::new(p) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: the allocation holds `h + b.len()` bytes; the sources
+        // are valid for those lengths and cannot overlap a fresh block.
+        unsafe {
+            std::ptr::copy_nonoverlapping(hdr.as_ptr(), p.as_ptr(), h);
+            std::ptr::copy_nonoverlapping(b.as_ptr(), p.as_ptr().add(h), b.len());
+        }
+        ThinBytes(p)
+    }
+}
+
+impl std::ops::Deref for ThinBytes {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        let (h, len) = self.header();
+        // SAFETY: `from` wrote `len` initialized bytes after the `h`-byte
+        // prefix, and they live (unchanged) as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(h), len) }
+    }
+}
+
+impl Drop for ThinBytes {
+    fn drop(&mut self) {
+        let (h, len) = self.header();
+        // SAFETY: allocated by `from` with this same layout, freed once.
+        unsafe { std::alloc::dealloc(self.0.as_ptr(), Self::layout(h, len)) }
+    }
+}
+
+impl Clone for ThinBytes {
+    fn clone(&self) -> Self {
+        ThinBytes::from(&self[..])
+    }
+}
+
+impl std::fmt::Debug for ThinBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for ThinBytes {
+    fn eq(&self, o: &Self) -> bool {
+        self[..] == o[..]
+    }
+}
+impl Eq for ThinBytes {}
 
 /// Iterates the (name, value) symbol pairs of an encoded label set.
 pub(crate) fn pairs(lset: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
@@ -180,5 +286,32 @@ mod tests {
         );
         assert_eq!(super::lset_get(&enc, 127), Some(128));
         assert_eq!(super::lset_get(&enc, 9), None);
+    }
+
+    #[test]
+    fn thin_bytes_round_trip() {
+        use super::ThinBytes;
+        assert_eq!(std::mem::size_of::<ThinBytes>(), 8);
+        assert_eq!(std::mem::size_of::<Option<ThinBytes>>(), 8);
+        // Empty, one-byte prefix limits, two- and three-byte prefixes.
+        for n in [0usize, 1, 2, 31, 127, 128, 129, 300, 16_383, 16_384, 70_000] {
+            let src: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+            let t = ThinBytes::from(&src[..]);
+            assert_eq!(&t[..], &src[..], "len {n}");
+            let c = t.clone();
+            drop(t);
+            assert_eq!(&c[..], &src[..], "clone of len {n}");
+            assert_eq!(c, ThinBytes::from(&src[..]));
+        }
+        let e = ThinBytes::from(&[][..]);
+        assert!(e.is_empty());
+        assert_eq!(format!("{e:?}"), "[]");
+        // Shared across threads like the series records that hold them.
+        let t = std::sync::Arc::new(ThinBytes::from(&b"abc"[..]));
+        let t2 = t.clone();
+        std::thread::spawn(move || assert_eq!(&t2[..], b"abc"))
+            .join()
+            .unwrap();
+        assert_eq!(&t[..], b"abc");
     }
 }
