@@ -7,8 +7,10 @@
 //! the staleness marker).
 
 mod bstream;
+mod buf;
 
-use bstream::{peek, read_bits, BitWriter};
+use bstream::{peek, read_bits, BitWriter, ByteSink};
+use buf::ChunkBuf;
 use koban_storage::SampleIterator;
 
 /// Encoding id of the XOR chunk, for containers (block chunk files) that
@@ -24,6 +26,14 @@ pub const TARGET_SAMPLES: usize = 120;
 /// Size of the sample-count header.
 const HEADER_LEN: usize = 2;
 
+/// Maximum size of an appendable chunk's encoding in bytes (its buffer's
+/// length is a u16; see [`XorChunk::is_full`]).
+pub const MAX_BYTES: usize = buf::MAX_LEN;
+
+/// Most bits one append can add: a 10-byte varint and a 77-bit value for
+/// the second sample (the first takes 80 + 64, later ones 68 + 77).
+const MAX_APPEND_BITS: usize = 160;
+
 /// Errors decoding a chunk.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ChunkError {
@@ -35,24 +45,31 @@ pub enum ChunkError {
     TrailingBytes { samples: usize, extra: usize },
     #[error("appender state does not fit a {len}-byte chunk of {samples} samples")]
     BadState { len: usize, samples: usize },
+    #[error("chunk of {len} bytes is over the {max}-byte limit of an appendable chunk")]
+    TooLong { len: usize, max: usize },
 }
 
 /// An appendable XOR chunk.
 ///
 /// Samples must be appended in strictly increasing timestamp order for
 /// queries to make sense; the encoding itself round-trips any i64 sequence.
+/// A chunk holds at most [`MAX_SAMPLES`] samples and [`MAX_BYTES`] bytes
+/// ([`XorChunk::is_full`]).
+///
+/// 56 bytes: the head keeps one in every series record.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct XorChunk {
     // Appender state first: the fields every append reads and writes sit
-    // together at the start (the head keeps the chunk in the series record
-    // and lays it out so they share its first cache line).
+    // together in the first 40 bytes (the head keeps the chunk in the
+    // series record and lays it out so they share its first cache line).
     t: i64,
     v: u64,
     /// Bits appended but not yet written to `buf`, right-aligned
     /// (`acc_n` of them). Appends touch `buf` only when 64 bits gathered:
     /// a head chunk's buffer is usually cold when its next scrape comes.
     acc: u64,
+    t_delta: i64,
     /// Sample count. `buf`'s header is brought up to date lazily (see
     /// [`XorChunk::bytes`]), for the same reason.
     n: u16,
@@ -60,10 +77,10 @@ pub struct XorChunk {
     trailing: u8,
     acc_n: u8,
     w: BitWriter,
-    t_delta: i64,
+    /// Header (2 bytes) followed by the bitstream, without the `acc` bits:
+    /// its u16 length packs with the fields above, then its pointer.
+    buf: ChunkBuf,
     first_t: i64,
-    /// Header (2 bytes) followed by the bitstream, without the `acc` bits.
-    buf: Vec<u8>,
 }
 
 impl Default for XorChunk {
@@ -85,7 +102,7 @@ impl XorChunk {
     /// keeps one in series without an open chunk). Appending to it works.
     pub const fn unallocated() -> Self {
         XorChunk {
-            buf: Vec::new(),
+            buf: ChunkBuf::EMPTY,
             w: BitWriter { free: 0 },
             first_t: 0,
             t: 0,
@@ -99,12 +116,13 @@ impl XorChunk {
         }
     }
 
-    /// An empty chunk with `cap` bytes reserved (a 120-sample scrape chunk
-    /// typically needs 100..200 bytes).
+    /// An empty chunk (with its header allocated). `cap` is a hint only:
+    /// the buffer's capacity follows its length, in small steps from 32
+    /// bytes (a 120-sample scrape chunk typically needs 100..200 bytes).
     pub fn with_capacity(cap: usize) -> Self {
+        let _ = cap;
         let mut c = Self::unallocated();
-        c.buf.reserve_exact(cap.max(HEADER_LEN));
-        c.buf.extend_from_slice(&[0, 0]);
+        c.buf.append(&[0, 0]);
         c
     }
 
@@ -114,9 +132,17 @@ impl XorChunk {
         self.n as usize
     }
 
-    /// True if the chunk cannot take another sample.
+    /// True if the chunk cannot take another sample: it holds
+    /// [`MAX_SAMPLES`], or another sample might not fit in [`MAX_BYTES`].
+    #[inline]
     pub fn is_full(&self) -> bool {
-        self.num_samples() >= MAX_SAMPLES
+        self.num_samples() >= MAX_SAMPLES || self.bits() + MAX_APPEND_BITS > MAX_BYTES * 8
+    }
+
+    /// Length of the encoding in bits, header included.
+    #[inline]
+    fn bits(&self) -> usize {
+        self.buf.len().max(HEADER_LEN) * 8 - self.w.free as usize + self.acc_n as usize
     }
 
     /// The encoded chunk: header + bitstream. Valid input to
@@ -125,10 +151,10 @@ impl XorChunk {
     /// otherwise a copy completed with the pending bits and count.
     pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         if self.is_synced() {
-            return std::borrow::Cow::Borrowed(&self.buf);
+            return std::borrow::Cow::Borrowed(self.buf.as_slice());
         }
         let mut buf = Vec::with_capacity(self.buf.len().max(HEADER_LEN) + 8);
-        buf.extend_from_slice(&self.buf);
+        buf.extend_from_slice(self.buf.as_slice());
         buf.resize(buf.len().max(HEADER_LEN), 0);
         let mut w = self.w.clone();
         w.write_bits(&mut buf, self.acc, self.acc_n);
@@ -141,37 +167,36 @@ impl XorChunk {
     fn is_synced(&self) -> bool {
         self.acc_n == 0
             && self.buf.len() >= HEADER_LEN
-            && self.buf[..HEADER_LEN] == self.n.to_be_bytes()
+            && self.buf.as_slice()[..HEADER_LEN] == self.n.to_be_bytes()
     }
 
     /// Writes the pending bits and the sample count into the buffer, so
     /// [`XorChunk::bytes`] borrows it.
     pub fn sync(&mut self) {
-        if self.buf.len() < HEADER_LEN {
-            self.buf.resize(HEADER_LEN, 0);
-        }
         self.flush_acc();
         let c = self.n.to_be_bytes();
-        self.buf[..HEADER_LEN].copy_from_slice(&c);
+        self.buf.as_mut_slice()[..HEADER_LEN].copy_from_slice(&c);
     }
 
-    /// Consumes the chunk, returning its encoding.
+    /// Consumes the chunk, returning its encoding (exact size).
     pub fn into_bytes(mut self) -> Vec<u8> {
         self.sync();
-        self.buf
+        self.buf.as_slice().to_vec()
     }
 
-    /// Trims spare capacity (call when a chunk is closed).
+    /// Brings the buffer up to date (call when a chunk is closed). The
+    /// buffer's capacity follows its length: there is no spare to trim.
     pub fn shrink_to_fit(&mut self) {
         self.sync();
-        self.buf.shrink_to_fit();
     }
 
-    /// Moves the pending bits into `buf`.
+    /// Moves the pending bits into `buf` (and writes the header's room if
+    /// the buffer is empty).
     #[inline(never)]
     fn flush_acc(&mut self) {
         if self.buf.len() < HEADER_LEN {
-            self.buf.resize(HEADER_LEN, 0);
+            let missing = HEADER_LEN - self.buf.len();
+            self.buf.append(&[0; HEADER_LEN][..missing]);
         }
         if self.acc_n > 0 {
             self.w.write_bits(&mut self.buf, self.acc, self.acc_n);
@@ -214,7 +239,7 @@ impl XorChunk {
     /// An iterator over the samples (brings the buffer up to date first).
     pub fn iter(&mut self) -> XorIterator<'_> {
         self.sync();
-        XorIterator::new(&self.buf)
+        XorIterator::new(self.buf.as_slice())
     }
 
     /// Appends a sample.
@@ -223,7 +248,7 @@ impl XorChunk {
     /// the head cuts at [`TARGET_SAMPLES`]): doing so is a `BUG:` panic.
     pub fn append(&mut self, t: i64, v: f64) {
         let n = self.num_samples();
-        assert!(n < MAX_SAMPLES, "BUG: append to a full XOR chunk");
+        assert!(!self.is_full(), "BUG: append to a full XOR chunk");
         let vb = v.to_bits();
         match n {
             0 => {
@@ -338,6 +363,10 @@ impl XorChunk {
             });
         }
         let free = (used * 8 - bits) as u8;
+        let buf = ChunkBuf::from_slice(&buf).ok_or(ChunkError::TooLong {
+            len: buf.len(),
+            max: MAX_BYTES,
+        })?;
         Ok(XorChunk {
             w: BitWriter { free },
             first_t,
@@ -415,6 +444,10 @@ impl XorChunk {
                 samples: n as usize,
             });
         }
+        let buf = ChunkBuf::from_slice(&buf).ok_or(ChunkError::TooLong {
+            len: buf.len(),
+            max: MAX_BYTES,
+        })?;
         Ok(XorChunk {
             w: BitWriter { free: st.free_bits },
             first_t: st.first_t,
@@ -808,6 +841,83 @@ mod tests {
             assert_eq!(c.min_time(), samples[0].0);
             assert_eq!(c.max_time(), samples.last().unwrap().0);
         }
+    }
+
+    /// Random 64-bit values take ~19 bytes a sample: the chunk reports
+    /// full at its byte limit long before MAX_SAMPLES, and stays valid.
+    #[test]
+    fn full_at_the_byte_limit() {
+        assert_eq!(std::mem::size_of::<XorChunk>(), 56);
+        let mut c = XorChunk::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut t = 0i64;
+        let mut want = Vec::new();
+        while !c.is_full() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Irregular timestamps hit the 64-bit delta-of-delta case.
+            t += if x.is_multiple_of(3) {
+                (x >> 4) as i64 & 0xff_ffff_ffff
+            } else {
+                15_000
+            };
+            c.append(t, f64::from_bits(x));
+            want.push((t, x));
+        }
+        assert!(c.num_samples() < MAX_SAMPLES);
+        let b = c.bytes().into_owned();
+        assert!(b.len() <= MAX_BYTES && b.len() + MAX_APPEND_BITS / 8 > MAX_BYTES);
+        c.sync();
+        assert_eq!(c.bytes().len(), b.len());
+        let mut it = XorIterator::new(&b[..]);
+        let mut got = Vec::new();
+        while let Some(s) = it.next_bits() {
+            got.push(s);
+        }
+        assert_eq!(got, want);
+        assert_eq!(
+            XorChunk::from_bytes(b.clone()).unwrap().append_state(),
+            c.append_state()
+        );
+        assert!(XorChunk::from_parts(b, c.append_state()).unwrap().is_full());
+        let r = std::panic::catch_unwind(move || c.clone().append(t + 1, 0.5));
+        assert!(r.is_err(), "appending to a full chunk is a BUG panic");
+    }
+
+    #[test]
+    fn over_long_chunks_are_errors() {
+        let mut b = vec![0u8; MAX_BYTES + 1];
+        b[1] = 1;
+        let st = XorAppendState {
+            first_t: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            leading: 0xff,
+            trailing: 0,
+            free_bits: 0,
+        };
+        assert!(matches!(
+            XorChunk::from_parts(b, st),
+            Err(ChunkError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_clone_and_into_bytes() {
+        let u = XorChunk::unallocated();
+        assert_eq!(u.clone().into_bytes(), vec![0, 0]);
+        assert_eq!(&u.bytes()[..], &[0, 0]);
+        let mut w = XorChunk::with_capacity(0);
+        assert!(matches!(w.bytes(), std::borrow::Cow::Borrowed(_)));
+        w.append(5, 1.0);
+        let w2 = w.clone();
+        drop(w);
+        assert_eq!(
+            XorChunk::from_bytes(w2.into_bytes()).unwrap().num_samples(),
+            1
+        );
     }
 
     #[test]

@@ -154,7 +154,9 @@ impl std::ops::Deref for ClosedChunks {
 /// Per-series mutable state.
 ///
 /// Field order is chosen (see [`MemSeries`]): the head chunk's appender
-/// state, then what every commit reads or writes, then the rest.
+/// state, then what every commit reads or writes, then the rest. 96
+/// bytes: every pointer here is thin (one word), what few series need
+/// (out-of-order samples, commit log overflow) shares one box.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct SeriesData {
@@ -323,8 +325,8 @@ impl CommitLog {
 /// [`MemSeries`] for why its size matters).
 pub(crate) type SeriesRc = triomphe::Arc<MemSeries>;
 
-/// Asks the CPU to load the first two cache lines of a series' `Arc`
-/// allocation (counts, lock, head chunk state, commit log): a hint only.
+/// Asks the CPU to load both cache lines of a series' 128-byte `Arc`
+/// allocation (count, lock, head chunk state; commit log): a hint only.
 #[inline(always)]
 pub(crate) fn prefetch_series(s: &SeriesRc) {
     #[cfg(target_arch = "x86_64")]
@@ -351,7 +353,19 @@ pub(crate) fn prefetch_series(s: &SeriesRc) {
 /// in the first 64 bytes of the allocation and the commit's fields in the
 /// next 64, an append-time check costs about one cache miss and a commit
 /// one more (`head_append` bench; commit prefetches ahead). The allocation
-/// (count + record) is kept within 160 bytes, a mimalloc size class.
+/// (count + record) is exactly 128 bytes, a mimalloc size class, so two
+/// cache lines (pinned by `head::tests`):
+///
+/// | bytes   | fields                                                       |
+/// |---------|--------------------------------------------------------------|
+/// | 0..8    | `Arc` count                                                  |
+/// | 8..16   | `id`                                                         |
+/// | 16..24  | the lock                                                     |
+/// | 24..64  | head chunk: t, v, acc, t_delta, count, window, buffer length |
+/// | 64..80  | head chunk: buffer pointer, first_t                          |
+/// | 80..88  | `logged`, `removed`                                          |
+/// | 88..112 | commit log (and the rare box: overflow, out-of-order samples) |
+/// | 112..128| closed chunks, `lset`                                        |
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct MemSeries {
@@ -501,6 +515,7 @@ impl SeriesData {
         let c = &self.head;
         let cut = c.num_samples() == 0
             || c.num_samples() >= chunkenc::TARGET_SAMPLES
+            || c.is_full()
             || (chunk_range_ms > 0
                 && t.div_euclid(chunk_range_ms) != c.min_time().div_euclid(chunk_range_ms));
         if cut {

@@ -3,7 +3,31 @@
 //! Bits are packed most-significant first into bytes; the final byte is
 //! zero-padded.
 
-/// Appends bits to a byte vector (whose last byte may be partly filled).
+/// Where a [`BitWriter`] writes: a byte buffer that grows at the end.
+pub(crate) trait ByteSink {
+    /// The last byte, if any.
+    fn last_mut(&mut self) -> Option<&mut u8>;
+    /// Appends bytes, growing in small steps (head chunks are many and
+    /// small: doubling would waste a quarter of their memory on average).
+    fn append(&mut self, b: &[u8]);
+}
+
+impl ByteSink for Vec<u8> {
+    #[inline]
+    fn last_mut(&mut self) -> Option<&mut u8> {
+        self.as_mut_slice().last_mut()
+    }
+
+    #[inline]
+    fn append(&mut self, b: &[u8]) {
+        if self.capacity() - self.len() < b.len() {
+            self.reserve_exact(b.len().max(self.len() / 8).max(16));
+        }
+        self.extend_from_slice(b);
+    }
+}
+
+/// Appends bits to a byte buffer (whose last byte may be partly filled).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BitWriter {
     /// Number of free (unwritten) low bits in the last byte of the buffer;
@@ -13,13 +37,13 @@ pub(crate) struct BitWriter {
 
 impl BitWriter {
     #[cfg(test)]
-    pub(crate) fn write_bit(&mut self, buf: &mut Vec<u8>, bit: bool) {
+    pub(crate) fn write_bit(&mut self, buf: &mut impl ByteSink, bit: bool) {
         self.write_bits(buf, bit as u64, 1);
     }
 
     /// Writes the low `n` bits of `v` (n <= 64), most significant first.
     #[inline]
-    pub(crate) fn write_bits(&mut self, buf: &mut Vec<u8>, v: u64, mut n: u8) {
+    pub(crate) fn write_bits(&mut self, buf: &mut impl ByteSink, v: u64, mut n: u8) {
         debug_assert!(n <= 64);
         if n == 0 {
             return;
@@ -39,12 +63,7 @@ impl BitWriter {
         // The last byte is full: append the low `n` bits as new bytes.
         let aligned = ((v & mask(n)) as u128) << (128 - n as u32);
         let nbytes = (n as usize).div_ceil(8);
-        if buf.capacity() - buf.len() < nbytes {
-            // Grow in small steps: head chunks are many and small, and
-            // doubling would waste a quarter of their memory on average.
-            buf.reserve_exact(nbytes.max(buf.len() / 8).max(16));
-        }
-        buf.extend_from_slice(&aligned.to_be_bytes()[..nbytes]);
+        buf.append(&aligned.to_be_bytes()[..nbytes]);
         self.free = (nbytes * 8 - n as usize) as u8;
     }
 }

@@ -470,19 +470,12 @@ fn commit_log_trim_and_visibility() {
     c.record(7, 7, 70);
     assert_eq!(c.iter().collect::<Vec<_>>(), vec![(7, 70)]);
     assert!(c.rare.is_none(), "an emptied overflow frees the rare box");
-    // The commit log's overflow and the out-of-order samples share one
-    // pointer (None when unused).
-    assert!(
-        std::mem::size_of::<SeriesData>() <= 112,
-        "{}",
-        std::mem::size_of::<SeriesData>()
-    );
-    // With the Arc counts a series stays within a 160-byte allocation class.
-    assert!(
-        std::mem::size_of::<MemSeries>() <= 176,
-        "{}",
-        std::mem::size_of::<MemSeries>()
-    );
+    // Head chunk 56 + flags + commit log 24 (with the rare box) + closed
+    // chunks 8.
+    assert_eq!(std::mem::size_of::<SeriesData>(), 96);
+    // id 8 + lock 8 + data 96 + label set 8: with the Arc's count a
+    // series takes a 128-byte allocation (a mimalloc size class).
+    assert_eq!(std::mem::size_of::<MemSeries>(), 120);
 }
 
 #[test]
@@ -512,13 +505,14 @@ fn rare_box_holds_commit_overflow_and_ooo_samples() {
 }
 
 /// The append path's fields share the series record's first cache line
-/// (assuming `Arc`'s two counters before the value, as std lays it out).
+/// (assuming `Arc`'s count before the value, as triomphe lays it out), the
+/// commit's the second, and the allocation is 128 bytes: two lines.
 #[test]
 fn series_record_hot_fields_in_first_cache_line() {
     use std::mem::{align_of, offset_of, size_of, size_of_val};
-    // The Arc allocation: the count, then the record, within 160 bytes.
+    // The Arc allocation: the count, then the record, in 128 bytes.
     let alloc = 8 + size_of::<MemSeries>();
-    assert!(align_of::<MemSeries>() <= 8 && alloc <= 160, "{alloc}");
+    assert!(align_of::<MemSeries>() <= 8 && alloc == 128, "{alloc}");
     let data = offset_of!(MemSeries, data);
     let m = parking_lot::Mutex::new(SeriesData::new());
     let inner = m.data_ptr() as usize - (&m as *const _ as usize);
@@ -528,8 +522,11 @@ fn series_record_hot_fields_in_first_cache_line() {
     );
     let head = data + inner + offset_of!(SeriesData, head);
     assert!(8 + offset_of!(MemSeries, id) + 8 <= 64);
-    // t, v, acc and the count/window bytes: 32 bytes from the chunk start.
-    assert!(8 + head + 32 <= 64, "head chunk state at {}", 8 + head);
+    // The lock word.
+    assert!(8 + data + inner <= 64);
+    // t, v, acc, t_delta, the count/window bytes and the buffer's length:
+    // 40 bytes from the chunk start.
+    assert!(8 + head + 40 <= 64, "head chunk state at {}", 8 + head);
     // The commit log and flags end within the second 64 bytes.
     let commits = data + inner + offset_of!(SeriesData, commits);
     assert!(
