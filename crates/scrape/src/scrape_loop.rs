@@ -791,7 +791,10 @@ mod tests {
         assert_eq!(aligned_timestamp(Some(t0), t0 + IV + 2, IV, 2), t0 + IV);
         assert_eq!(aligned_timestamp(Some(t0), t0 + IV - 2, IV, 2), t0 + IV);
         // A skipped tick: aligned to the second interval.
-        assert_eq!(aligned_timestamp(Some(t0), t0 + 2 * IV + 1, IV, 2), t0 + 2 * IV);
+        assert_eq!(
+            aligned_timestamp(Some(t0), t0 + 2 * IV + 1, IV, 2),
+            t0 + 2 * IV
+        );
     }
 
     #[test]
@@ -802,8 +805,14 @@ mod tests {
         assert_eq!(aligned_timestamp(Some(t0), t0 + IV + 1, IV, 0), t0 + IV + 1);
         // The tolerance is at most 1% of the interval: none below 100 ms.
         assert_eq!(aligned_timestamp(Some(t0), t0 + 51, 50, 2), t0 + 51);
-        assert_eq!(aligned_timestamp(Some(t0), t0 + 1_010, 1_000, 20), t0 + 1_000);
-        assert_eq!(aligned_timestamp(Some(t0), t0 + 1_011, 1_000, 20), t0 + 1_011);
+        assert_eq!(
+            aligned_timestamp(Some(t0), t0 + 1_010, 1_000, 20),
+            t0 + 1_000
+        );
+        assert_eq!(
+            aligned_timestamp(Some(t0), t0 + 1_011, 1_000, 20),
+            t0 + 1_011
+        );
         // The clock going back is passed through.
         assert_eq!(aligned_timestamp(Some(t0), t0 - 5, IV, 2), t0 - 5);
     }
