@@ -295,7 +295,9 @@ impl ScrapeLoop {
 
     /// Stale markers for every series of the target, including the synthetic ones.
     fn write_all_stale(&mut self) {
-        let ts = now_ms();
+        // After the last scrape's timestamp even if that one was aligned
+        // forward a little (see `scrape_timestamp`).
+        let ts = self.last_ts.map_or(now_ms(), |last| now_ms().max(last + 1));
         let mut app = self.ctx.storage.appender();
         self.cache.begin();
         self.cache.all_stale(|r| {
