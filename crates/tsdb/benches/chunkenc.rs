@@ -55,6 +55,15 @@ fn bench(c: &mut Criterion) {
             black_box((acc, n))
         })
     });
+    // The bulk path queries use (`SampleIterator::drain_into`).
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(s.len());
+    g.bench_function("decode_drain", |b| {
+        b.iter(|| {
+            out.clear();
+            XorIterator::new(black_box(&bytes[..])).drain_into(&mut out);
+            black_box(out.len())
+        })
+    });
     g.finish();
 }
 
