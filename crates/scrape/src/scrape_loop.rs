@@ -297,7 +297,8 @@ impl ScrapeLoop {
     fn write_all_stale(&mut self) {
         // After the last scrape's timestamp even if that one was aligned
         // forward a little (see `scrape_timestamp`).
-        let ts = self.last_ts.map_or(now_ms(), |last| now_ms().max(last + 1));
+        let now = now_ms();
+        let ts = self.last_ts.map_or(now, |last| now.max(last + 1));
         let mut app = self.ctx.storage.appender();
         self.cache.begin();
         self.cache.all_stale(|r| {

@@ -986,24 +986,29 @@ impl HeadInner {
     /// as a prefetch address.
     #[inline]
     pub(crate) fn prefetch_ref(&self, id: u64) {
-        if id == 0 {
-            return;
-        }
-        let slot = slot_of(id);
-        let shard = self.slab[(slot as usize) & (SHARDS - 1)].read();
-        if let Some(Some(s)) = shard.slots.get((slot >> SHARD_BITS) as usize) {
-            prefetch_series(s);
+        if id != 0 {
+            self.with_slot(slot_of(id), |s| {
+                if let Some(s) = s {
+                    prefetch_series(s);
+                }
+            });
         }
     }
 
     #[inline]
     pub(crate) fn series_by_slot(&self, slot: u32) -> Option<SeriesRc> {
-        let shard = &self.slab[(slot as usize) & (SHARDS - 1)];
-        shard
-            .read()
+        self.with_slot(slot, |s| s.cloned())
+    }
+
+    /// Calls `f` with the series in `slot` (if any) under its shard's read
+    /// lock.
+    #[inline]
+    fn with_slot<R>(&self, slot: u32, f: impl FnOnce(Option<&SeriesRc>) -> R) -> R {
+        let shard = self.slab[(slot as usize) & (SHARDS - 1)].read();
+        f(shard
             .slots
             .get((slot >> SHARD_BITS) as usize)
-            .and_then(|s| s.clone())
+            .and_then(Option::as_ref))
     }
 
     /// Replay is done: every unused slot below the high-water mark becomes
