@@ -132,6 +132,12 @@ pub struct ServerArgs {
     /// scheduled timestamp (at most 1% of the scrape interval is used).
     #[arg(long = "scrape.timestamp-tolerance", default_value = "2ms")]
     pub scrape_timestamp_tolerance: String,
+    /// Koban only: targets of one scrape interval start in one of this many
+    /// evenly spaced instants (each target keeps a stable one), so scrapes
+    /// that start together share wake-ups; 0 gives every target its own
+    /// offset, as Prometheus does.
+    #[arg(long = "scrape.slots", default_value_t = koban_scrape::DEFAULT_SCRAPE_SLOTS)]
+    pub scrape_slots: u32,
 }
 
 impl ServerArgs {
@@ -189,6 +195,7 @@ impl ServerArgs {
             "scrape.timestamp-tolerance".into(),
             self.scrape_timestamp_tolerance.clone(),
         );
+        m.insert("scrape.slots".into(), self.scrape_slots.to_string());
         m
     }
 }
@@ -229,6 +236,16 @@ mod tests {
         assert_eq!(c.server.scrape_timestamp_tolerance, "10ms");
         let c = Cli::try_parse_from(["koban", "--scrape.adjust-timestamps"]).unwrap();
         assert!(c.server.scrape_adjust_timestamps);
+    }
+
+    #[test]
+    fn scrape_slots_flag() {
+        let c = Cli::try_parse_from(["koban"]).unwrap();
+        assert_eq!(c.server.scrape_slots, 20);
+        assert_eq!(c.server.as_map()["scrape.slots"], "20");
+        let c = Cli::try_parse_from(["koban", "--scrape.slots=0"]).unwrap();
+        assert_eq!(c.server.scrape_slots, 0);
+        assert!(Cli::try_parse_from(["koban", "--scrape.slots=-1"]).is_err());
     }
 
     #[test]

@@ -306,7 +306,8 @@ async fn run(args: ServerArgs) -> Result<()> {
 
     let scrape = Arc::new(
         ScrapeManager::new(db.clone(), scrape_metrics, cancel.child_token())
-            .with_timestamp_tolerance(timestamp_tolerance),
+            .with_timestamp_tolerance(timestamp_tolerance)
+            .with_scrape_slots(args.scrape_slots),
     );
     let discovery = Arc::new(DiscoveryManager::new(Duration::from_secs(5)));
     let reloader = Arc::new(Reloader {

@@ -16,6 +16,7 @@ pub mod target;
 
 pub use manager::{ScrapeManager, TargetSnapshot};
 pub use metrics::ScrapeMetrics;
+pub use scrape_loop::DEFAULT_SCRAPE_SLOTS;
 pub use target::{DroppedTarget, HttpConfig, PoolConfig, Target, TlsSettings};
 
 /// Errors of the scrape crate. A scrape failure never stops the server: it

@@ -5,7 +5,8 @@
 use crate::client;
 use crate::metrics::ScrapeMetrics;
 use crate::scrape_loop::{
-    BufferPool, LoopContext, LoopStatus, MetadataInterner, ScrapeLoop, DEFAULT_TIMESTAMP_TOLERANCE,
+    BufferPool, LoopContext, LoopStatus, MetadataInterner, ScrapeLoop, DEFAULT_SCRAPE_SLOTS,
+    DEFAULT_TIMESTAMP_TOLERANCE,
 };
 use crate::target::{populate, DroppedTarget, PoolConfig, Populated, Target};
 use crate::ScrapeError;
@@ -75,6 +76,7 @@ impl ScrapeManager {
                 interner: MetadataInterner::default(),
                 metrics,
                 timestamp_tolerance: DEFAULT_TIMESTAMP_TOLERANCE,
+                scrape_slots: DEFAULT_SCRAPE_SLOTS,
             }),
             pools: Mutex::new(BTreeMap::new()),
             cancel,
@@ -89,6 +91,17 @@ impl ScrapeManager {
         // The context is only shared with loops, and none exist yet.
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.timestamp_tolerance = tolerance;
+        }
+        self
+    }
+
+    /// Sets how many evenly spaced start instants per interval targets are
+    /// grouped on (`--scrape.slots`; zero gives every target its own
+    /// offset, as Prometheus does). Call before any config is applied.
+    pub fn with_scrape_slots(mut self, slots: u32) -> Self {
+        // The context is only shared with loops, and none exist yet.
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.scrape_slots = slots;
         }
         self
     }

@@ -206,6 +206,7 @@ fn make_loop(
         interner: MetadataInterner::default(),
         metrics: ScrapeMetrics::default(),
         timestamp_tolerance: koban_scrape::scrape_loop::DEFAULT_TIMESTAMP_TOLERANCE,
+        scrape_slots: koban_scrape::DEFAULT_SCRAPE_SLOTS,
     });
     let status = Arc::new(Mutex::new(LoopStatus::default()));
     (
