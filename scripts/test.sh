@@ -30,6 +30,17 @@ export KOBAN_SHARED_DIR=${KOBAN_SHARED_DIR:-$(cd .. && pwd)/shared}
 # A target dir outside the clone lets CI reuse earlier builds on the same machine.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/koban-target}
 export CARGO_TERM_COLOR=never
+# That dir is shared between checkouts (CI's clone, a working copy). Cargo then
+# reuses test binaries built in another checkout whenever this one's sources
+# look older, and those binaries look for fixtures and ../shared where they
+# were built (env!("CARGO_MANIFEST_DIR")). When the checkout changed, mark the
+# workspace's sources new so its crates are rebuilt here.
+stamp="$CARGO_TARGET_DIR/.koban-checkout"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$PWD" ]; then
+  find crates -name '*.rs' -exec touch {} +
+  mkdir -p "$CARGO_TARGET_DIR"
+  echo "$PWD" > "$stamp"
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
