@@ -517,10 +517,12 @@ impl Cursor {
         }
     }
 
-    /// Decodes the first sample (`i == 0`) or the second (`i == 1`).
+    /// Decodes the first sample (`i == 0`) or the second (`i == 1`) and
+    /// returns the cursor after it (by value: callers keep theirs in
+    /// registers).
     #[cold]
     #[inline(never)]
-    fn head(&mut self, data: &[u8], i: usize) -> Option<()> {
+    fn head(mut self, data: &[u8], i: usize) -> Option<Cursor> {
         let mut pos = self.pos;
         if i == 0 {
             self.t = read_varint(data, &mut pos)?;
@@ -529,12 +531,13 @@ impl Cursor {
                 return None;
             }
             self.pos = pos;
-            return Some(());
+            return Some(self);
         }
         self.t_delta = read_varint(data, &mut pos)?;
         self.t = self.t.wrapping_add(self.t_delta);
         let w = peek(data, pos);
-        self.value(data, pos, w, 57)
+        self.value(data, pos, w, 57)?;
+        Some(self)
     }
 
     /// Decodes one sample after the second. Returns None on malformed input
@@ -620,20 +623,36 @@ impl Cursor {
     }
 }
 
+/// Samples [`XorIter::next_bits`] decodes at a time: sample-at-a-time
+/// callers get the bulk loop's speed (the cursor stays in registers for a
+/// run of samples) for 128 bytes of look-ahead in the iterator.
+const AHEAD: usize = 16;
+
 /// Decodes an XOR chunk. `B` is any byte container (`&[u8]`, `Vec<u8>`,
 /// `Arc<[u8]>`); [`XorIterator`] is the borrowed form.
 ///
 /// On a malformed chunk iteration stops early and [`XorIter::is_corrupt`]
-/// reports it; it never panics. Besides sample-at-a-time iteration,
-/// [`XorIter::decode_into`] (and `SampleIterator::drain_into`) decode many
-/// samples per call into a caller's buffer, which is faster.
+/// reports it; it never panics. Samples before the damage are still
+/// returned; `is_corrupt` may turn true a few samples before the last good
+/// one is returned (the iterator decodes a little ahead). Besides
+/// sample-at-a-time iteration, [`XorIter::decode_into`] (and
+/// `SampleIterator::drain_into`) decode many samples per call into a
+/// caller's buffer, which is faster.
 #[derive(Debug, Clone)]
 pub struct XorIter<B> {
     data: B,
+    /// Decoder state after the last sample decoded (not necessarily
+    /// returned: see `ahead`).
     cur: Cursor,
+    /// Samples announced by the header (0 once the chunk is found corrupt).
     n: usize,
+    /// Samples decoded so far.
     i: usize,
     corrupt: bool,
+    /// Decoded samples not yet returned: `ahead[at..len]`.
+    ahead: [(i64, u64); AHEAD],
+    at: u8,
+    len: u8,
 }
 
 /// Borrowed XOR chunk iterator.
@@ -660,6 +679,9 @@ impl<B: AsRef<[u8]>> XorIter<B> {
             n,
             i: 0,
             corrupt,
+            ahead: [(0, 0); AHEAD],
+            at: 0,
+            len: 0,
         }
     }
 
@@ -673,34 +695,34 @@ impl<B: AsRef<[u8]>> XorIter<B> {
         self.corrupt
     }
 
-    /// Marks the chunk corrupt and ends iteration.
-    #[cold]
-    fn fail(&mut self) {
-        self.corrupt = true;
-        self.n = 0;
-    }
-
     /// The next sample as (timestamp, raw value bits).
     #[inline]
     pub fn next_bits(&mut self) -> Option<(i64, u64)> {
-        if self.i >= self.n {
+        if self.at < self.len {
+            let s = self.ahead[self.at as usize];
+            self.at += 1;
+            return Some(s);
+        }
+        self.refill()
+    }
+
+    /// Decodes the next run of samples into `ahead` and returns the first.
+    #[inline]
+    fn refill(&mut self) -> Option<(i64, u64)> {
+        let k = decode_run(
+            self.data.as_ref(),
+            &mut self.cur,
+            &mut self.i,
+            &mut self.n,
+            &mut self.corrupt,
+            &mut self.ahead,
+        );
+        if k == 0 {
             return None;
         }
-        let ok = if self.i >= 2 {
-            self.cur.step(self.data.as_ref())
-        } else {
-            self.cur.head(self.data.as_ref(), self.i)
-        };
-        match ok {
-            Some(()) => {
-                self.i += 1;
-                Some((self.cur.t, self.cur.v))
-            }
-            None => {
-                self.fail();
-                None
-            }
-        }
+        self.at = 1;
+        self.len = k as u8;
+        Some(self.ahead[0])
     }
 
     /// Decodes up to `out.len()` further samples into `out` (timestamps and
@@ -708,29 +730,65 @@ impl<B: AsRef<[u8]>> XorIter<B> {
     /// (or a malformed chunk, see [`XorIter::is_corrupt`]). Equivalent to
     /// calling [`XorIter::next_bits`] that many times, but faster.
     pub fn decode_into(&mut self, out: &mut [(i64, u64)]) -> usize {
-        let mut k = 0;
-        while k < out.len() && self.i < 2.min(self.n) {
-            match self.next_bits() {
-                Some(s) => out[k] = s,
-                None => return k,
-            }
-            k += 1;
+        let have = &self.ahead[self.at as usize..self.len as usize];
+        if !have.is_empty() {
+            let k = have.len().min(out.len());
+            out[..k].copy_from_slice(&have[..k]);
+            self.at += k as u8;
+            return k;
         }
-        let want = self.n.saturating_sub(self.i).min(out.len() - k);
-        let data = self.data.as_ref();
-        let mut c = self.cur;
-        for (j, slot) in out[k..k + want].iter_mut().enumerate() {
-            if c.step(data).is_none() {
-                self.i += j;
-                self.fail();
-                return k + j;
-            }
-            *slot = (c.t, c.v);
-        }
-        self.i += want;
-        self.cur = c;
-        k + want
+        decode_run(
+            self.data.as_ref(),
+            &mut self.cur,
+            &mut self.i,
+            &mut self.n,
+            &mut self.corrupt,
+            out,
+        )
     }
+}
+
+/// Decodes up to `out.len()` samples of `data` after the `*i` already
+/// decoded (state in `cur`) and returns how many were written. On damage
+/// marks the chunk corrupt (`*corrupt`, `*n = 0`) and returns the samples
+/// before it.
+#[inline]
+fn decode_run<S: SampleSlot>(
+    data: &[u8],
+    cur: &mut Cursor,
+    i: &mut usize,
+    n: &mut usize,
+    corrupt: &mut bool,
+    out: &mut [S],
+) -> usize {
+    let mut c = *cur;
+    let mut k = 0;
+    while k < out.len() && *i < 2.min(*n) {
+        match c.head(data, *i) {
+            Some(h) => c = h,
+            None => {
+                *corrupt = true;
+                *n = 0;
+                return k;
+            }
+        }
+        out[k].set(c.t, c.v);
+        *i += 1;
+        k += 1;
+    }
+    let want = n.saturating_sub(*i).min(out.len() - k);
+    for (j, slot) in out[k..k + want].iter_mut().enumerate() {
+        if c.step(data).is_none() {
+            *i += j;
+            *corrupt = true;
+            *n = 0;
+            return k + j;
+        }
+        slot.set(c.t, c.v);
+    }
+    *i += want;
+    *cur = c;
+    k + want
 }
 
 impl<B: ChunkBytes> SampleIterator for XorIter<B> {
@@ -740,27 +798,44 @@ impl<B: ChunkBytes> SampleIterator for XorIter<B> {
     }
 
     fn drain_into(&mut self, out: &mut Vec<(i64, f64)>) {
-        while self.i < 2.min(self.n) {
-            match self.next() {
-                Some(s) => out.push(s),
-                None => return,
-            }
+        for &(t, v) in &self.ahead[self.at as usize..self.len as usize] {
+            out.push((t, f64::from_bits(v)));
         }
-        let want = self.n.saturating_sub(self.i);
-        out.reserve(want);
-        let data = self.data.as_ref();
-        let mut c = self.cur;
-        for _ in 0..want {
-            if c.step(data).is_none() {
-                self.fail();
-                return;
-            }
-            out.push((c.t, f64::from_bits(c.v)));
-            self.i += 1;
-        }
-        self.cur = c;
+        self.at = self.len;
+        // Decode in place into zeroed room (cheaper than a push per sample).
+        let old = out.len();
+        out.resize(old + self.n.saturating_sub(self.i), (0, 0.0));
+        let k = decode_run(
+            self.data.as_ref(),
+            &mut self.cur,
+            &mut self.i,
+            &mut self.n,
+            &mut self.corrupt,
+            &mut out[old..],
+        );
+        out.truncate(old + k);
     }
 }
+
+/// An output element of the bulk decoder: raw bits or a float.
+trait SampleSlot {
+    fn set(&mut self, t: i64, v: u64);
+}
+
+impl SampleSlot for (i64, u64) {
+    #[inline(always)]
+    fn set(&mut self, t: i64, v: u64) {
+        *self = (t, v);
+    }
+}
+
+impl SampleSlot for (i64, f64) {
+    #[inline(always)]
+    fn set(&mut self, t: i64, v: u64) {
+        *self = (t, f64::from_bits(v));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1117,6 +1192,27 @@ mod tests {
                 assert_eq!(got, want, "cut {cut} batch {batch}");
                 assert_eq!(it.is_corrupt(), corrupt, "cut {cut}");
             }
+            // Sample-at-a-time reads decode ahead: mixing them with bulk
+            // reads loses and repeats nothing.
+            let mut it = XorIterator::new(data);
+            let mut got = Vec::new();
+            let mut buf = [(0, 0); 5];
+            for round in 0.. {
+                if round % 2 == 0 {
+                    match it.next_bits() {
+                        Some(s) => got.push(s),
+                        None => break,
+                    }
+                } else {
+                    let k = it.decode_into(&mut buf);
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+            }
+            assert_eq!(got, want, "cut {cut} mixed");
+            assert_eq!(it.is_corrupt(), corrupt, "cut {cut} mixed");
         }
     }
 

@@ -451,6 +451,27 @@ impl SampleIterator for HeadChunkIterator<'_> {
         }
     }
 
+    /// Chunks wholly inside the range are decoded in bulk; a partly read
+    /// chunk and the chunks at the range's edges go sample by sample.
+    fn drain_into(&mut self, out: &mut Vec<(i64, f64)>) {
+        loop {
+            if self.cur.is_none() {
+                let Some(c) = self.chunks.get(self.idx) else {
+                    return;
+                };
+                if self.mint <= c.min_t && c.max_t <= self.maxt {
+                    self.idx += 1;
+                    XorIter::new(&c.data[..]).drain_into(out);
+                    continue;
+                }
+            }
+            match self.next() {
+                Some(s) => out.push(s),
+                None => return,
+            }
+        }
+    }
+
     fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
         // Skip whole chunks that end before `t`.
         let cur_ends_before =

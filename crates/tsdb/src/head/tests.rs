@@ -300,6 +300,39 @@ fn chunks_cut_and_seek() {
     assert_eq!(it.seek(0), Some((252_000, 252.0)));
     assert_eq!(it.seek(399_000), Some((399_000, 399.0)));
     assert_eq!(it.next(), None);
+    // Draining (whole chunks in bulk, edge chunks sample by sample) gives
+    // what walking gives, for ranges cutting chunks anywhere, also after a
+    // few samples were read one at a time.
+    for (mint, maxt) in [
+        (i64::MIN, i64::MAX),
+        (0, 399_000),
+        (5_000, 300_500),
+        (120_000, 239_000),
+        (119_000, 240_000),
+        (130_000, 131_000),
+        (398_500, 600_000),
+        (500_000, 600_000),
+    ] {
+        let q = h.querier(mint, maxt).unwrap();
+        let mut ss = q
+            .select(false, None, &[m(MatchType::Equal, "__name__", "a")])
+            .unwrap();
+        let want: Vec<(i64, f64)> = (0..400)
+            .map(|i| (i * 1000, i as f64))
+            .filter(|s| mint <= s.0 && s.0 <= maxt)
+            .collect();
+        let Some(s) = ss.next() else {
+            assert!(want.is_empty(), "range {mint}..{maxt}");
+            continue;
+        };
+        let s = s.unwrap();
+        for first in [0, 1, 3] {
+            let mut it = s.iter();
+            let mut got: Vec<(i64, f64)> = (0..first).map_while(|_| it.next()).collect();
+            it.drain_into(&mut got);
+            assert_eq!(got, want, "range {mint}..{maxt}, {first} read first");
+        }
+    }
     // Chunks: 120-sample cuts plus a cut at the 1_000_000 ms range boundary.
     let hs = HeadQuerier::new(h.clone(), i64::MIN, i64::MAX)
         .select_series(false, &[m(MatchType::Equal, "__name__", "a")]);
