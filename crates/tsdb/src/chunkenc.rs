@@ -625,7 +625,7 @@ impl Cursor {
 
 /// Samples [`XorIter::next_bits`] decodes at a time: sample-at-a-time
 /// callers get the bulk loop's speed (the cursor stays in registers for a
-/// run of samples) for 128 bytes of look-ahead in the iterator.
+/// run of samples) for 256 bytes of look-ahead in the iterator.
 const AHEAD: usize = 16;
 
 /// Decodes an XOR chunk. `B` is any byte container (`&[u8]`, `Vec<u8>`,
