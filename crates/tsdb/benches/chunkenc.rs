@@ -35,6 +35,57 @@ fn samples(n: usize, aligned: bool) -> Vec<(i64, f64)> {
 fn bench(c: &mut Criterion) {
     bench_group(c, "xor_chunk_120", &samples(120, false), true);
     bench_group(c, "xor_chunk_120_aligned", &samples(120, true), false);
+    bench_node(c);
+}
+
+/// Head chunks as a node exporter fills them: the first 30 minutes (120
+/// samples at 15 s) of each of the 507 series of one target, from
+/// `shared/bench/history.py --targets 1 --hours 0.5`, encoded by
+/// `XorChunk::append` (framing: a 2-byte big-endian length before each
+/// chunk). Decoding them all, one after another, is what a query over the
+/// head decodes; unlike decoding one chunk again and again, the branch
+/// predictor cannot learn the bit pattern.
+fn bench_node(c: &mut Criterion) {
+    let mut data: &[u8] = include_bytes!("data/node_head_chunks.bin");
+    let mut chunks = Vec::new();
+    while let [a, b, rest @ ..] = data {
+        let n = u16::from_be_bytes([*a, *b]) as usize;
+        chunks.push(&rest[..n]);
+        data = &rest[n..];
+    }
+    let total: usize = chunks
+        .iter()
+        .map(|b| XorIterator::new(*b).num_samples())
+        .sum();
+    let mut g = c.benchmark_group("xor_chunk_node_507x120");
+    g.throughput(Throughput::Elements(total as u64));
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            let mut acc = 0.0;
+            let mut n = 0i64;
+            for ch in &chunks {
+                let mut it = XorIterator::new(black_box(*ch));
+                while let Some((t, v)) = it.next() {
+                    acc += v;
+                    n ^= t;
+                }
+            }
+            black_box((acc, n))
+        })
+    });
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(120);
+    g.bench_function("decode_drain", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for ch in &chunks {
+                out.clear();
+                XorIterator::new(black_box(*ch)).drain_into(&mut out);
+                n += out.len();
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
 }
 
 fn bench_group(c: &mut Criterion, name: &str, s: &[(i64, f64)], append: bool) {

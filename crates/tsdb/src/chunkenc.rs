@@ -540,13 +540,13 @@ impl Cursor {
         Some(self)
     }
 
-    /// Decodes one sample after the second. Returns None on malformed input
-    /// (the cursor is then unspecified).
+    /// Decodes one sample after the second; `w` is `peek(data, self.pos)`
+    /// (the caller reads it: it also looks at the sample's first bits).
+    /// Returns None on malformed input (the cursor is then unspecified).
     #[inline(always)]
-    fn step(&mut self, data: &[u8]) -> Option<()> {
+    fn step(&mut self, data: &[u8], mut w: u64) -> Option<()> {
         let mut pos = self.pos;
         // `w` holds the bits at `pos`, left-aligned; the first 57 are exact.
-        let mut w = peek(data, pos);
         // Timestamp: delta of delta with a 1..4 bit prefix. Each bucket is its
         // own (well predicted) branch so the bit count is a constant there.
         let used: u32 = if (w as i64) >= 0 {
@@ -696,7 +696,7 @@ impl<B: AsRef<[u8]>> XorIter<B> {
     }
 
     /// The next sample as (timestamp, raw value bits).
-    #[inline]
+    #[inline(always)]
     pub fn next_bits(&mut self) -> Option<(i64, u64)> {
         if self.at < self.len {
             let s = self.ahead[self.at as usize];
@@ -707,7 +707,8 @@ impl<B: AsRef<[u8]>> XorIter<B> {
     }
 
     /// Decodes the next run of samples into `ahead` and returns the first.
-    #[inline]
+    /// Out of line: the caller's loop keeps only the cheap path above.
+    #[inline(never)]
     fn refill(&mut self) -> Option<(i64, u64)> {
         let k = decode_run(
             self.data.as_ref(),
@@ -776,23 +777,43 @@ fn decode_run<S: SampleSlot>(
         *i += 1;
         k += 1;
     }
-    let want = n.saturating_sub(*i).min(out.len() - k);
-    for (j, slot) in out[k..k + want].iter_mut().enumerate() {
-        if c.step(data).is_none() {
-            *i += j;
+    let end = k + n.saturating_sub(*i).min(out.len() - k);
+    let bits = data.len() * 8;
+    let mut j = k;
+    while j < end {
+        let w = peek(data, c.pos);
+        if c.step(data, w).is_none() {
+            *i += j - k;
             *corrupt = true;
             *n = 0;
-            return k + j;
+            return j;
         }
-        slot.set(c.t, c.v);
+        out[j].set(c.t, c.v);
+        j += 1;
+        if w >> 62 == 0 {
+            // That sample was '00' (same delta, same value): most stored
+            // samples are (unchanged gauges at the scrape interval), in long
+            // runs. Take the rest of the run the exact bits show at once.
+            let run = (((w << 2).leading_zeros().min(55) / 2) as usize)
+                .min(end - j)
+                .min(bits.saturating_sub(c.pos) / 2);
+            if run > 0 {
+                for slot in &mut out[j..j + run] {
+                    c.t = c.t.wrapping_add(c.t_delta);
+                    slot.set(c.t, c.v);
+                }
+                c.pos += 2 * run;
+                j += run;
+            }
+        }
     }
-    *i += want;
+    *i += end - k;
     *cur = c;
-    k + want
+    end
 }
 
 impl<B: ChunkBytes> SampleIterator for XorIter<B> {
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<(i64, f64)> {
         self.next_bits().map(|(t, v)| (t, f64::from_bits(v)))
     }
@@ -1214,6 +1235,66 @@ mod tests {
             assert_eq!(got, want, "cut {cut} mixed");
             assert_eq!(it.is_corrupt(), corrupt, "cut {cut} mixed");
         }
+    }
+
+    /// Sample-by-sample decoding with the cursor alone (no look-ahead, no
+    /// runs): the reference for the iterator's faster paths.
+    fn one_at_a_time(data: &[u8]) -> (Vec<(i64, u64)>, bool) {
+        let n = match data {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]) as usize,
+            _ => return (Vec::new(), !data.is_empty()),
+        };
+        let mut c = XorIterator::new(data).cur;
+        let mut got = Vec::new();
+        for i in 0..n {
+            let next = if i < 2 {
+                c.head(data, i)
+            } else {
+                let w = peek(data, c.pos);
+                c.step(data, w).map(|()| c)
+            };
+            match next {
+                Some(nc) => c = nc,
+                None => return (got, true),
+            }
+            got.push((c.t, c.v));
+        }
+        (got, false)
+    }
+
+    #[test]
+    fn runs_of_unchanged_samples_cut_anywhere() {
+        // Long runs of '00' samples (same interval, same value), broken by
+        // changes, as unchanged gauges give; decoded whole and cut at every
+        // byte (the header still announcing every sample).
+        let mut c = XorChunk::new();
+        for i in 0..400i64 {
+            let v = [1.0, 1.0, 2.5, 7.0][((i / 37) % 4) as usize];
+            let t = i * 15_000 + if i % 97 == 0 { 3 } else { 0 };
+            c.append(t, v);
+        }
+        let b = c.bytes();
+        for cut in 0..=b.len() {
+            let data = &b[..cut];
+            let want = one_at_a_time(data);
+            for batch in [1, 2, 7, 120, 400] {
+                let mut it = XorIterator::new(data);
+                let mut got = Vec::new();
+                let mut buf = vec![(0, 0); batch];
+                loop {
+                    let k = it.decode_into(&mut buf);
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+                assert_eq!((got, it.is_corrupt()), want, "cut {cut} batch {batch}");
+            }
+            let mut it = XorIterator::new(data);
+            let got: Vec<_> = std::iter::from_fn(|| it.next_bits()).collect();
+            assert_eq!((got, it.is_corrupt()), want, "cut {cut} next");
+        }
+        assert_eq!(one_at_a_time(&b).0.len(), 400);
     }
 
     #[test]
