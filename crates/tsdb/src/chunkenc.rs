@@ -549,30 +549,27 @@ impl Cursor {
         // `w` holds the bits at `pos`, left-aligned; the first 57 are exact.
         // Timestamp: delta of delta with a 1..4 bit prefix. Each bucket is its
         // own (well predicted) branch so the bit count is a constant there.
+        // The prefix is read by testing one bit after another, not by
+        // counting leading ones: without LZCNT (not in the x86-64 baseline)
+        // that count is a BSR, slow on AMD (jittered timestamps: 4.9 -> 4.0
+        // ns/sample).
         let used: u32 = if (w as i64) >= 0 {
             1
+        } else if ((w << 1) as i64) >= 0 {
+            self.t_delta = self.t_delta.wrapping_add(((w << 2) as i64) >> 50);
+            16
+        } else if ((w << 2) as i64) >= 0 {
+            self.t_delta = self.t_delta.wrapping_add(((w << 3) as i64) >> 47);
+            20
+        } else if ((w << 3) as i64) >= 0 {
+            self.t_delta = self.t_delta.wrapping_add(((w << 4) as i64) >> 44);
+            24
         } else {
-            match (!w).leading_zeros() {
-                1 => {
-                    self.t_delta = self.t_delta.wrapping_add(((w << 2) as i64) >> 50);
-                    16
-                }
-                2 => {
-                    self.t_delta = self.t_delta.wrapping_add(((w << 3) as i64) >> 47);
-                    20
-                }
-                3 => {
-                    self.t_delta = self.t_delta.wrapping_add(((w << 4) as i64) >> 44);
-                    24
-                }
-                _ => {
-                    pos += 4;
-                    let d = read_bits(data, &mut pos, 64) as i64;
-                    self.t_delta = self.t_delta.wrapping_add(d);
-                    w = peek(data, pos);
-                    0
-                }
-            }
+            pos += 4;
+            let d = read_bits(data, &mut pos, 64) as i64;
+            self.t_delta = self.t_delta.wrapping_add(d);
+            w = peek(data, pos);
+            0
         };
         self.t = self.t.wrapping_add(self.t_delta);
         self.value(data, pos + used as usize, w << used, 57 - used)
@@ -707,8 +704,12 @@ impl<B: AsRef<[u8]>> XorIter<B> {
     }
 
     /// Decodes the next run of samples into `ahead` and returns the first.
-    /// Out of line: the caller's loop keeps only the cheap path above.
-    #[inline(never)]
+    /// Inlined into the caller's loop on purpose: a call there makes the
+    /// caller spill whatever it keeps in caller-saved registers (every
+    /// float register) around it, and a float accumulator (`sum += v`) then
+    /// lives in memory for the whole loop: a store-to-load round trip per
+    /// sample (node-exporter chunks: 5.7 -> 3.1 ns/sample).
+    #[inline(always)]
     fn refill(&mut self) -> Option<(i64, u64)> {
         let k = decode_run(
             self.data.as_ref(),
@@ -753,7 +754,7 @@ impl<B: AsRef<[u8]>> XorIter<B> {
 /// decoded (state in `cur`) and returns how many were written. On damage
 /// marks the chunk corrupt (`*corrupt`, `*n = 0`) and returns the samples
 /// before it.
-#[inline]
+#[inline(always)]
 fn decode_run<S: SampleSlot>(
     data: &[u8],
     cur: &mut Cursor,
