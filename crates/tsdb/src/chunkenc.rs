@@ -427,8 +427,9 @@ impl XorChunk {
     /// [`XorChunk::append_state`] returned for them, without decoding the
     /// samples. Only cheap consistency checks are made (header present,
     /// state fields in range); the caller vouches (e.g. by a checksum) that
-    /// bytes and state belong together.
-    pub fn from_parts(buf: Vec<u8>, st: XorAppendState) -> Result<XorChunk, ChunkError> {
+    /// bytes and state belong together. The bytes are copied once, into the
+    /// chunk's own buffer.
+    pub fn from_parts(buf: &[u8], st: XorAppendState) -> Result<XorChunk, ChunkError> {
         if buf.len() < HEADER_LEN {
             return Err(ChunkError::TooShort { len: buf.len() });
         }
@@ -444,7 +445,7 @@ impl XorChunk {
                 samples: n as usize,
             });
         }
-        let buf = ChunkBuf::from_slice(&buf).ok_or(ChunkError::TooLong {
+        let buf = ChunkBuf::from_slice(buf).ok_or(ChunkError::TooLong {
             len: buf.len(),
             max: MAX_BYTES,
         })?;
@@ -898,7 +899,7 @@ mod tests {
             assert_eq!(got, want, "after {} samples", i + 1);
             let d = XorChunk::from_bytes(b.clone()).unwrap();
             assert_eq!(d.append_state(), c.append_state());
-            let mut e = XorChunk::from_parts(b, c.append_state()).unwrap();
+            let mut e = XorChunk::from_parts(&b, c.append_state()).unwrap();
             let mut c2 = c.clone();
             e.append(t + 1, 3.5);
             c2.append(t + 1, 3.5);
@@ -925,7 +926,7 @@ mod tests {
         let mut c2 = XorChunk::from_bytes(c.bytes().to_vec()).unwrap();
         // from_parts restores the same appender state without decoding.
         assert_eq!(c2.append_state(), c.append_state());
-        let mut c3 = XorChunk::from_parts(c.bytes().to_vec(), c.append_state()).unwrap();
+        let mut c3 = XorChunk::from_parts(&c.bytes(), c.append_state()).unwrap();
         let mut c1 = c.clone();
         let t = samples.last().map_or(0, |s| s.0) + 15_000;
         c1.append(t, 1.5);
@@ -977,7 +978,9 @@ mod tests {
             XorChunk::from_bytes(b.clone()).unwrap().append_state(),
             c.append_state()
         );
-        assert!(XorChunk::from_parts(b, c.append_state()).unwrap().is_full());
+        assert!(XorChunk::from_parts(&b, c.append_state())
+            .unwrap()
+            .is_full());
         let r = std::panic::catch_unwind(move || c.clone().append(t + 1, 0.5));
         assert!(r.is_err(), "appending to a full chunk is a BUG panic");
     }
@@ -996,7 +999,7 @@ mod tests {
             free_bits: 0,
         };
         assert!(matches!(
-            XorChunk::from_parts(b, st),
+            XorChunk::from_parts(&b, st),
             Err(ChunkError::TooLong { .. })
         ));
     }
@@ -1025,14 +1028,14 @@ mod tests {
         let bad = |f: &dyn Fn(&mut XorAppendState)| {
             let mut s = st;
             f(&mut s);
-            XorChunk::from_parts(c.bytes().to_vec(), s).is_err()
+            XorChunk::from_parts(&c.bytes(), s).is_err()
         };
         assert!(bad(&|s| s.free_bits = 8));
         assert!(bad(&|s| s.leading = 40));
         assert!(bad(&|s| s.trailing = 65));
-        assert!(XorChunk::from_parts(vec![0], st).is_err());
-        assert!(XorChunk::from_parts(vec![0, 0, 1], st).is_err());
-        assert!(XorChunk::from_parts(vec![0, 1], XorChunk::new().append_state()).is_err());
+        assert!(XorChunk::from_parts(&[0], st).is_err());
+        assert!(XorChunk::from_parts(&[0, 0, 1], st).is_err());
+        assert!(XorChunk::from_parts(&[0, 1], XorChunk::new().append_state()).is_err());
     }
 
     #[test]

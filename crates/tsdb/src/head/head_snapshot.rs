@@ -734,7 +734,7 @@ fn decode_series(
             };
             let len = d.uvarint().ok_or("bad head chunk length")? as usize;
             let b = d.bytes(len).ok_or("truncated head chunk")?;
-            let c = XorChunk::from_parts(b.to_vec(), st8).map_err(|e| e.to_string())?;
+            let c = XorChunk::from_parts(b, st8).map_err(|e| e.to_string())?;
             if c.num_samples() == 0 {
                 return Err("empty head chunk".into());
             }
