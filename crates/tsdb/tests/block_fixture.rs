@@ -1,19 +1,26 @@
-//! Compatibility: a block written by the v1 code is checked in under
-//! tests/fixtures/block_v1/ and must keep reading back the same data.
-//! Regenerate (only on a deliberate format change) with
-//! `cargo test -p koban-tsdb --test block_fixture -- --ignored`.
+//! Compatibility: blocks written by earlier code are checked in under
+//! tests/fixtures/block_v<N>/ and must keep reading back the same data:
+//! v1 (value modes CONST, DECIMAL, XOR, DECIMAL+) and v2 (v1's series plus
+//! high-entropy ones, which v2 stores in the RAW value mode). Old fixtures
+//! are never rewritten; a deliberate format change adds the next version,
+//! generated with `cargo test -p koban-tsdb --test block_fixture -- --ignored`
+//! after raising `NEWEST`.
 
 use koban_model::{Labels, MatchType, Matcher};
 use koban_storage::Querier;
 use koban_tsdb::block::{Block, BlockWriter};
 use std::path::PathBuf;
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/block_v1")
+/// The newest fixture version (the one `generate_fixture` writes).
+const NEWEST: u32 = 2;
+
+fn fixture_dir(version: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/block_v{version}"))
 }
 
-/// Deterministic content exercising every value mode and integer mode.
-fn content() -> Vec<(Labels, Vec<(i64, f64)>)> {
+/// Deterministic content exercising every value mode and integer mode of
+/// fixture `version`.
+fn content(version: u32) -> Vec<(Labels, Vec<(i64, f64)>)> {
     let edge = [
         0x7ff0_0000_0000_0002u64,
         0x7ff8_0000_0000_0000,
@@ -56,31 +63,62 @@ fn content() -> Vec<(Labels, Vec<(i64, f64)>)> {
             .collect();
         out.push((labels, samples));
     }
+    if version >= 2 {
+        // Random bit patterns (RAW), one series with NaN payloads among them.
+        for i in 0..2u64 {
+            let labels = Labels::from_pairs([
+                ("__name__", "random".to_string()),
+                ("instance", format!("r{i}")),
+                ("job", "fx".into()),
+            ]);
+            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ i;
+            let samples = (0..400i64)
+                .map(|k| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let bits = if i == 1 && k % 9 == 0 {
+                        0x7ff0_0000_0000_0000 | x >> 12
+                    } else {
+                        x
+                    };
+                    (1_700_000_000_000 + k * 15_000, f64::from_bits(bits))
+                })
+                .collect();
+            out.push((labels, samples));
+        }
+    }
     out
 }
 
 #[test]
 #[ignore]
 fn generate_fixture() {
-    let dir = fixture_dir();
+    let dir = fixture_dir(NEWEST);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut w = BlockWriter::new(&dir).unwrap();
-    for (l, s) in content() {
+    for (l, s) in content(NEWEST) {
         w.add_series(l, &s).unwrap();
     }
     w.finish().unwrap().unwrap();
 }
 
 #[test]
-fn fixture_block_reads_back() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
+fn fixture_blocks_read_back() {
+    for version in 1..=NEWEST {
+        fixture_reads_back(version);
+    }
+}
+
+fn fixture_reads_back(version: u32) {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixture_dir(version))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(dirs.len(), 1, "one block in the fixture dir");
     let b = Block::open(&dirs.pop().unwrap()).unwrap();
-    let want = content();
+    let want = content(version);
     assert_eq!(b.meta().stats.num_series, want.len() as u64);
     let q = b.querier(i64::MIN, i64::MAX);
     let set = q

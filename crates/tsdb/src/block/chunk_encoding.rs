@@ -16,6 +16,8 @@
 //!   3 DECIMAL+  uvarint k, k x (uvarint gap, u64 LE bits) exceptions
 //!               (NaN, inf, -0.0), then a DECIMAL payload in which each
 //!               exception holds its neighbour's value
+//!   4 RAW       n x u64 LE bit patterns (high-entropy values, where XOR
+//!               would take as many bytes or more)
 //! ```
 //!
 //! DECIMAL is used only when every value, decoded as `(n as f64) / 10^e`,
@@ -30,6 +32,7 @@ const V_CONST: u8 = 0;
 const V_DECIMAL: u8 = 1;
 const V_XOR: u8 = 2;
 const V_DECIMAL_EXC: u8 = 3;
+const V_RAW: u8 = 4;
 
 /// Values a decimal cannot represent but that are common in otherwise
 /// decimal series: NaNs (the staleness marker), infinities and -0.0.
@@ -224,21 +227,32 @@ pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
     }
     let mut xor = Vec::new();
     encode_xor(&vals, &mut xor);
+    // High-entropy values (random floats) take about as many bits per value
+    // under XOR as raw, and decode far slower: store them raw then.
+    let raw = n * 8 <= xor.len();
+    let fallback_len = if raw { n * 8 } else { xor.len() };
     if let Some(e) = find_decimal(&vals, &mut ns) {
         let mut dec = Vec::new();
         encode_decimal(&ns, e, &mut dec);
-        if dec.len() < xor.len() {
+        if dec.len() < fallback_len {
             out[header_pos] = V_DECIMAL << 4;
             out.extend_from_slice(&dec);
             return;
         }
     }
     if let Some(dec) = encode_decimal_with_exceptions(&vals, &mut ns) {
-        if dec.len() < xor.len() {
+        if dec.len() < fallback_len {
             out[header_pos] = V_DECIMAL_EXC << 4;
             out.extend_from_slice(&dec);
             return;
         }
+    }
+    if raw {
+        out[header_pos] = V_RAW << 4;
+        for v in &vals {
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        return;
     }
     out[header_pos] = V_XOR << 4;
     out.extend_from_slice(&xor);
@@ -377,6 +391,12 @@ pub fn decode(
             emit(out, mint, const_dt, ts_buf, std::iter::repeat_n(0.0, n));
             let used = decode_xor(d.rest(), &mut out[start..])?;
             d.bytes(used)?;
+        }
+        V_RAW => {
+            // n <= 2^24 (checked above): no overflow.
+            let (vals, _) = d.bytes(n * 8)?.as_chunks::<8>();
+            let vals = vals.iter().map(|b| f64::from_bits(u64::from_le_bytes(*b)));
+            emit(out, mint, const_dt, ts_buf, vals);
         }
         _ => return Err(DecodeError("unknown value encoding")),
     }
@@ -660,6 +680,48 @@ mod tests {
             out.clear();
             let _ = decode(&mut Decbuf::new(&b), 0, &mut out, &mut scratch);
         }
+    }
+
+    /// Random bit patterns are stored raw: 8 bytes a value (XOR would take
+    /// more), read back bit for bit; a truncated raw chunk is an error.
+    #[test]
+    fn random_values_are_stored_raw() {
+        let mut rng = Rng(0x0dd_ba11);
+        let s: Vec<(i64, f64)> = (0..500)
+            .map(|i| (i * 15_000, f64::from_bits(rng.next())))
+            .collect();
+        let mut b = Vec::new();
+        encode(&s, &mut b);
+        let ts_bytes = 2 + 3; // uvarint(500), header; then the CONST-delta timestamps
+        assert_eq!(b[2] >> 4, V_RAW);
+        assert!(b.len() <= ts_bytes + 4 + 500 * 8, "{}", b.len());
+        assert_eq!(rt(&s), b.len());
+        let mut out = Vec::new();
+        let cut = &b[..b.len() - 1];
+        let r = decode(
+            &mut Decbuf::new(cut),
+            0,
+            &mut out,
+            &mut DecodeScratch::default(),
+        );
+        assert!(r.is_err());
+        // A gauge with a few random spikes still takes XOR or DECIMAL+.
+        let g: Vec<(i64, f64)> = (0..500)
+            .map(|i| {
+                (
+                    i * 15_000,
+                    if i % 50 == 0 {
+                        f64::from_bits(rng.next())
+                    } else {
+                        1.5
+                    },
+                )
+            })
+            .collect();
+        b.clear();
+        encode(&g, &mut b);
+        assert_ne!(b[2] >> 4, V_RAW);
+        rt(&g);
     }
 
     #[test]
