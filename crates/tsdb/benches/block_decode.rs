@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
         (1, "int_counter"),
         (2, "decimal_counter"),
         (3, "sparse_gauge"),
-        (4, "random_xor"),
+        (4, "random_floats"),
     ] {
         let s = series(kind);
         let mut b = Vec::new();
