@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod scrape_loop;
 pub mod target;
 
-pub use manager::{ScrapeManager, TargetSnapshot};
+pub use manager::{PreparedPools, ScrapeManager, TargetSnapshot};
 pub use metrics::ScrapeMetrics;
 pub use scrape_loop::DEFAULT_SCRAPE_SLOTS;
 pub use target::{DroppedTarget, HttpConfig, PoolConfig, Target, TlsSettings};

@@ -46,6 +46,10 @@ struct Pool {
     refused: Vec<Arc<Target>>,
 }
 
+/// Pool settings checked and with their HTTP clients built, from
+/// [`ScrapeManager::prepare`]; [`ScrapeManager::commit`] runs them.
+pub struct PreparedPools(Vec<(PoolConfig, reqwest::Client)>);
+
 /// One target as the API shows it.
 #[derive(Debug, Clone)]
 pub struct TargetSnapshot {
@@ -106,15 +110,33 @@ impl ScrapeManager {
         self
     }
 
-    /// Applies the pool settings of a (re)loaded config. Builds every HTTP
-    /// client first, so a bad setting refuses the whole config and the old
-    /// one keeps running. Pools that did not change keep their loops.
+    /// Applies the pool settings of a (re)loaded config: [`prepare`](Self::prepare)
+    /// then [`commit`](Self::commit). A bad setting refuses the whole config
+    /// and the old one keeps running. Pools that did not change keep their loops.
     pub fn apply_config(&self, cfgs: Vec<PoolConfig>) -> Result<(), ScrapeError> {
+        let prepared = self.prepare(cfgs)?;
+        self.commit(prepared);
+        Ok(())
+    }
+
+    /// Checks the pool settings of a (re)loaded config and builds every
+    /// HTTP client, changing nothing that runs. The binary prepares every
+    /// component before committing any, so one refusal keeps the old config
+    /// everywhere.
+    pub fn prepare(&self, cfgs: Vec<PoolConfig>) -> Result<PreparedPools, ScrapeError> {
         let mut built = Vec::with_capacity(cfgs.len());
         for c in cfgs {
             let client = client::build(&c.job_name, &c.http, c.timeout)?;
             built.push((c, client));
         }
+        Ok(PreparedPools(built))
+    }
+
+    /// Runs prepared pool settings: pools no longer configured stop (with
+    /// stale markers), changed pools restart their loops, unchanged pools
+    /// keep them. Cannot fail.
+    pub fn commit(&self, prepared: PreparedPools) {
+        let built = prepared.0;
         let mut pools = self.pools.lock();
         let keep: Vec<String> = built.iter().map(|(c, _)| c.job_name.clone()).collect();
         let gone: Vec<String> = pools
@@ -166,7 +188,6 @@ impl ScrapeManager {
                 }
             }
         }
-        Ok(())
     }
 
     /// Applies the full discovered target set of `job` (each entry: group
