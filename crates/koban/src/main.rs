@@ -3,6 +3,7 @@
 mod backend;
 mod check;
 mod cli;
+mod components;
 mod pools;
 mod selfmetrics;
 mod server;

@@ -1,18 +1,22 @@
-//! The server: opens storage, starts discovery, scraping and the web layer,
-//! handles reloads (SIGHUP, `/-/reload`) and shutdown (SIGTERM, SIGINT,
-//! `/-/quit`).
+//! The server: starts the components (storage, scrape, discovery and its
+//! forwarding to scrape, the web layer; see [`crate::components`]), applies
+//! configurations to them on reload (SIGHUP, `/-/reload`) and stops them on
+//! shutdown (SIGTERM, SIGINT, `/-/quit`).
 
 use crate::backend::ServerBackend;
 use crate::cli::ServerArgs;
+use crate::components::discovery::Discovery;
+use crate::components::forward::Forward;
+use crate::components::scrape::Scrape;
+use crate::components::storage::Storage;
+use crate::components::web::Web;
+use crate::components::Components;
 use crate::selfmetrics::{self, ReloadMetrics};
 use anyhow::{anyhow, Context, Result};
 use koban_config::Config;
-use koban_discovery::DiscoveryManager;
-use koban_model::Labels;
 use koban_scrape::{ScrapeManager, ScrapeMetrics};
-use koban_tsdb::{Db, DbOptions};
+use koban_tsdb::DbOptions;
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,32 +44,20 @@ impl ConfigSource {
     }
 }
 
-/// Applies configuration changes to the running components.
+/// Loads configurations and applies them to the running components, for
+/// the first load, SIGHUP and `/-/reload`. Keeps the configuration in
+/// effect for `/api/v1/status/config` and the reload state for
+/// `/api/v1/status/runtimeinfo` and the `koban_config_*` metrics.
 pub struct Reloader {
     source: ConfigSource,
-    scrape: Arc<ScrapeManager>,
-    discovery: Arc<DiscoveryManager>,
+    components: Arc<Components>,
     current: RwLock<Arc<Config>>,
     metrics: ReloadMetrics,
     last_ok: AtomicBool,
     last_time: Mutex<String>,
+    /// Serialises reloads, so `current` is the configuration applied last.
     lock: tokio::sync::Mutex<()>,
     retention: String,
-    /// Storage, for settings a reload changes (the out-of-order window).
-    db: Arc<Db>,
-    /// `--storage.tsdb.out-of-order-time-window` (ms), used when the
-    /// configuration has no `storage.tsdb` section.
-    ooo_flag_ms: i64,
-}
-
-/// The out-of-order window to apply (ms): the configuration's
-/// `storage.tsdb.out_of_order_time_window` when it has a `storage.tsdb`
-/// section (as Prometheus, which only reads the file), else the flag.
-pub fn out_of_order_window_ms(cfg: &Config, flag_ms: i64) -> i64 {
-    match &cfg.storage.tsdb {
-        Some(t) => i64::try_from(t.out_of_order_time_window.as_millis()).unwrap_or(i64::MAX),
-        None => flag_ms,
-    }
 }
 
 impl Reloader {
@@ -89,7 +81,13 @@ impl Reloader {
     /// as a whole: the old one keeps running and the reason is returned.
     pub async fn reload(&self) -> Result<(), String> {
         let _serial = self.lock.lock().await;
-        let res = self.apply(self.source.load());
+        let res = match self.source.load() {
+            Ok(cfg) => self.apply(Arc::new(cfg)).await,
+            Err(e) => {
+                self.record(false);
+                Err(e)
+            }
+        };
         match &res {
             Ok(()) => {
                 tracing::info!(source = ?self.source_name(), "completed loading of configuration file");
@@ -108,23 +106,17 @@ impl Reloader {
         }
     }
 
-    fn apply(&self, loaded: Result<Config>) -> Result<()> {
-        let res = (|| -> Result<()> {
-            let cfg = loaded?;
-            let pools = crate::pools::pool_configs(&cfg)?;
-            self.scrape
-                .apply_config(pools)
-                .map_err(|e| anyhow!("{e}"))?;
-            self.discovery.apply_config(&cfg);
-            let ooo = out_of_order_window_ms(&cfg, self.ooo_flag_ms);
-            if ooo != self.db.out_of_order_window() {
-                tracing::info!(window_ms = ooo, "TSDB out-of-order window changed");
-                self.db.set_out_of_order_window(ooo);
-            }
-            *self.current.write() = Arc::new(cfg);
-            Ok(())
-        })();
-        let ok = res.is_ok();
+    /// Applies a loaded configuration to every component, or to none.
+    async fn apply(&self, cfg: Arc<Config>) -> Result<()> {
+        let res = self.components.apply(&cfg).await;
+        if res.is_ok() {
+            *self.current.write() = cfg;
+        }
+        self.record(res.is_ok());
+        res
+    }
+
+    fn record(&self, ok: bool) {
         self.last_ok.store(ok, Ordering::Relaxed);
         self.metrics.last_reload_successful.set(ok as i64);
         if ok {
@@ -134,7 +126,6 @@ impl Reloader {
                 .set(now.timestamp_millis() as f64 / 1000.0);
             *self.last_time.lock() = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         }
-        res
     }
 }
 
@@ -226,18 +217,42 @@ fn duration_flag(name: &str, v: &str) -> Result<Duration> {
         .map_err(|e| anyhow!("--{name}: {e}"))
 }
 
-async fn run(args: ServerArgs) -> Result<()> {
-    let source = config_source(&args);
-    let cfg = source.load().context("loading configuration")?;
-    let lookback = duration_flag("query.lookback-delta", &args.lookback_delta)?;
-    let query_timeout = duration_flag("query.timeout", &args.query_timeout)?;
-    let timestamp_tolerance = match args.scrape_adjust_timestamps {
-        true => duration_flag(
-            "scrape.timestamp-tolerance",
-            &args.scrape_timestamp_tolerance,
-        )?,
-        false => Duration::ZERO,
-    };
+/// Settings from the flags, checked before anything starts.
+struct Flags {
+    storage: StorageFlags,
+    lookback: Duration,
+    query_timeout: Duration,
+    /// Zero with `--scrape.adjust-timestamps=false`.
+    timestamp_tolerance: Duration,
+}
+
+impl Flags {
+    fn parse(args: &ServerArgs) -> Result<Flags> {
+        Ok(Flags {
+            storage: storage_flags(args)?,
+            lookback: duration_flag("query.lookback-delta", &args.lookback_delta)?,
+            query_timeout: duration_flag("query.timeout", &args.query_timeout)?,
+            timestamp_tolerance: match args.scrape_adjust_timestamps {
+                true => duration_flag(
+                    "scrape.timestamp-tolerance",
+                    &args.scrape_timestamp_tolerance,
+                )?,
+                false => Duration::ZERO,
+            },
+        })
+    }
+}
+
+/// Storage settings from the flags.
+struct StorageFlags {
+    opts: DbOptions,
+    /// `--storage.tsdb.out-of-order-time-window` (ms; 0 when unset).
+    ooo_flag_ms: i64,
+    /// Retention as `/api/v1/status/runtimeinfo` shows it.
+    retention_text: String,
+}
+
+fn storage_flags(args: &ServerArgs) -> Result<StorageFlags> {
     let retention = match (&args.retention_time, &args.retention_size) {
         (Some(t), _) => Some(duration_flag("storage.tsdb.retention.time", t)?),
         (None, None) => Some(Duration::from_secs(15 * 86_400)),
@@ -264,36 +279,52 @@ async fn run(args: ServerArgs) -> Result<()> {
         (None, Some(s)) => format!("{s}B"),
         (None, None) => String::new(),
     };
+    Ok(StorageFlags {
+        opts: DbOptions {
+            retention,
+            retention_size,
+            ..DbOptions::default()
+        },
+        ooo_flag_ms,
+        retention_text,
+    })
+}
 
-    let path = args.tsdb_path.clone();
-    tracing::info!(path = %path.display(), "opening storage");
-    let opts = DbOptions {
-        retention,
-        retention_size,
-        out_of_order_window_ms: out_of_order_window_ms(&cfg, ooo_flag_ms),
-        ..DbOptions::default()
-    };
-    let db = tokio::task::spawn_blocking(move || Db::open(&path, opts))
-        .await
-        .context("storage task")?
-        .with_context(|| format!("opening storage at {}", args.tsdb_path.display()))?;
-    let db = Arc::new(db);
-    let blocks = {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || koban_tsdb::BlockStore::open(db))
-            .await
-            .context("block store task")?
-            .context("opening blocks")?
-    };
-    let blocks = Arc::new(blocks);
-    tracing::info!(blocks = blocks.stats().blocks, "storage ready");
+/// Starts every component, applies the configuration, serves until a
+/// signal or `/-/quit`, then stops the components in reverse order.
+async fn run(args: ServerArgs) -> Result<()> {
+    let source = config_source(&args);
+    let cfg = Arc::new(source.load().context("loading configuration")?);
+    let flags = Flags::parse(&args)?;
+    let components = Arc::new(Components::new());
+    let res = start_and_serve(&args, flags, source, cfg, &components).await;
+    components.stop().await;
+    res?;
+    tracing::info!("see you next time");
+    Ok(())
+}
 
-    let cancel = CancellationToken::new();
-    // Head cuts, compaction and retention run on their own thread.
-    let maintenance = blocks
-        .clone()
-        .spawn(cancel.child_token())
-        .context("starting storage maintenance")?;
+/// Starts the components onto `components` (which the caller stops,
+/// whatever this returns), applies `cfg` and serves until shutdown is
+/// requested.
+async fn start_and_serve(
+    args: &ServerArgs,
+    flags: Flags,
+    source: ConfigSource,
+    cfg: Arc<Config>,
+    components: &Arc<Components>,
+) -> Result<()> {
+    let storage = Storage::open(
+        &args.tsdb_path,
+        flags.storage.opts,
+        &cfg,
+        flags.storage.ooo_flag_ms,
+        CancellationToken::new(),
+    )
+    .await?;
+    let (db, blocks) = (storage.db().clone(), storage.blocks().clone());
+    components.push(storage).await;
+
     let reload_metrics = ReloadMetrics::default();
     let mut registry = selfmetrics::registry(&reload_metrics);
     registry.register_collector(Box::new(selfmetrics::TsdbCollector(
@@ -304,92 +335,78 @@ async fn run(args: ServerArgs) -> Result<()> {
     scrape_metrics.register(&mut registry);
     let registry = Arc::new(registry);
 
-    let scrape = Arc::new(
-        ScrapeManager::new(db.clone(), scrape_metrics, cancel.child_token())
-            .with_timestamp_tolerance(timestamp_tolerance)
+    let scrape = Scrape::new(
+        ScrapeManager::new(db.clone(), scrape_metrics, CancellationToken::new())
+            .with_timestamp_tolerance(flags.timestamp_tolerance)
             .with_scrape_slots(args.scrape_slots),
     );
-    let discovery = Arc::new(DiscoveryManager::new(Duration::from_secs(5)));
+    let scrape_manager = scrape.manager().clone();
+    components.push(scrape).await;
+    let discovery = Discovery::start(Duration::from_secs(5));
+    let forward = Forward::start(
+        discovery.manager(),
+        scrape_manager.clone(),
+        CancellationToken::new(),
+    );
+    components.push(discovery).await;
+    components.push(forward).await;
+
     let reloader = Arc::new(Reloader {
         source,
-        scrape: scrape.clone(),
-        discovery: discovery.clone(),
-        current: RwLock::new(Arc::new(cfg.clone())),
+        components: components.clone(),
+        current: RwLock::new(cfg.clone()),
         metrics: reload_metrics,
         last_ok: AtomicBool::new(false),
         last_time: Mutex::new(String::new()),
         lock: tokio::sync::Mutex::new(()),
-        retention: retention_text,
-        db: db.clone(),
-        ooo_flag_ms,
+        retention: flags.storage.retention_text,
     });
-    reloader.apply(Ok(cfg)).context("applying configuration")?;
-
-    // Discovery updates flow to the scrape manager; unchanged jobs are left alone.
-    {
-        let mut rx = discovery.subscribe();
-        let scrape = scrape.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let mut last: HashMap<String, Vec<Labels>> = HashMap::new();
-            loop {
-                let snapshot = rx.borrow_and_update().clone();
-                let mut seen = Vec::new();
-                for (job, groups) in snapshot.iter() {
-                    let merged = merge_groups(groups);
-                    seen.push(job.clone());
-                    if last.get(job) != Some(&merged) {
-                        scrape.sync(job, merged.clone());
-                        last.insert(job.clone(), merged);
-                    }
-                }
-                last.retain(|k, _| seen.contains(k));
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = rx.changed() => if r.is_err() { break },
-                }
-            }
-        });
-    }
+    reloader
+        .apply(cfg)
+        .await
+        .context("applying configuration")?;
 
     let engine = Arc::new(koban_promql::Engine::new(koban_promql::EngineOpts {
-        lookback_delta_ms: lookback.as_millis() as i64,
-        timeout: query_timeout,
+        lookback_delta_ms: flags.lookback.as_millis() as i64,
+        timeout: flags.query_timeout,
         max_samples: args.query_max_samples,
     }));
-    let route_prefix = route_prefix(&args);
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     let backend = Arc::new(ServerBackend {
-        db: db.clone(),
-        blocks: blocks.clone(),
-        scrape: scrape.clone(),
+        db,
+        blocks,
+        scrape: scrape_manager,
         registry,
         reloader: reloader.clone(),
         ready: AtomicBool::new(true),
         hostname,
         storage_path: args.tsdb_path.display().to_string(),
     });
+    // Cancelled by `/-/quit`; SIGTERM and SIGINT stop the same way.
+    let shutdown = CancellationToken::new();
     let state = Arc::new(koban_web::AppState {
         backend,
         engine,
         opts: koban_web::WebOptions {
             listen_address: args.listen_address.clone(),
-            route_prefix,
+            route_prefix: route_prefix(args),
             external_url: args.external_url.clone().unwrap_or_default(),
             enable_lifecycle: args.enable_lifecycle,
             enable_admin_api: args.enable_admin_api,
             flags: args.as_map(),
         },
-        shutdown: cancel.clone(),
+        shutdown: shutdown.clone(),
         start_time: chrono::Utc::now(),
     });
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
     tracing::info!(address = %args.listen_address, "listening");
-    let web = tokio::spawn(koban_web::serve_on(listener, state, cancel.clone()));
+    components
+        .push(Web::start(listener, state, CancellationToken::new()))
+        .await;
 
     // Signals: SIGHUP reloads; SIGTERM and SIGINT stop.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -399,45 +416,10 @@ async fn run(args: ServerArgs) -> Result<()> {
             _ = hup.recv() => { let _ = reloader.reload().await; }
             _ = term.recv() => { tracing::info!("received SIGTERM, exiting gracefully"); break; }
             _ = tokio::signal::ctrl_c() => { tracing::info!("received SIGINT, exiting gracefully"); break; }
-            _ = cancel.cancelled() => { tracing::info!("shutdown requested over HTTP"); break; }
+            _ = shutdown.cancelled() => { tracing::info!("shutdown requested over HTTP"); break; }
         }
     }
-    cancel.cancel();
-    discovery.stop();
-    scrape.stop(false);
-    match web.await {
-        Ok(Err(e)) => tracing::warn!(error = %e, "web server"),
-        Err(e) => tracing::warn!(error = %e, "web task"),
-        Ok(Ok(())) => {}
-    }
-    // Maintenance must be finished before the head and WAL close under it.
-    let db2 = db.clone();
-    tokio::task::spawn_blocking(move || {
-        if maintenance.join().is_err() {
-            tracing::error!("storage maintenance thread panicked");
-        }
-        db2.close()
-    })
-    .await
-    .context("closing storage")?
-    .context("closing storage")?;
-    tracing::info!("see you next time");
     Ok(())
-}
-
-/// Group labels merged under each target's labels.
-fn merge_groups(groups: &[koban_discovery::TargetGroup]) -> Vec<Labels> {
-    let mut out = Vec::new();
-    for g in groups {
-        for t in &g.targets {
-            let mut b = g.labels.builder();
-            for l in t.iter() {
-                b.set(&l.name, &l.value);
-            }
-            out.push(b.labels());
-        }
-    }
-    out
 }
 
 /// The path part of an external URL, for the default route prefix.
@@ -457,19 +439,5 @@ mod tests {
     fn external_url_path_is_the_default_prefix() {
         assert_eq!(url_path("http://example.com/prometheus/"), "/prometheus/");
         assert_eq!(url_path("http://example.com"), "");
-    }
-
-    #[test]
-    fn group_labels_yield_to_target_labels() {
-        let g = koban_discovery::TargetGroup {
-            source: "0".into(),
-            targets: vec![Labels::from_pairs([("__address__", "a:1"), ("env", "dev")])],
-            labels: Labels::from_pairs([("env", "prod"), ("team", "x")]),
-        };
-        let m = merge_groups(&[g]);
-        assert_eq!(
-            m[0].to_string(),
-            r#"{__address__="a:1", env="dev", team="x"}"#
-        );
     }
 }
