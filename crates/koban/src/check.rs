@@ -11,6 +11,9 @@ pub fn check_config(files: &[PathBuf]) -> ExitCode {
         match koban_config::load_file(f) {
             Ok(cfg) => match crate::pools::pool_configs(&cfg) {
                 Ok(pools) => {
+                    for w in crate::ignored::warnings(&cfg) {
+                        println!("  WARNING: {w}");
+                    }
                     let static_targets: usize = cfg
                         .scrape_configs
                         .iter()

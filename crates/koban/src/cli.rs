@@ -140,6 +140,82 @@ pub struct ServerArgs {
     pub scrape_slots: u32,
 }
 
+/// Prometheus server flags Koban does not have, refused by name (clap
+/// would only call them unexpected). Flags Koban has are in [`ServerArgs`].
+const PROMETHEUS_ONLY: &[&str] = &[
+    "agent",
+    "alertmanager.drain-notification-queue-on-shutdown",
+    "alertmanager.notification-queue-capacity",
+    "auto-gomemlimit",
+    "auto-gomemlimit.ratio",
+    "enable-feature",
+    "rules.alert.for-grace-period",
+    "rules.alert.for-outage-tolerance",
+    "rules.alert.resend-delay",
+    "rules.max-concurrent-evals",
+    "scrape.discovery-reload-interval",
+    "storage.agent.no-lockfile",
+    "storage.agent.path",
+    "storage.agent.retention.max-time",
+    "storage.agent.retention.min-time",
+    "storage.agent.use-lockfile",
+    "storage.agent.wal-compression",
+    "storage.remote.flush-deadline",
+    "storage.remote.read-concurrent-limit",
+    "storage.remote.read-max-bytes-in-frame",
+    "storage.remote.read-sample-limit",
+    "storage.tsdb.allow-overlapping-blocks",
+    "storage.tsdb.head-chunks-write-queue-size",
+    "storage.tsdb.max-block-chunk-segment-size",
+    "storage.tsdb.max-block-duration",
+    "storage.tsdb.min-block-duration",
+    "storage.tsdb.no-lockfile",
+    "storage.tsdb.samples-per-chunk",
+    "storage.tsdb.use-lockfile",
+    "storage.tsdb.wal-compression",
+    "storage.tsdb.wal-segment-size",
+    "web.config.file",
+    "web.console.libraries",
+    "web.console.templates",
+    "web.cors.origin",
+    "web.enable-otlp-receiver",
+    "web.enable-remote-write-receiver",
+    "web.local-assets",
+    "web.max-connections",
+    "web.page-title",
+    "web.read-timeout",
+    "web.remote-write-receiver.accepted-protobuf-messages",
+    "web.user-assets",
+];
+
+/// Refuses a Prometheus flag Koban lacks, naming it, before clap parses
+/// the command line. `--no-X` (how Prometheus negates a boolean flag)
+/// counts as `X`. Arguments after `--` are not flags.
+pub fn refuse_prometheus_only_flags<I, S>(args: I) -> Result<(), String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    for a in args.into_iter().skip(1) {
+        let a = a.as_ref().to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        let Some(flag) = a.strip_prefix("--") else {
+            continue;
+        };
+        let name = flag.split('=').next().unwrap_or(flag);
+        let bare = name.strip_prefix("no-").unwrap_or(name);
+        if name == "storage.tsdb.retention" {
+            return Err("--storage.tsdb.retention is not supported by Koban (Prometheus deprecated it); use --storage.tsdb.retention.time".into());
+        }
+        if PROMETHEUS_ONLY.contains(&name) || PROMETHEUS_ONLY.contains(&bare) {
+            return Err(format!("--{name} is not supported by Koban yet"));
+        }
+    }
+    Ok(())
+}
+
 impl ServerArgs {
     /// The flags as `/api/v1/status/flags` shows them.
     pub fn as_map(&self) -> std::collections::BTreeMap<String, String> {
@@ -254,6 +330,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--storage.tsdb.nope"), "{e}");
+    }
+
+    #[test]
+    fn prometheus_flags_koban_lacks_are_refused_by_name() {
+        let refuse = |args: &[&str]| refuse_prometheus_only_flags(args.iter().copied());
+        assert_eq!(
+            refuse(&["koban", "--web.read-timeout=1m"]),
+            Err("--web.read-timeout is not supported by Koban yet".into())
+        );
+        assert_eq!(
+            refuse(&["koban", "--config.file=p.yml", "--enable-feature", "x"]),
+            Err("--enable-feature is not supported by Koban yet".into())
+        );
+        assert_eq!(
+            refuse(&["koban", "--no-storage.tsdb.wal-compression"]),
+            Err("--no-storage.tsdb.wal-compression is not supported by Koban yet".into())
+        );
+        assert!(refuse(&["koban", "--storage.tsdb.retention=1d"])
+            .unwrap_err()
+            .contains("use --storage.tsdb.retention.time"));
+        assert_eq!(
+            refuse(&["koban", "--storage.tsdb.retention.time=1d"]),
+            Ok(())
+        );
+        assert_eq!(
+            refuse(&["koban", "promqltest", "--", "--web.page-title"]),
+            Ok(())
+        );
+        // None of them is a flag Koban has.
+        let c = <Cli as clap::CommandFactory>::command();
+        for f in c.get_arguments().filter_map(|a| a.get_long()) {
+            assert!(!PROMETHEUS_ONLY.contains(&f), "{f}");
+        }
     }
 
     #[test]

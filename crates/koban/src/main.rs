@@ -4,6 +4,7 @@ mod backend;
 mod check;
 mod cli;
 mod components;
+mod ignored;
 mod pools;
 mod selfmetrics;
 mod server;
@@ -20,6 +21,10 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Err(e) = cli::refuse_prometheus_only_flags(std::env::args_os()) {
+        eprintln!("koban: {e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     // One crypto backend for every TLS user (scrape clients, remote write, SMTP): ring.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -33,13 +33,24 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
+    /// Loads and validates the configuration, logging a warning for each
+    /// key it sets that Koban ignores (see [`crate::ignored`]).
     fn load(&self) -> Result<Config> {
-        match self {
+        let cfg = match self {
             ConfigSource::File(p) => koban_config::load_file(p).map_err(|e| anyhow!("{e}")),
             ConfigSource::Embedded(text) => {
                 koban_config::load_str(text, std::path::Path::new("<embedded default config>"))
                     .map_err(|e| anyhow!("{e}"))
             }
+        }?;
+        crate::ignored::log_warnings(&cfg, &self.name());
+        Ok(cfg)
+    }
+
+    fn name(&self) -> String {
+        match self {
+            ConfigSource::File(p) => p.display().to_string(),
+            ConfigSource::Embedded(_) => "embedded default".into(),
         }
     }
 }
@@ -90,20 +101,13 @@ impl Reloader {
         };
         match &res {
             Ok(()) => {
-                tracing::info!(source = ?self.source_name(), "completed loading of configuration file");
+                tracing::info!(source = %self.source.name(), "completed loading of configuration file");
             }
             Err(e) => {
-                tracing::error!(source = ?self.source_name(), error = %format!("{e:#}"), "error reloading config; keeping the old one");
+                tracing::error!(source = %self.source.name(), error = %format!("{e:#}"), "error reloading config; keeping the old one");
             }
         }
         res.map_err(|e| format!("{e:#}"))
-    }
-
-    fn source_name(&self) -> String {
-        match &self.source {
-            ConfigSource::File(p) => p.display().to_string(),
-            ConfigSource::Embedded(_) => "embedded default".into(),
-        }
     }
 
     /// Applies a loaded configuration to every component, or to none.
@@ -400,9 +404,7 @@ async fn start_and_serve(
         shutdown: shutdown.clone(),
         start_time: chrono::Utc::now(),
     });
-    let listener = tokio::net::TcpListener::bind(&args.listen_address)
-        .await
-        .with_context(|| format!("listening on {}", args.listen_address))?;
+    let listener = bind(&args.listen_address).await?;
     tracing::info!(address = %args.listen_address, "listening");
     components
         .push(Web::start(listener, state, CancellationToken::new()))
@@ -422,6 +424,30 @@ async fn start_and_serve(
     Ok(())
 }
 
+/// Binds `--web.listen-address`.
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener> {
+    let mut err = None;
+    for a in listen_candidates(addr) {
+        match tokio::net::TcpListener::bind(&a).await {
+            Ok(l) => return Ok(l),
+            Err(e) => err = Some(e),
+        }
+    }
+    let e = err.unwrap_or_else(|| std::io::Error::other("no address to bind"));
+    Err(e).with_context(|| format!("--web.listen-address: listening on {addr}"))
+}
+
+/// Addresses to try, in order, for a listen address. An empty host
+/// (`:9090`, which Prometheus accepts) means every interface: IPv6 and
+/// IPv4 where the system has IPv6 (Linux binds both through `[::]`), else
+/// IPv4.
+fn listen_candidates(addr: &str) -> Vec<String> {
+    match addr.strip_prefix(':') {
+        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
+        None => vec![addr.to_string()],
+    }
+}
+
 /// The path part of an external URL, for the default route prefix.
 fn url_path(u: &str) -> String {
     let rest = u.split_once("://").map(|(_, r)| r).unwrap_or(u);
@@ -434,6 +460,18 @@ fn url_path(u: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_listen_host_means_every_interface() {
+        assert_eq!(listen_candidates(":9090"), ["[::]:9090", "0.0.0.0:9090"]);
+        assert_eq!(listen_candidates("127.0.0.1:9090"), ["127.0.0.1:9090"]);
+    }
+
+    #[tokio::test]
+    async fn a_listen_address_without_host_binds() {
+        let l = bind(":0").await.unwrap();
+        assert!(l.local_addr().unwrap().ip().is_unspecified());
+    }
 
     #[test]
     fn external_url_path_is_the_default_prefix() {

@@ -256,3 +256,78 @@ fn a_config_a_component_refuses_at_startup_stops_cleanly() {
     // Storage was closed (head snapshot written), not dropped mid-way.
     assert!(!err.contains("closing storage"), "{err}");
 }
+
+/// Keys Koban accepts but does not act on yet.
+const IGNORED: &str = "\
+rule_files: [rules/*.yml]
+scrape_configs:
+  - job_name: a
+    static_configs:
+      - targets: ['127.0.0.1:9']
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:9093']
+remote_write:
+  - url: http://127.0.0.1:9/write
+remote_read:
+  - url: http://127.0.0.1:9/read
+";
+
+const IGNORED_WARNINGS: [&str; 4] = [
+    "rule_files is not supported by Koban yet; ignored until it is",
+    "alerting is not supported by Koban yet; ignored until it is",
+    "remote_write is not supported by Koban yet; ignored until it is",
+    "remote_read is not supported by Koban yet; ignored until it is",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_keys_are_warned_about_at_every_load() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, IGNORED).unwrap();
+    let k = Koban::start(dir.path(), &cfg).await;
+    let log = k.log_text();
+    for w in IGNORED_WARNINGS {
+        let line = log.lines().find(|l| l.contains(w));
+        assert!(line.is_some_and(|l| l.contains("WARN")), "{w}: {log}");
+    }
+    let (status, body) = k.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    let log = k.log_text();
+    for w in IGNORED_WARNINGS {
+        assert_eq!(log.matches(w).count(), 2, "{w}: {log}");
+    }
+}
+
+#[test]
+fn check_config_prints_ignored_keys_as_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, IGNORED).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_koban"))
+        .args(["check", "config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for w in IGNORED_WARNINGS {
+        assert!(stdout.contains(&format!("  WARNING: {w}\n")), "{stdout}");
+    }
+    assert!(stdout.contains("SUCCESS: 1 scrape jobs"), "{stdout}");
+}
+
+#[test]
+fn a_prometheus_flag_koban_lacks_is_refused_by_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_koban"))
+        .arg("--web.enable-remote-write-receiver")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "koban: --web.enable-remote-write-receiver is not supported by Koban yet\n"
+    );
+}
