@@ -155,7 +155,12 @@ impl Backend for ServerBackend {
             .map_err(|e| e.to_string())
     }
 
+    fn build_info(&self) -> koban_web::BuildInfo {
+        crate::build_info::get()
+    }
+
     fn runtime_info(&self) -> serde_json::Value {
+        let p = crate::process::ProcessStats::read();
         serde_json::json!({
             "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
             "reloadConfigSuccess": self.reloader.last_ok(),
@@ -168,6 +173,10 @@ impl Backend for ServerBackend {
             "GODEBUG": "",
             "storageRetention": self.reloader.retention_text(),
             "storagePath": self.storage_path,
+            "threads": p.threads,
+            "openFiles": p.open_fds,
+            "maxOpenFiles": p.max_fds,
+            "rssBytes": p.rss_bytes,
         })
     }
 }

@@ -1,11 +1,13 @@
 //! The `koban` binary: flags, wiring, lifecycle and subcommands.
 
 mod backend;
+mod build_info;
 mod check;
 mod cli;
 mod components;
 mod ignored;
 mod pools;
+mod process;
 mod selfmetrics;
 mod server;
 

@@ -19,12 +19,17 @@ pub struct ReloadMetrics {
 /// Creates the registry with build info, reload state and process metrics registered.
 pub fn registry(reload: &ReloadMetrics) -> Registry {
     let mut r = Registry::default();
+    let b = crate::build_info::get();
     r.register(
         "koban_build",
-        "A metric with a constant '1' value labeled by version and revision from which Koban was built",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion (the Rust compiler's), goos and goarch from which Koban was built",
         Info::new(vec![
-            ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("revision".to_string(), option_env!("KOBAN_GIT_REVISION").unwrap_or("unknown").to_string()),
+            ("version".to_string(), b.version),
+            ("revision".to_string(), b.revision),
+            ("branch".to_string(), b.branch),
+            ("goversion".to_string(), b.go_version),
+            ("goos".to_string(), std::env::consts::OS.to_string()),
+            ("goarch".to_string(), go_arch().to_string()),
         ]),
     );
     r.register(
@@ -39,6 +44,18 @@ pub fn registry(reload: &ReloadMetrics) -> Registry {
     );
     r.register_collector(Box::new(ProcessCollector));
     r
+}
+
+/// The architecture as Go names it (the `goarch` label dashboards group by).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        other => other,
+    }
 }
 
 /// `process_cpu_seconds_total`, `process_resident_memory_bytes` and friends from /proc.

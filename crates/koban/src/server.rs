@@ -297,11 +297,12 @@ fn storage_flags(args: &ServerArgs) -> Result<StorageFlags> {
 /// Starts every component, applies the configuration, serves until a
 /// signal or `/-/quit`, then stops the components in reverse order.
 async fn run(args: ServerArgs) -> Result<()> {
+    let start_time = chrono::Utc::now();
     let source = config_source(&args);
     let cfg = Arc::new(source.load().context("loading configuration")?);
     let flags = Flags::parse(&args)?;
     let components = Arc::new(Components::new());
-    let res = start_and_serve(&args, flags, source, cfg, &components).await;
+    let res = start_and_serve(&args, flags, source, cfg, start_time, &components).await;
     components.stop().await;
     res?;
     tracing::info!("see you next time");
@@ -316,6 +317,7 @@ async fn start_and_serve(
     flags: Flags,
     source: ConfigSource,
     cfg: Arc<Config>,
+    start_time: chrono::DateTime<chrono::Utc>,
     components: &Arc<Components>,
 ) -> Result<()> {
     let storage = Storage::open(
@@ -402,7 +404,7 @@ async fn start_and_serve(
             flags: args.as_map(),
         },
         shutdown: shutdown.clone(),
-        start_time: chrono::Utc::now(),
+        start_time,
     });
     let listener = bind(&args.listen_address).await?;
     tracing::info!(address = %args.listen_address, "listening");

@@ -331,3 +331,78 @@ fn a_prometheus_flag_koban_lacks_is_refused_by_name() {
         "koban: --web.enable-remote-write-receiver is not supported by Koban yet\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_build_and_process_figures() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, GOOD).unwrap();
+    let k = Koban::start(dir.path(), &cfg).await;
+
+    let b = k.get("/api/v1/status/buildinfo").await["data"].clone();
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(h) if std::env::var("KOBAN_GIT_REVISION").is_err() => {
+            assert_eq!(b["revision"], h, "{b}")
+        }
+        _ => assert!(!b["revision"].as_str().unwrap().is_empty(), "{b}"),
+    }
+    assert_eq!(b["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!b["branch"].as_str().unwrap().is_empty(), "{b}");
+    let date = b["buildDate"].as_str().unwrap();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(date, "%Y%m%d-%H:%M:%S").is_ok(),
+        "{b}"
+    );
+    assert!(b["buildUser"].as_str().unwrap().contains('@'), "{b}");
+    assert!(
+        b["goVersion"].as_str().unwrap().starts_with("rustc "),
+        "{b}"
+    );
+
+    let metrics = reqwest::get(format!("{}/metrics", k.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let info = metrics
+        .lines()
+        .find(|l| l.starts_with("koban_build_info{"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(
+        info.contains(&format!("revision=\"{}\"", b["revision"].as_str().unwrap())),
+        "{info}"
+    );
+    assert!(info.contains("goversion=\"rustc "), "{info}");
+
+    let r = k.get("/api/v1/status/runtimeinfo").await["data"].clone();
+    // Prometheus's fields stay for clients.
+    for f in [
+        "startTime",
+        "CWD",
+        "reloadConfigSuccess",
+        "lastConfigTime",
+        "corruptionCount",
+        "goroutineCount",
+        "GOMAXPROCS",
+        "GOMEMLIMIT",
+        "GOGC",
+        "GODEBUG",
+        "storageRetention",
+    ] {
+        assert!(r.get(f).is_some(), "{f} missing: {r}");
+    }
+    assert_eq!(r["reloadConfigSuccess"], true);
+    assert!(r["threads"].as_u64().unwrap() >= 2, "{r}");
+    assert!(r["openFiles"].as_u64().unwrap() >= 3, "{r}");
+    assert!(r["rssBytes"].as_u64().unwrap() > 1 << 20, "{r}");
+    assert!(r["uptimeSeconds"].as_f64().unwrap() >= 0.0, "{r}");
+}

@@ -97,6 +97,23 @@ pub struct TsdbStatus {
     pub series_count_by_label_value_pair: Vec<(String, u64)>,
 }
 
+/// How the binary was built, for `/api/v1/status/buildinfo`, with
+/// Prometheus's field names (`goVersion` holds the Rust compiler's version).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildInfo {
+    pub version: String,
+    /// Git commit, or "unknown" outside a checkout.
+    pub revision: String,
+    pub branch: String,
+    /// `user@host`.
+    pub build_user: String,
+    /// `YYYYMMDD-HH:MM:SS` (UTC).
+    pub build_date: String,
+    /// `rustc --version`.
+    pub go_version: String,
+}
+
 /// What the web layer needs from the rest of Koban. Implemented by the binary,
 /// called from request handlers; every method must be cheap or run its heavy
 /// work off the async workers itself.
@@ -116,8 +133,20 @@ pub trait Backend: Send + Sync + 'static {
     fn reload(&self) -> BoxFuture<'static, Result<(), String>>;
     /// True once storage is open and replayed.
     fn is_ready(&self) -> bool;
-    /// Runtime information for `/api/v1/status/runtimeinfo`.
+    /// Runtime information for `/api/v1/status/runtimeinfo`: an object with
+    /// Prometheus's fields (`CWD`, `reloadConfigSuccess`, `lastConfigTime`,
+    /// `corruptionCount`, `goroutineCount`, `GOMAXPROCS`, `GOMEMLIMIT`,
+    /// `GOGC`, `GODEBUG`, `storageRetention`), which clients read, and
+    /// Koban's own (`threads`, `openFiles`, `maxOpenFiles`, `rssBytes`,
+    /// `storagePath`). The handler adds `startTime` and `uptimeSeconds`.
     fn runtime_info(&self) -> serde_json::Value;
+    /// How the binary was built. The default knows only the version.
+    fn build_info(&self) -> BuildInfo {
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..BuildInfo::default()
+        }
+    }
     /// WAL replay progress for `/api/v1/status/walreplay`: (first segment,
     /// last segment, segment being replayed). The default, (0, 0, 0), means
     /// nothing to replay.
@@ -142,6 +171,7 @@ pub struct AppState {
     pub opts: WebOptions,
     /// Cancelled by `/-/quit`; the binary shuts down when it fires.
     pub shutdown: CancellationToken,
+    /// When the server process started (`startTime`, uptime).
     pub start_time: chrono::DateTime<chrono::Utc>,
 }
 

@@ -116,7 +116,22 @@ impl Backend for Fake {
         true
     }
     fn runtime_info(&self) -> Value {
-        json!({"startTime": chrono::Utc::now().to_rfc3339(), "CWD": "/", "goroutineCount": 0, "storageRetention": "15d"})
+        json!({
+            "CWD": "/", "reloadConfigSuccess": true, "lastConfigTime": "2026-01-02T03:04:05Z",
+            "corruptionCount": 0, "goroutineCount": 0, "GOMAXPROCS": 2, "GOMEMLIMIT": 0,
+            "GOGC": "", "GODEBUG": "", "storageRetention": "15d", "storagePath": "data/",
+            "threads": 17, "openFiles": 42, "maxOpenFiles": 1024, "rssBytes": 44_040_192,
+        })
+    }
+    fn build_info(&self) -> koban_web::BuildInfo {
+        koban_web::BuildInfo {
+            version: "0.1.0".into(),
+            revision: "0123456789abcdef".into(),
+            branch: "main".into(),
+            build_user: "dev@host".into(),
+            build_date: "20260102-03:04:05".into(),
+            go_version: "rustc 1.95.0".into(),
+        }
     }
 }
 
@@ -794,6 +809,35 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
         ui.goto(&format!("/#/{hash}")).await?;
         ui.until(name, probe).await?;
         ui.shot(name).await;
+    }
+    // The status page shows Koban's own runtime figures, not Go's.
+    let runtime = ui
+        .js("return document.getElementById('st-Runtime').innerText")
+        .await?;
+    let runtime = runtime.as_str().unwrap_or_default();
+    for want in [
+        "Threads\t17",
+        "Open files\t42 of 1024",
+        "Resident memory\t42.0 MiB",
+        "Uptime\t",
+        "Configuration reload\tSuccessful",
+    ] {
+        assert!(runtime.contains(want), "{want:?} in {runtime:?}");
+    }
+    for go in ["goroutine", "GOGC", "GODEBUG", "GOMEMLIMIT"] {
+        assert!(!runtime.contains(go), "{go} in {runtime:?}");
+    }
+    let build = ui
+        .js("return document.getElementById('st-Build').innerText")
+        .await?;
+    let build = build.as_str().unwrap_or_default();
+    for want in [
+        "Revision\t0123456789abcdef",
+        "Build user\tdev@host",
+        "Build date\t20260102-03:04:05",
+        "Rust version\trustc 1.95.0",
+    ] {
+        assert!(build.contains(want), "{want:?} in {build:?}");
     }
 
     // A Prometheus-style link opens the graph and runs the expression.

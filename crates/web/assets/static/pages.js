@@ -1,7 +1,7 @@
 // The read-only pages: Targets, Service discovery, Alerts, Rules and Status.
 // Each `render*` fills a container from the API and returns nothing.
 
-import { el, clear, ago, humanSeconds, formatTime } from './util.js';
+import { el, clear, ago, humanSeconds, formatTime, formatDuration } from './util.js';
 import { api } from './api.js';
 
 function labelChips(labels) {
@@ -184,6 +184,53 @@ function topTable(title, rows, col) {
       : el('div', { class: 'muted' }, 'None'));
 }
 
+/** Bytes for humans, in binary units: "512 B", "41.2 MiB". */
+function humanBytes(n) {
+  if (typeof n !== 'number' || !isFinite(n)) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
+
+/** Build information under readable names (goVersion holds the Rust compiler's version). */
+function buildRows(b) {
+  return {
+    Version: b.version,
+    Revision: b.revision,
+    Branch: b.branch,
+    'Build user': b.buildUser,
+    'Build date': b.buildDate,
+    'Rust version': b.goVersion,
+  };
+}
+
+/**
+ * Koban's runtime figures. The JSON also carries Prometheus's Go runtime
+ * fields (goroutineCount, GOGC, GODEBUG, GOMEMLIMIT) for API clients; they
+ * mean nothing for Koban and are not shown.
+ */
+function runtimeRows(r) {
+  const num = (v) => (typeof v === 'number' ? v : null);
+  const files = num(r.openFiles) === null ? '' : num(r.maxOpenFiles) === null ? String(r.openFiles) : `${r.openFiles} of ${r.maxOpenFiles}`;
+  return {
+    'Start time': r.startTime,
+    Uptime: num(r.uptimeSeconds) === null ? '' : formatDuration(r.uptimeSeconds),
+    'Working directory': r.CWD,
+    'Configuration reload': r.reloadConfigSuccess === undefined ? '' : r.reloadConfigSuccess ? 'Successful' : 'Unsuccessful',
+    'Last successful configuration reload': r.lastConfigTime,
+    Threads: r.threads,
+    'Open files': files,
+    'Resident memory': humanBytes(r.rssBytes),
+    CPUs: r.GOMAXPROCS,
+    'Storage path': r.storagePath,
+    'Storage retention': r.storageRetention,
+  };
+}
+
 export async function renderStatus(root) {
   loading(root);
   let build, runtime, flags, config, tsdb;
@@ -216,8 +263,8 @@ export async function renderStatus(root) {
     header('Status'),
     el('nav', { class: 'toc' }, ['Build', 'Runtime', 'TSDB', 'Flags', 'Configuration'].map((s) => el('a', { href: '#/status', onclick: (e) => { e.preventDefault(); document.getElementById(`st-${s}`)?.scrollIntoView(); } }, s))),
     el('div', { class: 'grid2' },
-      el('section', { class: 'card', id: 'st-Build' }, el('h2', {}, 'Build information'), kvTable(build)),
-      el('section', { class: 'card', id: 'st-Runtime' }, el('h2', {}, 'Runtime information'), kvTable(runtime, (k, v) => (typeof v === 'object' ? JSON.stringify(v) : v)))),
+      el('section', { class: 'card', id: 'st-Build' }, el('h2', {}, 'Build information'), kvTable(buildRows(build))),
+      el('section', { class: 'card', id: 'st-Runtime' }, el('h2', {}, 'Runtime information'), kvTable(runtimeRows(runtime)))),
     el('section', { class: 'card', id: 'st-TSDB' }, el('h2', {}, 'TSDB status'), el('h3', {}, 'Head'), kvTable(headRows),
       el('div', { class: 'grid2' },
         topTable('Top series count by metric name', tsdb.seriesCountByMetricName, 'Series'),

@@ -31,15 +31,8 @@ pub async fn flags(State(st): State<Arc<AppState>>) -> Response {
     success(&st.opts.flags)
 }
 
-pub async fn buildinfo() -> Response {
-    success(&json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "revision": option_env!("KOBAN_GIT_REVISION").unwrap_or("unknown"),
-        "branch": "main",
-        "buildUser": "",
-        "buildDate": "",
-        "goVersion": "",
-    }))
+pub async fn buildinfo(State(st): State<Arc<AppState>>) -> Response {
+    success(&st.backend.build_info())
 }
 
 pub async fn runtimeinfo(State(st): State<Arc<AppState>>) -> Response {
@@ -50,6 +43,11 @@ pub async fn runtimeinfo(State(st): State<Arc<AppState>>) -> Response {
             json!(st
                 .start_time
                 .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+        );
+        let up = chrono::Utc::now() - st.start_time;
+        o.insert(
+            "uptimeSeconds".into(),
+            json!(up.num_milliseconds().max(0) as f64 / 1000.0),
         );
     }
     success(&v)
