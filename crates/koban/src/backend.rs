@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 pub struct ServerBackend {
     pub db: Arc<Db>,
-    pub blocks: Arc<koban_tsdb::BlockStore>,
     pub scrape: Arc<ScrapeManager>,
     pub registry: Arc<Registry>,
     pub reloader: Arc<Reloader>,
@@ -107,17 +106,18 @@ impl Backend for ServerBackend {
     }
 
     fn tsdb_status(&self) -> TsdbStatus {
-        let s = self.db.stats();
-        let mut by_name = s.series_per_metric;
-        by_name.truncate(10);
+        let s = self.db.head_cardinality(10);
+        let empty = s.num_series == 0 || s.max_time == i64::MIN;
         TsdbStatus {
             num_series: s.num_series,
-            num_label_pairs: 0,
-            chunk_count: 0,
-            min_time: if s.num_series == 0 { 0 } else { s.min_time },
-            max_time: if s.num_series == 0 { 0 } else { s.max_time },
-            series_count_by_metric_name: by_name,
-            ..Default::default()
+            num_label_pairs: s.num_label_pairs,
+            chunk_count: s.chunk_count,
+            min_time: if empty { 0 } else { s.min_time },
+            max_time: if empty { 0 } else { s.max_time },
+            series_count_by_metric_name: s.series_count_by_metric_name,
+            label_value_count_by_label_name: s.label_value_count_by_label_name,
+            memory_in_bytes_by_label_name: s.memory_in_bytes_by_label_name,
+            series_count_by_label_value_pair: s.series_count_by_label_value_pair,
         }
     }
 
@@ -149,7 +149,7 @@ impl Backend for ServerBackend {
         start: i64,
         end: i64,
     ) -> Result<(), String> {
-        self.blocks
+        self.db
             .delete_series(&matchers, start, end)
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -157,6 +157,26 @@ impl Backend for ServerBackend {
 
     fn build_info(&self) -> koban_web::BuildInfo {
         crate::build_info::get()
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.db
+            .clean_tombstones()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        let name = snapshot_name(chrono::Utc::now());
+        let dir = self
+            .db
+            .dir()
+            .join(koban_tsdb::db::SNAPSHOTS_DIR)
+            .join(&name);
+        self.db
+            .snapshot(&dir, !skip_head)
+            .map_err(|e| format!("create snapshot: {e}"))?;
+        Ok(name)
     }
 
     fn runtime_info(&self) -> serde_json::Value {
@@ -178,5 +198,34 @@ impl Backend for ServerBackend {
             "maxOpenFiles": p.max_fds,
             "rssBytes": p.rss_bytes,
         })
+    }
+}
+
+/// A snapshot directory name as Prometheus makes them: the UTC time as
+/// `20060102T150405Z`, a dash and 16 random hex digits.
+fn snapshot_name(now: chrono::DateTime<chrono::Utc>) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
+    // Prometheus uses a non-negative 63-bit random number.
+    let r = h.finish() >> 1;
+    format!("{}-{r:016x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snapshot_names_look_like_prometheus_ones() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-12-07T11:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let n = super::snapshot_name(t);
+        let (time, rand) = n.split_once('-').unwrap();
+        assert_eq!(time, "20261207T113000Z");
+        assert_eq!(rand.len(), 16);
+        assert!(rand
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(n, super::snapshot_name(t));
     }
 }

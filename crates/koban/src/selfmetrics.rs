@@ -114,14 +114,12 @@ pub fn encode(r: &Registry) -> String {
 
 /// The TSDB's head figures, read at each scrape of `/metrics`.
 #[derive(Debug)]
-pub struct TsdbCollector(
-    pub std::sync::Arc<koban_tsdb::Db>,
-    pub std::sync::Arc<koban_tsdb::BlockStore>,
-);
+pub struct TsdbCollector(pub std::sync::Arc<koban_tsdb::Db>);
 
 impl Collector for TsdbCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = self.0.stats();
+        let all = self.0.stats();
+        let s = all.head;
         let c = ConstCounter::new(s.samples_appended);
         c.encode(enc.encode_descriptor(
             "koban_tsdb_head_samples_appended",
@@ -180,7 +178,7 @@ impl Collector for TsdbCollector {
             None,
             g.metric_type(),
         )?)?;
-        let b = self.1.stats();
+        let b = all.blocks;
         let g = ConstGauge::new(b.blocks as i64);
         g.encode(enc.encode_descriptor(
             "koban_tsdb_blocks_loaded",

@@ -328,15 +328,12 @@ async fn start_and_serve(
         CancellationToken::new(),
     )
     .await?;
-    let (db, blocks) = (storage.db().clone(), storage.blocks().clone());
+    let db = storage.db().clone();
     components.push(storage).await;
 
     let reload_metrics = ReloadMetrics::default();
     let mut registry = selfmetrics::registry(&reload_metrics);
-    registry.register_collector(Box::new(selfmetrics::TsdbCollector(
-        db.clone(),
-        blocks.clone(),
-    )));
+    registry.register_collector(Box::new(selfmetrics::TsdbCollector(db.clone())));
     let scrape_metrics = ScrapeMetrics::default();
     scrape_metrics.register(&mut registry);
     let registry = Arc::new(registry);
@@ -382,7 +379,6 @@ async fn start_and_serve(
         .unwrap_or_else(|_| "localhost".into());
     let backend = Arc::new(ServerBackend {
         db,
-        blocks,
         scrape: scrape_manager,
         registry,
         reloader: reloader.clone(),

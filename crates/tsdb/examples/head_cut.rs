@@ -1,11 +1,11 @@
-//! Times a head cut and a compaction through `BlockStore::maintain`:
+//! Times a head cut and a compaction through `Db::maintain`:
 //! `series` series scraped every 15s for 8h of synthetic time.
 //!
 //! `cargo run --release -p koban-tsdb --example head_cut [series]`
 
 use koban_model::Labels;
 use koban_storage::Appendable;
-use koban_tsdb::{BlockStore, Db, DbOptions};
+use koban_tsdb::{Db, DbOptions};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ fn main() {
         )
         .expect("open"),
     );
-    let store = BlockStore::open(db.clone()).expect("blockstore");
+    let store = db.clone();
     let sets: Vec<Labels> = (0..n)
         .map(|i| {
             Labels::from_pairs([
@@ -61,14 +61,14 @@ fn main() {
             }
         }
     }
-    let st = store.stats();
+    let st = store.stats().blocks;
     println!(
         "{samples} samples appended in {:?} (maintain {:?}); blocks={} bytes={} ({:.2} B/sample in blocks) cuts={} compactions={}",
         t0.elapsed(),
         maintain_total,
         st.blocks,
         st.bytes,
-        st.bytes as f64 / store.metas().iter().map(|m| m.stats.num_samples).sum::<u64>().max(1) as f64,
+        st.bytes as f64 / store.block_metas().iter().map(|m| m.stats.num_samples).sum::<u64>().max(1) as f64,
         st.head_cuts,
         st.compactions
     );

@@ -2,7 +2,7 @@
 //! spirit of `promtool tsdb analyze`.
 
 use crate::block::{Block, BlockError};
-use crate::blockstore::is_block_id;
+use crate::db::is_block_id;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,10 @@
-//! The database: a directory holding the WAL (and, via the block and
-//! compaction modules, persisted blocks), the in-memory head, and the lock
-//! that keeps other processes out.
+//! The database: one directory holding the WAL, the in-memory head, the
+//! persisted blocks and the lock that keeps other processes out, as
+//! Prometheus's `tsdb.DB`. [`Db`] owns all of them: it opens them together
+//! ([`Db::open`]), answers appends and queries over head and blocks
+//! ([`Appendable`], [`Queryable`]), keeps them in shape ([`Db::maintain`]:
+//! head cut, compaction, retention, see [`maintain`]), runs the admin
+//! operations ([`admin`]) and closes them together ([`Db::close`]).
 //!
 //! Directory layout:
 //! ```text
@@ -8,18 +12,28 @@
 //! <dir>/wal/00000001  WAL segments (see docs/format/wal.md)
 //! <dir>/wal/checkpoint.NNNNNNNN/
 //! <dir>/head_snapshot head state written on close (see head::head_snapshot)
-//! <dir>/<block ulid>/ persisted blocks (other modules)
+//! <dir>/<block ulid>/ persisted blocks (see docs/format/block.md)
+//! <dir>/corrupted/    blocks found corrupt on open, moved aside
+//! <dir>/snapshots/    admin snapshots (each a data directory of its own)
 //! ```
 
+pub mod admin;
+pub mod blocks;
+pub mod maintain;
 mod merge;
 
+pub use admin::DeleteReport;
+pub use blocks::{is_block_id, CORRUPTED_DIR, SNAPSHOTS_DIR};
+pub use maintain::{BlocksStats, MaintainReport, MAINTAIN_INTERVAL};
 pub use merge::MergeQuerier;
 
+use crate::block::{Block, BlockError, BlockMeta};
 use crate::head::head_snapshot::{self, Snapshot, SnapshotStats};
 use crate::head::{Head, HeadOptions, HeadStats, SeriesRc};
 use crate::wal::{self, record::Record, Wal, WalError, WalOptions, WalPosition};
 use fs2::FileExt;
 use koban_storage::{Appendable, Appender, Querier, Queryable, StorageError};
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -39,6 +53,16 @@ pub enum TsdbError {
     Locked { path: PathBuf },
     #[error(transparent)]
     Wal(#[from] WalError),
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("head cut [{mint}, {maxt}): {reason}")]
+    HeadCut {
+        mint: i64,
+        maxt: i64,
+        reason: String,
+    },
     #[error("invalid option: {0}")]
     InvalidOption(String),
     #[error("database is closed")]
@@ -58,6 +82,7 @@ impl From<TsdbError> for StorageError {
     fn from(e: TsdbError) -> Self {
         match e {
             TsdbError::Closed => StorageError::Closed,
+            TsdbError::Storage(e) => e,
             e => StorageError::Io(e.to_string()),
         }
     }
@@ -104,11 +129,6 @@ impl Default for DbOptions {
     }
 }
 
-/// Supplies queriers over persisted blocks overlapping `[mint, maxt]`
-/// (registered by the block layer with [`Db::set_block_source`]).
-pub type BlockSource =
-    Box<dyn Fn(i64, i64) -> Result<Vec<Box<dyn Querier>>, StorageError> + Send + Sync>;
-
 /// How [`Db::open`] rebuilt the head.
 #[derive(Debug, Clone, Default)]
 pub struct OpenReport {
@@ -122,9 +142,16 @@ pub struct OpenReport {
     pub duration: Duration,
 }
 
-/// An open database. Implements [`Appendable`] and [`Queryable`].
+/// Statistics of the whole database: head and blocks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DbStats {
+    pub head: HeadStats,
+    pub blocks: BlocksStats,
+}
+
+/// An open database: head, WAL and blocks. Implements [`Appendable`] and
+/// [`Queryable`] (queries merge blocks and head).
 pub struct Db {
-    blocks: parking_lot::RwLock<Option<BlockSource>>,
     dir: PathBuf,
     opts: DbOptions,
     head: Head,
@@ -133,6 +160,16 @@ pub struct Db {
     /// Set by [`Db::crash`]: drop without close (no snapshot).
     crashed: AtomicBool,
     open_report: OpenReport,
+    /// Served blocks, time-ordered. A querier clones the handles it reads.
+    blocks: RwLock<Vec<Block>>,
+    /// Serialises maintenance passes and admin operations.
+    maintain_lock: Mutex<()>,
+    counters: maintain::Counters,
+    last_error: Mutex<Option<String>>,
+    /// The maintenance thread ([`Db::start_maintenance`]), joined on close.
+    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Cancelled by [`Db::close`]: stops the maintenance thread.
+    stop_maintenance: tokio_util::sync::CancellationToken,
     /// Holds the flock until dropped.
     _lock: File,
 }
@@ -145,8 +182,10 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Opens (creating if needed) the database in `dir`: takes the lock
-    /// file, replays the WAL into the head (repairing a torn tail, see
-    /// [`wal::replay`]) and starts a new WAL segment.
+    /// file, rebuilds the head (head snapshot and/or WAL replay, repairing
+    /// a torn tail, see [`wal::replay`]), starts a new WAL segment and
+    /// opens the blocks (see [`blocks`]: corrupt ones are moved aside, not
+    /// fatal). Blocking; call off the async workers.
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, TsdbError> {
         if opts.out_of_order_window_ms < 0 {
             return Err(TsdbError::InvalidOption(format!(
@@ -183,8 +222,10 @@ impl Db {
             },
         )?);
         head.set_wal(Some(wal.clone()));
+        let (blocks, load) = blocks::load(dir)?;
+        let counters = maintain::Counters::default();
+        counters.corrupted.store(load.corrupted, Ordering::Relaxed);
         Ok(Db {
-            blocks: parking_lot::RwLock::new(None),
             dir: dir.to_path_buf(),
             opts,
             head,
@@ -192,6 +233,12 @@ impl Db {
             closed: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
             open_report,
+            blocks: RwLock::new(blocks),
+            maintain_lock: Mutex::new(()),
+            counters,
+            last_error: Mutex::new(None),
+            maintenance: Mutex::new(None),
+            stop_maintenance: tokio_util::sync::CancellationToken::new(),
             _lock: lock,
         })
     }
@@ -205,8 +252,8 @@ impl Db {
         &self.opts
     }
 
-    /// The in-memory head (for compaction: select its data, then
-    /// [`Head::truncate`] and [`Db::truncate_wal`]).
+    /// The in-memory head (its public API: statistics, truncation for
+    /// tests; maintenance goes through [`Db::maintain`]).
     pub fn head(&self) -> &Head {
         &self.head
     }
@@ -228,9 +275,53 @@ impl Db {
         self.head.out_of_order_window()
     }
 
-    /// Head statistics (top 10 metric names by series count).
-    pub fn stats(&self) -> HeadStats {
-        self.head.stats(10)
+    /// Head and block statistics (top 10 metric names by series count).
+    pub fn stats(&self) -> DbStats {
+        DbStats {
+            head: self.head.stats(10),
+            blocks: self.blocks_stats(),
+        }
+    }
+
+    /// Cardinality statistics of the head for the TSDB status page (top
+    /// `limit` of each list), as Prometheus computes them.
+    pub fn head_cardinality(&self, limit: usize) -> crate::head::CardinalityStats {
+        self.head.cardinality(limit)
+    }
+
+    /// The served blocks, oldest first.
+    pub fn blocks(&self) -> Vec<Block> {
+        self.blocks.read().clone()
+    }
+
+    /// Metas of the served blocks, oldest first.
+    pub fn block_metas(&self) -> Vec<BlockMeta> {
+        self.blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
+    }
+
+    fn blocks_stats(&self) -> BlocksStats {
+        let bs = self.blocks.read();
+        let c = &self.counters;
+        BlocksStats {
+            blocks: bs.len(),
+            bytes: bs.iter().map(Block::size).sum(),
+            min_time: bs.iter().map(|b| b.meta().min_time).min(),
+            max_time: bs.iter().map(|b| b.meta().max_time).max(),
+            head_cuts: c.head_cuts.load(Ordering::Relaxed),
+            head_cut_failures: c.head_cut_failures.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            compaction_failures: c.compaction_failures.load(Ordering::Relaxed),
+            retention_deletions_time: c.retention_time.load(Ordering::Relaxed),
+            retention_deletions_size: c.retention_size.load(Ordering::Relaxed),
+            corrupted_blocks: c.corrupted.load(Ordering::Relaxed),
+            maintain_runs: c.runs.load(Ordering::Relaxed),
+            maintain_failures: c.failures.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().clone(),
+        }
     }
 
     /// fsyncs the WAL: every commit acknowledged before the call survives
@@ -264,16 +355,26 @@ impl Db {
         &self.open_report
     }
 
-    /// Refuses further appends and queries, waits for commits in flight,
+    /// Stops the maintenance thread (waiting for the pass in progress),
+    /// refuses further appends and queries, waits for commits in flight,
     /// fsyncs and stops the WAL flusher, and (with
     /// [`DbOptions::snapshot_on_shutdown`]) writes the head snapshot the
     /// next open starts from. A failed snapshot is logged, not returned:
     /// the WAL holds everything. The lock is released when the `Db` is
-    /// dropped.
+    /// dropped. Blocking; later calls do nothing.
     pub fn close(&self) -> Result<(), TsdbError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.stop_maintenance.cancel();
+        if let Some(h) = self.maintenance.lock().take() {
+            // The thread itself may drop the last handle (and so close).
+            if h.thread().id() != std::thread::current().id() && h.join().is_err() {
+                tracing::error!("TSDB maintenance thread panicked");
+            }
+        }
+        // A pass started by hand (Db::maintain) finishes first.
+        drop(self.maintain_lock.lock());
         self.head.set_closed();
         // Commits that passed the closed check finish before the WAL's last
         // fsync and before the snapshot position is taken.
@@ -334,23 +435,6 @@ impl Db {
     pub fn crash(self) {
         self.crashed.store(true, Ordering::Release);
     }
-
-    /// Registers the source of block queriers. SEAM: the block layer
-    /// plugs in here; [`Db::querier`] merges the queriers it returns with
-    /// the head's ([`MergeQuerier`]: series merged by labels, samples
-    /// de-duplicated by timestamp, blocks before head).
-    pub fn set_block_source(&self, src: BlockSource) {
-        *self.blocks.write() = Some(src);
-    }
-
-    /// Block queriers overlapping `[mint, maxt]` (none until a block source
-    /// is registered).
-    fn block_queriers(&self, mint: i64, maxt: i64) -> Result<Vec<Box<dyn Querier>>, StorageError> {
-        match &*self.blocks.read() {
-            Some(src) => src(mint, maxt),
-            None => Ok(Vec::new()),
-        }
-    }
 }
 
 impl Drop for Db {
@@ -373,7 +457,13 @@ impl Queryable for Db {
             return Err(StorageError::Closed);
         }
         let head = self.head.querier(mint, maxt)?;
-        let mut qs = self.block_queriers(mint, maxt)?;
+        let mut qs: Vec<Box<dyn Querier>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta().overlaps(mint, maxt))
+            .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
+            .collect();
         if qs.is_empty() {
             return Ok(head);
         }
@@ -523,8 +613,21 @@ fn replay_into(
                 }
             }
         }
+        Record::Tombstones(v) => {
+            for (r, mint, maxt) in v {
+                let s = match refs.get(&r) {
+                    Some(s) => Some(s.clone()),
+                    None => from.and_then(|_| head.series_by_id(r)),
+                };
+                // A tombstone for a series the log no longer names removed
+                // nothing that replay could bring back.
+                if let Some(s) = s {
+                    head.replay_delete(&s, mint, maxt);
+                }
+            }
+        }
     })?;
-    head.inner.rebuild_free_slots();
+    head.finish_replay();
     if unknown > 0 {
         tracing::warn!(
             samples = unknown,

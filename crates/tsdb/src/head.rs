@@ -37,14 +37,17 @@
 //! persisting, so a sample committed during a cut is never lost.
 
 mod head_append;
+mod head_delete;
 mod head_read;
 pub mod head_snapshot;
+mod head_stats;
 pub(crate) mod ooo;
 mod postings;
 mod symbols;
 
 pub use head_append::HeadAppender;
 pub use head_read::{HeadChunkIterator, HeadQuerier, HeadSeries};
+pub use head_stats::CardinalityStats;
 
 use crate::chunkenc::{self, XorChunk};
 use koban_model::Labels;
@@ -601,10 +604,11 @@ pub(crate) struct HeadInner {
     pub(crate) append_bufs: Mutex<Vec<head_append::AppendBufs>>,
 }
 
-/// The head block. Cheap to clone (a shared handle).
+/// The head block. Cheap to clone (a shared handle). Its internals are
+/// private to this module and its children.
 #[derive(Clone)]
 pub struct Head {
-    pub(crate) inner: Arc<HeadInner>,
+    inner: Arc<HeadInner>,
 }
 
 impl std::fmt::Debug for Head {
@@ -815,6 +819,34 @@ impl Head {
             for s in series {
                 f(s.id, &syms.resolve(&s.lset));
             }
+        }
+    }
+
+    /// Replay is done: every unused slot below the high-water mark becomes
+    /// reusable by new series.
+    pub(crate) fn finish_replay(&self) {
+        self.inner.rebuild_free_slots();
+    }
+
+    /// Waits until every head querier opened before the call has been
+    /// dropped (or `until` passes; returns false then). A querier opened
+    /// before a new block was added does not read that block, so
+    /// truncating the head under it would hide the block's samples from
+    /// its later selects (Prometheus waits for such readers too).
+    pub(crate) fn wait_for_readers(&self, until: std::time::Instant) -> bool {
+        // Queriers register the commit sequence they saw; those opened
+        // after now see at least this one (equal when no commit happened
+        // since: those are waited for as well, harmlessly).
+        let seq = self.inner.commit_seq.load(Ordering::Acquire);
+        loop {
+            let oldest = self.inner.readers.lock().keys().next().copied();
+            if oldest.is_none_or(|w| w > seq) {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
 

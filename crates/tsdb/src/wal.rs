@@ -250,6 +250,42 @@ impl Wal {
         Ok(())
     }
 
+    /// Logs one tombstones record (head deletions: ref, mint, maxt) in one
+    /// write(2), as [`Wal::log_commit`].
+    pub fn log_tombstones(&self, ts: &[(u64, i64, i64)]) -> Result<(), WalError> {
+        if ts.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        record::encode_tombstones(&mut buf, &mut Vec::new(), ts);
+        self.write_record(&buf)
+    }
+
+    /// Appends one encoded record (or several) at the end of the current
+    /// segment, cutting a new segment first if it would overflow.
+    fn write_record(&self, buf: &[u8]) -> Result<(), WalError> {
+        let mut g = self.shared.w.lock();
+        let w = &mut *g;
+        if let Some(msg) = &w.broken {
+            return Err(WalError::Corrupt {
+                path: w.path.clone(),
+                msg: msg.clone(),
+            });
+        }
+        if w.size > 0 && w.size + buf.len() as u64 > self.shared.opts.segment_size {
+            self.cut_locked(w)?;
+        }
+        if let Err(e) = w.file.write_all_at(buf, w.size) {
+            if let Err(e2) = w.file.set_len(w.size) {
+                w.broken = Some(format!("write failed ({e}) and could not be undone ({e2})"));
+            }
+            return Err(WalError::io(&w.path, e));
+        }
+        w.size += buf.len() as u64;
+        w.dirty = true;
+        Ok(())
+    }
+
     /// The end of the log: the position after the last record written.
     /// Fails if a write error left the current segment in doubt.
     pub fn position(&self) -> Result<WalPosition, WalError> {

@@ -4,7 +4,7 @@
 use koban_model::{Labels, MatchType, Matcher, STALE_NAN_BITS};
 use koban_storage::{Appendable, Queryable};
 use koban_tsdb::block::{Block, BlockWriter};
-use koban_tsdb::{BlockStore, Db, DbOptions};
+use koban_tsdb::{Db, DbOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,9 +76,9 @@ fn expected(n: usize, start: i64, end: i64) -> Dump {
     v
 }
 
-fn open(dir: &Path, o: DbOptions) -> (Arc<Db>, BlockStore) {
+fn open(dir: &Path, o: DbOptions) -> (Arc<Db>, Arc<Db>) {
     let db = Arc::new(Db::open(dir, o).unwrap());
-    let store = BlockStore::open(db.clone()).unwrap();
+    let store = db.clone();
     (db, store)
 }
 
@@ -91,10 +91,10 @@ fn head_is_cut_into_blocks_and_restart_serves_blocks_and_wal() {
         append(&db, n, 0, 5 * H);
         let r = store.maintain().unwrap();
         assert_eq!(r.cut.len(), 1, "{r:?}");
-        let st = store.stats();
+        let st = store.stats().blocks;
         assert_eq!((st.blocks, st.head_cuts), (1, 1));
         assert!(st.bytes > 0);
-        let m = &store.metas()[0];
+        let m = &store.block_metas()[0];
         assert_eq!((m.min_time, m.max_time), (0, 2 * H - STEP + 1));
         assert_eq!(m.stats.num_series, n as u64);
         assert!(
@@ -108,12 +108,12 @@ fn head_is_cut_into_blocks_and_restart_serves_blocks_and_wal() {
         // More data: the next window is cut.
         append(&db, n, 5 * H, 8 * H);
         assert_eq!(store.maintain().unwrap().cut.len(), 2);
-        assert_eq!(store.stats().blocks, 3);
+        assert_eq!(store.stats().blocks.blocks, 3);
         assert_eq!(dump(&db), expected(n, 0, 8 * H));
     }
     // Restart: blocks + WAL (checkpoint + segments) give back everything.
     let (db, store) = open(d.path(), opts());
-    assert_eq!(store.stats().blocks, 3);
+    assert_eq!(store.stats().blocks.blocks, 3);
     assert!(db.head().min_time() >= 4 * H);
     assert_eq!(dump(&db), expected(n, 0, 8 * H));
     // And the data goes on.
@@ -129,11 +129,11 @@ fn three_2h_blocks_compact_into_one_6h_block_while_a_querier_reads() {
         write_block(d.path(), n, w * 2 * H, (w + 1) * 2 * H);
     }
     let (db, store) = open(d.path(), opts());
-    assert_eq!(store.stats().blocks, 4);
+    assert_eq!(store.stats().blocks.blocks, 4);
     let q = db.querier(0, 8 * H).unwrap();
     let r = store.maintain().unwrap();
     assert_eq!(r.compacted.len(), 1, "{r:?}");
-    let metas = store.metas();
+    let metas = store.block_metas();
     assert_eq!(metas.len(), 2);
     assert_eq!(
         (metas[0].min_time, metas[0].max_time),
@@ -141,13 +141,11 @@ fn three_2h_blocks_compact_into_one_6h_block_while_a_querier_reads() {
     );
     assert_eq!(metas[0].compaction.level, 2);
     assert_eq!(metas[0].compaction.parents.len(), 3);
-    assert_eq!(store.stats().compactions, 1);
+    assert_eq!(store.stats().blocks.compactions, 1);
     // The sources are gone from disk; the old querier still reads them.
     let dirs = std::fs::read_dir(d.path())
         .unwrap()
-        .filter(|e| {
-            koban_tsdb::blockstore::is_block_id(&e.as_ref().unwrap().file_name().to_string_lossy())
-        })
+        .filter(|e| koban_tsdb::db::is_block_id(&e.as_ref().unwrap().file_name().to_string_lossy()))
         .count();
     assert_eq!(dirs, 2);
     assert_eq!(dump_querier(&*q), expected(n, 0, 8 * H));
@@ -157,7 +155,7 @@ fn three_2h_blocks_compact_into_one_6h_block_while_a_querier_reads() {
     drop(store);
     drop(db);
     let (db, store) = open(d.path(), opts());
-    assert_eq!(store.stats().blocks, 2);
+    assert_eq!(store.stats().blocks.blocks, 2);
     assert_eq!(dump(&db), expected(n, 0, 8 * H));
 }
 
@@ -173,7 +171,7 @@ fn interrupted_compaction_leftover_parents_are_removed_on_open() {
         .unwrap();
     drop(bs);
     let (db, store) = open(d.path(), opts());
-    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(store.stats().blocks.blocks, 1);
     assert_eq!(dump(&db), expected(2, 0, 6 * H));
 }
 
@@ -194,7 +192,7 @@ fn retention_by_time() {
     let r = store.maintain().unwrap();
     assert_eq!(r.deleted.len(), 1, "{r:?}");
     assert!(r.compacted.is_empty());
-    let st = store.stats();
+    let st = store.stats().blocks;
     assert_eq!((st.blocks, st.retention_deletions_time), (2, 1));
     assert_eq!(st.min_time, Some(2 * H));
     assert_eq!(dump(&db), expected(3, 2 * H, 6 * H));
@@ -240,7 +238,7 @@ fn retention_by_size_deletes_oldest_first() {
     let (db, store) = open(d.path(), o);
     let r = store.maintain().unwrap();
     assert_eq!(r.deleted.len(), 1, "{r:?} wal={wal} sizes={sizes:?}");
-    let st = store.stats();
+    let st = store.stats().blocks;
     assert_eq!(
         (
             st.blocks,
@@ -280,7 +278,7 @@ fn corrupt_block_is_moved_aside_and_the_others_served() {
     std::fs::create_dir(d.path().join(&empty)).unwrap();
     std::fs::write(d.path().join(&empty).join("index"), b"junk").unwrap();
     let (db, store) = open(d.path(), opts());
-    let st = store.stats();
+    let st = store.stats().blocks;
     assert_eq!((st.blocks, st.corrupted_blocks), (2, 2));
     assert!(d
         .path()
@@ -321,7 +319,7 @@ fn backfilled_blocks_are_served() {
         koban_tsdb::backfill::create_blocks_from_openmetrics(&input, &data, |_, _| {}).unwrap();
     assert_eq!(st.samples, 100);
     let (db, store) = open(&data, opts());
-    assert!(store.stats().blocks >= 1);
+    assert!(store.stats().blocks.blocks >= 1);
     let got = dump(&db);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1.len(), 100);
@@ -359,13 +357,11 @@ fn background_thread_stops_on_cancel() {
     let d = tempfile::tempdir().unwrap();
     let (db, store) = open(d.path(), opts());
     append(&db, 3, 0, 4 * H);
-    let store = Arc::new(store);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let h = store.clone().spawn(cancel.clone()).unwrap();
+    store.start_maintenance(cancel.clone()).unwrap();
     cancel.cancel();
-    h.join().unwrap();
     // The first pass runs unless cancel came first; either way the data is intact.
-    assert!(store.stats().maintain_runs <= 1);
+    assert!(store.stats().blocks.maintain_runs <= 1);
     assert_eq!(dump(&db), expected(3, 0, 4 * H));
 }
 
@@ -379,13 +375,14 @@ fn delete_series_clean_tombstones_and_snapshot() {
     append(&db, 3, 4 * H, 5 * H);
     let sel = vec![vec![Matcher::new(MatchType::Equal, "i", "1").unwrap()]];
     // Delete series i=1 in [1h, 3h) from the blocks.
-    assert_eq!(store.delete_series(&sel, H, 3 * H - 1).unwrap(), 2);
+    let rep = store.delete_series(&sel, H, 3 * H - 1).unwrap();
+    assert_eq!((rep.head_series, rep.block_series), (0, 2));
     let mut want = expected(3, 0, 5 * H);
     want[1].1.retain(|s| s.0 < H || s.0 >= 3 * H);
     assert_eq!(dump(&db), want);
-    let before: Vec<String> = store.metas().into_iter().map(|m| m.ulid).collect();
+    let before: Vec<String> = store.block_metas().into_iter().map(|m| m.ulid).collect();
     assert_eq!(store.clean_tombstones().unwrap().len(), 2);
-    let after: Vec<String> = store.metas().into_iter().map(|m| m.ulid).collect();
+    let after: Vec<String> = store.block_metas().into_iter().map(|m| m.ulid).collect();
     assert_eq!(after.len(), 2);
     assert!(before
         .iter()
@@ -399,14 +396,17 @@ fn delete_series_clean_tombstones_and_snapshot() {
     drop(store);
     drop(db);
     let (db2, store2) = open(&snap, opts());
-    assert_eq!(store2.stats().blocks, 3);
+    assert_eq!(store2.stats().blocks.blocks, 3);
     assert_eq!(dump(&db2), want);
     // The snapshots directory is not mistaken for a block.
     drop(store2);
     drop(db2);
     let (_db, store) = open(d.path(), opts());
     assert_eq!(
-        (store.stats().blocks, store.stats().corrupted_blocks),
+        (
+            store.stats().blocks.blocks,
+            store.stats().blocks.corrupted_blocks
+        ),
         (2, 0)
     );
 }
@@ -428,7 +428,7 @@ fn maintenance_concurrent_with_appends_loses_nothing() {
     writer.join().unwrap();
     cuts += store.maintain().unwrap().cut.len();
     assert!(cuts >= 8, "cuts {cuts}");
-    assert!(store.stats().compactions >= 1);
+    assert!(store.stats().blocks.compactions >= 1);
     assert_eq!(dump(&db), expected(n, 0, end));
     drop(store);
     drop(db);
@@ -444,12 +444,11 @@ fn head_truncation_waits_for_queriers_opened_before_the_cut() {
     append(&db, n, 0, 4 * H);
     // Opened before any block exists: it reads the head only.
     let q = db.querier(0, 4 * H).unwrap();
-    let store = Arc::new(store);
     let m = {
         let store = store.clone();
         std::thread::spawn(move || store.maintain().unwrap())
     };
-    while store.stats().head_cuts == 0 {
+    while store.stats().blocks.head_cuts == 0 {
         std::thread::yield_now();
     }
     // The block is served, but the head is not truncated while q lives.

@@ -1,6 +1,6 @@
 //! Db-level tests: WAL replay, torn and corrupt WAL, lock file, checkpoints.
 
-use koban_model::{Labels, Matcher, STALE_NAN_BITS};
+use koban_model::{Labels, STALE_NAN_BITS};
 use koban_storage::{Appendable, Queryable};
 use koban_tsdb::{Db, DbOptions, TsdbError};
 use std::path::Path;
@@ -93,7 +93,7 @@ fn wal_replay_restores_everything_bit_exact() {
     }
     let db = Db::open(dir.path(), opts()).unwrap();
     check(dump(&db), expected(50, 0..300));
-    let st = db.stats();
+    let st = db.stats().head;
     assert_eq!((st.num_series, st.samples_appended), (50, 50 * 300));
     // Appends continue after reopen (same refs space, no OOO), and survive again.
     write(&db, 50, 300..310);
@@ -258,43 +258,15 @@ fn closed_db_refuses_appends_and_queries() {
 }
 
 #[test]
-fn block_source_is_merged_with_the_head() {
-    struct Fixed(Vec<koban_storage::MemSeries>);
-    impl koban_storage::Querier for Fixed {
-        fn select(
-            &self,
-            _: bool,
-            _: Option<&koban_storage::SelectHints>,
-            _: &[Matcher],
-        ) -> Result<koban_storage::SeriesSet, koban_storage::StorageError> {
-            let v = self.0.clone();
-            Ok(Box::new(v.into_iter().map(|s| {
-                Ok(Box::new(s) as Box<dyn koban_storage::Series>)
-            })))
-        }
-        fn label_values(
-            &self,
-            _: &str,
-            _: &[Matcher],
-        ) -> Result<Vec<String>, koban_storage::StorageError> {
-            Ok(vec![])
-        }
-        fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, koban_storage::StorageError> {
-            Ok(vec![])
-        }
-    }
+fn blocks_in_the_directory_are_merged_with_the_head() {
     let dir = tempfile::tempdir().unwrap();
+    let mut w = koban_tsdb::block::BlockWriter::new(dir.path()).unwrap();
+    w.add_series(series(0), &[(1000, value(0, 1)), (2000, value(0, 2))])
+        .unwrap();
+    w.finish().unwrap().unwrap();
     let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.stats().blocks.blocks, 1);
     write(&db, 2, 10..12);
-    db.set_block_source(Box::new(|_, _| {
-        let s = koban_storage::MemSeries {
-            labels: series(0),
-            samples: vec![(1000, value(0, 1)), (2000, value(0, 2))],
-        };
-        Ok(vec![
-            Box::new(Fixed(vec![s])) as Box<dyn koban_storage::Querier>
-        ])
-    }));
     let mut want = expected(2, 10..12);
     want[0].1.splice(
         0..0,

@@ -12,7 +12,7 @@
 
 use koban_model::{Labels, MatchType, Matcher};
 use koban_storage::{Appendable, Queryable};
-use koban_tsdb::{BlockStore, Db, DbOptions};
+use koban_tsdb::{Db, DbOptions};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -94,14 +94,14 @@ fn fill(path: &Path) {
     while f.write(&[0x5a]).is_ok_and(|n| n == 1) {}
 }
 
-fn open(dir: &Path) -> (Arc<Db>, BlockStore) {
+fn open(dir: &Path) -> (Arc<Db>, Arc<Db>) {
     let opts = DbOptions {
         wal_fsync_interval: None,
         wal_segment_size: 256 * 1024,
         ..Default::default()
     };
     let db = Arc::new(Db::open(dir, opts).unwrap());
-    let store = BlockStore::open(db.clone()).unwrap();
+    let store = db.clone();
     (db, store)
 }
 
@@ -160,7 +160,7 @@ fn child(mnt: &Path) {
             Err(e) => println!("head cut error on a full disk: {e}"),
             Ok(r) => panic!("block write on a full disk succeeded: {r:?}"),
         }
-        assert_eq!(store.stats().blocks, 0);
+        assert_eq!(store.stats().blocks.blocks, 0);
         let leftovers: Vec<_> = std::fs::read_dir(&data)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -186,7 +186,7 @@ fn child(mnt: &Path) {
     }
     // Everything acknowledged is there after a restart, nothing else.
     let (db, store) = open(&data);
-    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(store.stats().blocks.blocks, 1);
     assert_eq!(dump(&db), expected(&acked));
     println!("full-disk child ok: {} commits acknowledged", acked.len());
 }

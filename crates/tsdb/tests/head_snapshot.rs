@@ -110,13 +110,13 @@ fn clean_close_writes_a_snapshot_the_next_open_loads() {
     assert_eq!(r.replay.samples, 0, "nothing to replay after the snapshot");
     assert_eq!(r.snapshot.as_ref().unwrap().0.samples, 30 * 130);
     check(dump(&db), expected(30, 0..130));
-    let st = db.stats();
+    let st = db.stats().head;
     assert_eq!((st.num_series, st.samples_appended), (30, 30 * 130));
     assert_eq!((st.min_time, st.max_time), (0, 129_000));
     // Appends continue (no out-of-order, no duplicate series) and survive.
     write(&db, 30, 130..300);
-    assert_eq!(db.stats().num_series, 30);
-    assert_eq!(db.stats().out_of_order, 0);
+    assert_eq!(db.stats().head.num_series, 30);
+    assert_eq!(db.stats().head.out_of_order, 0);
     drop(db);
     let db = Db::open(dir.path(), opts()).unwrap();
     assert!(snapshot_used(&db));

@@ -158,7 +158,7 @@ fn fixture_snapshot_loads_and_wal_after_it_replays() {
     assert_eq!((st.series, st.samples), (10, 10 * BEFORE as u64));
     assert_eq!(r.replay.samples, (10 * AFTER + 2 * AFTER) as u64);
     assert_eq!(dump(&db), expected());
-    assert_eq!(db.stats().num_series, 12);
+    assert_eq!(db.stats().head.num_series, 12);
     // The snapshot written on close loads back the same.
     drop(db);
     let db = Db::open(tmp.path(), opts()).unwrap();

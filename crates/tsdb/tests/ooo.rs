@@ -4,7 +4,7 @@
 
 use koban_model::Labels;
 use koban_storage::{Appendable, Queryable, StorageError};
-use koban_tsdb::{BlockStore, Db, DbOptions};
+use koban_tsdb::{Db, DbOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -75,7 +75,7 @@ fn window_accepts_refuses_and_counts() {
         vec![10 * H - 15 * M, 10 * H, 10 * H + 5 * M, 10 * H + 10 * M]
     );
     assert_eq!(samples(&d, 1), vec![10 * H - 10 * M]);
-    let st = db.stats();
+    let st = db.stats().head;
     assert_eq!(st.too_old, 2);
     assert_eq!(st.duplicates, 2);
     assert_eq!(st.ooo_appended, 2);
@@ -92,7 +92,7 @@ fn window_accepts_refuses_and_counts() {
         Err(StorageError::OutOfOrder)
     );
     assert_eq!(add(&db, 0, 8 * H, 1.0), Err(StorageError::OutOfBounds));
-    let st = db.stats();
+    let st = db.stats().head;
     assert_eq!((st.out_of_order, st.out_of_bounds), (1, 1));
     assert_eq!(samples(&dump(&db, 0, 20 * H), 0).len(), 4);
 }
@@ -118,7 +118,7 @@ fn batch_conflicts_are_judged_in_order() {
             (10 * H + 3 * M, 4f64.to_bits()),
         ]
     );
-    assert_eq!(db.stats().duplicates, 1);
+    assert_eq!(db.stats().head.duplicates, 1);
     // The WAL holds only the accepted samples: replay rebuilds the same.
     drop(db);
     let db = Db::open(dir.path(), opts(0)).unwrap();
@@ -139,7 +139,7 @@ fn window_zero_refuses_in_batch_disorder_and_keeps_it_out_of_the_wal() {
     let r = app.append(0, &lbl(0), 10 * H, 1.0).unwrap();
     app.append(r, &lbl(0), 10 * H - M, 2.0).unwrap();
     app.commit().unwrap();
-    assert_eq!(db.stats().out_of_order, 1);
+    assert_eq!(db.stats().head.out_of_order, 1);
     drop(db);
     // Reopened with a window, the refused sample does not come back.
     let db = Db::open(dir.path(), opts(H)).unwrap();
@@ -161,7 +161,7 @@ fn ooo_survives_replay_head_cut_and_compaction() {
             add(&db, 0, t + 30_000, -1.0).unwrap();
             want.insert(t + 30_000, -1.0);
         }
-        assert_eq!(db.stats().ooo_appended, 18);
+        assert_eq!(db.stats().head.ooo_appended, 18);
     }
     let check = |db: &Db, want: &BTreeMap<i64, f64>| {
         let got: Vec<(i64, u64)> = dump(db, i64::MIN, i64::MAX)
@@ -174,9 +174,9 @@ fn ooo_survives_replay_head_cut_and_compaction() {
     // WAL replay with another window (even none) keeps every sample.
     let db = Arc::new(Db::open(dir.path(), opts(0)).unwrap());
     check(&db, &want);
-    assert_eq!(db.stats().ooo_samples, 18);
+    assert_eq!(db.stats().head.ooo_samples, 18);
     db.set_out_of_order_window(5 * H);
-    let bs = BlockStore::open(db.clone()).unwrap();
+    let bs = db.clone();
     // Push the head far enough for a cut of [0, 2h).
     for t in (4 * H..6 * H).step_by(M as usize) {
         add(&db, 0, t, t as f64).unwrap();
@@ -203,9 +203,9 @@ fn ooo_survives_replay_head_cut_and_compaction() {
     assert!(rep.compacted.len() >= 2, "{rep:?}");
     check(&db, &want);
     assert_eq!(db.head().ooo_min_time(), i64::MAX);
-    assert_eq!(db.stats().ooo_samples, 0);
+    assert_eq!(db.stats().head.ooo_samples, 0);
     // Overlapping blocks are compacted away.
-    let metas = bs.metas();
+    let metas = bs.block_metas();
     for w in metas.windows(2) {
         assert!(w[0].max_time <= w[1].min_time, "{metas:?}");
     }
@@ -214,7 +214,6 @@ fn ooo_survives_replay_head_cut_and_compaction() {
     let db = Arc::try_unwrap(db).unwrap();
     drop(db);
     let db = Arc::new(Db::open(dir.path(), opts(0)).unwrap());
-    let _bs = BlockStore::open(db.clone()).unwrap();
     check(&db, &want);
 }
 
@@ -228,5 +227,5 @@ fn window_zero_refuses_below_half_a_chunk_range() {
     add(&db, 1, 9 * H, 1.0).unwrap();
     // ...not further.
     assert_eq!(add(&db, 2, 9 * H - 1, 1.0), Err(StorageError::OutOfBounds));
-    assert_eq!(db.stats().out_of_bounds, 1);
+    assert_eq!(db.stats().head.out_of_bounds, 1);
 }

@@ -153,7 +153,8 @@ pub trait Backend: Send + Sync + 'static {
     fn wal_replay(&self) -> (u32, u32, u32) {
         (0, 0, 0)
     }
-    /// Deletes series matching any of `selectors` in [start, end] (admin API).
+    /// Deletes series matching any of `selectors` in [start, end] (admin
+    /// API), in memory and on disk. Blocking: called off the async workers.
     fn delete_series(
         &self,
         _matchers: Vec<Vec<koban_model::Matcher>>,
@@ -161,6 +162,18 @@ pub trait Backend: Send + Sync + 'static {
         _end: i64,
     ) -> Result<(), String> {
         Err("deleting series is not supported by this storage yet".into())
+    }
+    /// Rewrites the blocks holding deleted data without it (admin API).
+    /// Blocking: called off the async workers.
+    fn clean_tombstones(&self) -> Result<(), String> {
+        Err("cleaning tombstones is not supported by this storage yet".into())
+    }
+    /// Writes a snapshot of the storage (blocks hard-linked, plus the
+    /// head unless `skip_head`) and returns its directory name under
+    /// `<data>/snapshots/` (admin API). Blocking: called off the async
+    /// workers.
+    fn snapshot(&self, _skip_head: bool) -> Result<String, String> {
+        Err("snapshots are not supported by this storage yet".into())
     }
 }
 

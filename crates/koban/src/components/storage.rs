@@ -5,8 +5,7 @@ use super::{Commit, Component};
 use anyhow::{anyhow, Context, Result};
 use futures::future::BoxFuture;
 use koban_config::Config;
-use koban_tsdb::{BlockStore, Db, DbOptions};
-use parking_lot::Mutex;
+use koban_tsdb::{Db, DbOptions};
 use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -21,13 +20,11 @@ pub fn out_of_order_window_ms(cfg: &Config, flag_ms: i64) -> i64 {
     }
 }
 
-/// The open TSDB. Other components and the web layer share [`db`](Self::db)
-/// and [`blocks`](Self::blocks); storage stops last, after every user.
+/// The open TSDB (head, WAL, blocks and their maintenance thread). Other
+/// components and the web layer share [`db`](Self::db); storage stops
+/// last, after every user.
 pub struct Storage {
     db: Arc<Db>,
-    blocks: Arc<BlockStore>,
-    /// Head cuts, compaction and retention; taken by [`Component::stop`].
-    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
     cancel: CancellationToken,
     /// `--storage.tsdb.out-of-order-time-window` (ms), used when the
     /// configuration has no `storage.tsdb` section.
@@ -53,23 +50,12 @@ impl Storage {
             .context("storage task")?
             .with_context(|| format!("opening storage at {}", path.display()))?;
         let db = Arc::new(db);
-        let blocks = {
-            let db = db.clone();
-            tokio::task::spawn_blocking(move || BlockStore::open(db))
-                .await
-                .context("block store task")?
-                .context("opening blocks")?
-        };
-        let blocks = Arc::new(blocks);
-        tracing::info!(blocks = blocks.stats().blocks, "storage ready");
-        let maintenance = blocks
-            .clone()
-            .spawn(cancel.clone())
+        tracing::info!(blocks = db.stats().blocks.blocks, "storage ready");
+        // Head cuts, compaction and retention run on the Db's own thread.
+        db.start_maintenance(cancel.clone())
             .context("starting storage maintenance")?;
         Ok(Storage {
             db,
-            blocks,
-            maintenance: Mutex::new(Some(maintenance)),
             cancel,
             ooo_flag_ms,
         })
@@ -77,10 +63,6 @@ impl Storage {
 
     pub fn db(&self) -> &Arc<Db> {
         &self.db
-    }
-
-    pub fn blocks(&self) -> &Arc<BlockStore> {
-        &self.blocks
     }
 }
 
@@ -99,24 +81,16 @@ impl Component for Storage {
         }))
     }
 
-    /// Waits for maintenance to finish, then closes the head and WAL under
-    /// it (fsync, head snapshot).
+    /// Stops maintenance (waiting for the pass in progress), then closes
+    /// the head and WAL (fsync, head snapshot).
     fn stop(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             self.cancel.cancel();
-            let maintenance = self.maintenance.lock().take();
             let db = self.db.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Some(m) = maintenance {
-                    if m.join().is_err() {
-                        tracing::error!("storage maintenance thread panicked");
-                    }
-                }
-                db.close()
-            })
-            .await
-            .map_err(|e| anyhow!("closing storage: {e}"))?
-            .context("closing storage")
+            tokio::task::spawn_blocking(move || db.close())
+                .await
+                .map_err(|e| anyhow!("closing storage: {e}"))?
+                .context("closing storage")
         })
     }
 }

@@ -113,6 +113,18 @@ impl OooBuf {
         keep_from
     }
 
+    /// Drops the samples in `[mint, maxt]` (open and sealed); returns how
+    /// many were dropped.
+    pub(crate) fn delete_range(&mut self, mint: i64, maxt: i64) -> usize {
+        let mut n = 0;
+        for v in [&mut self.open, &mut self.sealed] {
+            let before = v.len();
+            v.retain(|s| s.t < mint || s.t > maxt);
+            n += before - v.len();
+        }
+        n
+    }
+
     /// Appends the samples in `[mint, maxt]` visible at commit watermark
     /// `w` to `out`, in timestamp order.
     pub(crate) fn visible(&self, mint: i64, maxt: i64, w: u64, out: &mut Vec<(i64, f64)>) {

@@ -568,3 +568,55 @@ fn series_record_hot_fields_in_first_cache_line() {
         8 + commits
     );
 }
+
+#[test]
+fn cardinality_stats_as_the_tsdb_status_page_shows_them() {
+    let h = Head::new(HeadOptions {
+        chunk_range_ms: 1_000_000,
+    });
+    let mut app = h.appender();
+    // 3 series of "up" (jobs a, a, b), 1 of "go_info".
+    for (i, (name, job, inst)) in [
+        ("up", "a", "x:1"),
+        ("up", "a", "y:1"),
+        ("up", "b", "x:1"),
+        ("go_info", "b", "x:1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let l = ls(&[("__name__", name), ("instance", inst), ("job", job)]);
+        app.append(0, &l, 1000 + i as i64, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let s = h.cardinality(10);
+    assert_eq!(s.num_series, 4);
+    // __name__: up, go_info; instance: x:1, y:1; job: a, b.
+    assert_eq!(s.num_label_pairs, 6);
+    assert_eq!(s.chunk_count, 4);
+    assert_eq!((s.min_time, s.max_time), (1000, 1003));
+    let v = |p: &[(&str, u64)]| -> Vec<(String, u64)> {
+        p.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+    };
+    assert_eq!(
+        s.series_count_by_metric_name,
+        v(&[("up", 3), ("go_info", 1)])
+    );
+    assert_eq!(
+        s.label_value_count_by_label_name,
+        v(&[("__name__", 2), ("instance", 2), ("job", 2)])
+    );
+    // Bytes of values times series: "up" 2*3 + "go_info" 7; "x:1" 3*3 + "y:1" 3.
+    assert_eq!(
+        s.memory_in_bytes_by_label_name,
+        v(&[("__name__", 13), ("instance", 12), ("job", 4)])
+    );
+    assert_eq!(
+        s.series_count_by_label_value_pair[..3],
+        v(&[("__name__=up", 3), ("instance=x:1", 3), ("job=a", 2)])[..]
+    );
+    // Cut to the limit.
+    assert_eq!(h.cardinality(1).series_count_by_label_value_pair.len(), 1);
+    let e = Head::default().cardinality(10);
+    assert_eq!((e.num_series, e.num_label_pairs, e.chunk_count), (0, 0, 0));
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Writes `checkpoint.<before-1>` holding, from the previous checkpoint
 /// and segments `< before`, the series records with `keep(ref)` and their
-/// samples with `t >= mint`; then deletes those segments and older
+/// samples with `t >= mint` and tombstones reaching `mint`, in log order; then deletes those segments and older
 /// checkpoints. A crash at any point leaves a readable WAL (the new
 /// checkpoint becomes visible by an atomic rename before anything is
 /// deleted).
@@ -57,6 +57,16 @@ pub(crate) fn checkpoint(
                     .collect();
                 if !s.is_empty() {
                     record::encode_samples(&mut buf, &s);
+                }
+            }
+            // Kept in log order: a deletion hides the samples before it.
+            Record::Tombstones(ts) => {
+                let ts: Vec<_> = ts
+                    .into_iter()
+                    .filter(|(r, _, maxt)| *maxt >= mint && keep(*r))
+                    .collect();
+                if !ts.is_empty() {
+                    record::encode_tombstones(&mut buf, &mut scratch, &ts);
                 }
             }
         }

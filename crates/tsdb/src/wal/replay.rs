@@ -255,6 +255,7 @@ fn read_records(
                     match &rec {
                         Record::Series(s) => st.series += s.len() as u64,
                         Record::Samples(s) => st.samples += s.len() as u64,
+                        Record::Tombstones(_) => {}
                     }
                     f(rec);
                     pos += n;

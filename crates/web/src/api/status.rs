@@ -111,20 +111,54 @@ pub async fn delete_series(
         .transpose()
         .map_err(ApiError::bad_data)?
         .unwrap_or(i64::MAX / 4);
-    st.backend
-        .delete_series(sets, start, end)
-        .map_err(ApiError::internal)?;
+    let backend = st.backend.clone();
+    blocking(move || backend.delete_series(sets, start, end)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn clean_tombstones(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
     admin_enabled(&st)?;
+    let backend = st.backend.clone();
+    blocking(move || backend.clean_tombstones()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn snapshot(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn snapshot(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     admin_enabled(&st)?;
-    Err(ApiError::internal(
-        "snapshots are not supported by this storage yet",
-    ))
+    let p = Params::parse(q.as_deref(), &body);
+    let skip_head = match p.get("skip_head") {
+        None | Some("") => false,
+        Some(v) => parse_bool(v).ok_or_else(|| {
+            ApiError::bad_data(format!(
+                "invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing {v:?}: invalid syntax"
+            ))
+        })?,
+    };
+    let backend = st.backend.clone();
+    let name = blocking(move || backend.snapshot(skip_head)).await?;
+    Ok(success(&json!({ "name": name })))
+}
+
+/// Booleans as Go's `strconv.ParseBool` reads them.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Runs blocking storage work off the async workers; its error is an
+/// internal API error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("BUG: storage task failed: {e}")))?
+        .map_err(ApiError::internal)
 }
