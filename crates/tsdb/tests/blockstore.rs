@@ -1,4 +1,4 @@
-//! BlockStore tests: head cut, compaction, retention, corrupt blocks,
+//! Db block maintenance tests: head cut, compaction, retention, corrupt blocks,
 //! restart, backfill output and analyze. Synthetic timestamps, no sleeps.
 
 use koban_model::{Labels, MatchType, Matcher, STALE_NAN_BITS};
