@@ -252,14 +252,15 @@ impl Db {
         &self.opts
     }
 
-    /// The in-memory head (its public API: statistics, truncation for
-    /// tests; maintenance goes through [`Db::maintain`]).
+    /// The in-memory head. For tests and tools (statistics, forcing a
+    /// truncation); the database's own work goes through [`Db::maintain`].
+    #[doc(hidden)]
     pub fn head(&self) -> &Head {
         &self.head
     }
 
     /// The WAL.
-    pub fn wal(&self) -> &Arc<Wal> {
+    pub(crate) fn wal(&self) -> &Arc<Wal> {
         &self.wal
     }
 
@@ -290,7 +291,7 @@ impl Db {
     }
 
     /// The served blocks, oldest first.
-    pub fn blocks(&self) -> Vec<Block> {
+    pub(crate) fn blocks(&self) -> Vec<Block> {
         self.blocks.read().clone()
     }
 
@@ -333,7 +334,9 @@ impl Db {
     /// After blocks hold every sample older than `mint` (and
     /// [`Head::truncate`] dropped them): starts a new WAL segment and
     /// replaces all older segments by a checkpoint with the live series and
-    /// their samples at or after `mint`.
+    /// their samples at or after `mint`. For tests and tools; head cuts
+    /// ([`Db::maintain`]) do this themselves.
+    #[doc(hidden)]
     pub fn truncate_wal(&self, mint: i64) -> Result<(), TsdbError> {
         let seg = self.wal.cut_segment()?;
         self.truncate_wal_before(seg, mint)
