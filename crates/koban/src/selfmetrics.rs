@@ -16,8 +16,10 @@ pub struct ReloadMetrics {
     pub last_reload_success_timestamp_seconds: Gauge<f64, AtomicU64>,
 }
 
-/// Creates the registry with build info, reload state and process metrics registered.
-pub fn registry(reload: &ReloadMetrics) -> Registry {
+/// Creates the registry with build info, reload state and process metrics
+/// registered; `start_time` is when the process started
+/// (`process_start_time_seconds`).
+pub fn registry(reload: &ReloadMetrics, start_time: chrono::DateTime<chrono::Utc>) -> Registry {
     let mut r = Registry::default();
     let b = crate::build_info::get();
     r.register(
@@ -42,7 +44,9 @@ pub fn registry(reload: &ReloadMetrics) -> Registry {
         "Timestamp of the last successful configuration reload",
         reload.last_reload_success_timestamp_seconds.clone(),
     );
-    r.register_collector(Box::new(ProcessCollector));
+    r.register_collector(Box::new(ProcessCollector {
+        start_time_seconds: start_time.timestamp_millis() as f64 / 1000.0,
+    }));
     r
 }
 
@@ -60,7 +64,9 @@ fn go_arch() -> &'static str {
 
 /// `process_cpu_seconds_total`, `process_resident_memory_bytes` and friends from /proc.
 #[derive(Debug)]
-struct ProcessCollector;
+struct ProcessCollector {
+    start_time_seconds: f64,
+}
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -99,6 +105,32 @@ impl Collector for ProcessCollector {
             None,
             g.metric_type(),
         )?)?;
+        let g = ConstGauge::new(self.start_time_seconds);
+        g.encode(enc.encode_descriptor(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds",
+            None,
+            g.metric_type(),
+        )?)?;
+        let p = crate::process::ProcessStats::read();
+        if let Some(n) = p.open_fds {
+            let g = ConstGauge::new(n as i64);
+            g.encode(enc.encode_descriptor(
+                "process_open_fds",
+                "Number of open file descriptors",
+                None,
+                g.metric_type(),
+            )?)?;
+        }
+        if let Some(n) = p.max_fds {
+            let g = ConstGauge::new(n as i64);
+            g.encode(enc.encode_descriptor(
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                None,
+                g.metric_type(),
+            )?)?;
+        }
         Ok(())
     }
 }

@@ -332,7 +332,7 @@ async fn start_and_serve(
     components.push(storage).await;
 
     let reload_metrics = ReloadMetrics::default();
-    let mut registry = selfmetrics::registry(&reload_metrics);
+    let mut registry = selfmetrics::registry(&reload_metrics, start_time);
     registry.register_collector(Box::new(selfmetrics::TsdbCollector(db.clone())));
     let scrape_metrics = ScrapeMetrics::default();
     scrape_metrics.register(&mut registry);

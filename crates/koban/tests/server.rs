@@ -382,6 +382,13 @@ async fn status_shows_build_and_process_figures() {
         "{info}"
     );
     assert!(info.contains("goversion=\"rustc "), "{info}");
+    for m in [
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(m)), "{m}: {metrics}");
+    }
 
     let r = k.get("/api/v1/status/runtimeinfo").await["data"].clone();
     // Prometheus's fields stay for clients.
