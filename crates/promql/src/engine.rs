@@ -189,8 +189,10 @@ const MIN_BLOCK_STEPS: i64 = 120;
 /// [`Ev::stream_map`].
 const PARALLEL_MIN_SERIES: usize = 64;
 
-/// Budget of samples memoised for subquery inner steps.
-const SUBQUERY_CACHE_SAMPLES: usize = 20_000_000;
+/// Budget of samples memoised for subquery inner steps (every memoised
+/// step counts one more, so empty steps are bounded too), and of points
+/// held by one subquery block.
+const SUBQUERY_CACHE_SAMPLES: usize = 4_000_000;
 
 /// The PromQL engine. Cheap to share; holds only settings.
 #[derive(Debug, Clone)]
@@ -311,6 +313,7 @@ impl Engine {
             agg_maps: FastMap::default(),
             block_vecs: FastMap::default(),
             subq_blocks: FastMap::default(),
+            support_cache: FastMap::default(),
             in_subquery: FastSet::default(),
             subq_cached_samples: 0,
             warnings: Vec::new(),
@@ -325,8 +328,8 @@ impl Engine {
         };
         if step_ms != 0 {
             mark_invariant(e, &mut ev.invariant);
-            mark_in_subquery(e, false, &mut ev.in_subquery);
         }
+        mark_in_subquery(e, false, &mut ev.in_subquery);
         let value = if step_ms == 0 {
             ev.run_instant(e, start_ms)?
         } else {
@@ -688,6 +691,9 @@ pub(crate) struct Ev<'a> {
     pub(crate) block_vecs: FastMap<usize, Option<Rc<BlockVec>>>,
     /// Subquery inner values for the current block, by subquery node.
     subq_blocks: FastMap<usize, Option<Rc<SubqBlock>>>,
+    /// Spans where subquery inner expressions may have output, for the
+    /// current block, by node address (see [`crate::sparse`]).
+    pub(crate) support_cache: FastMap<usize, crate::sparse::Spans>,
     /// Nodes under a subquery (evaluated at the subquery's inner steps).
     in_subquery: FastSet<usize>,
     subq_cached_samples: usize,
@@ -819,6 +825,7 @@ impl<'a> Ev<'a> {
                 self.agg_maps.clear();
                 self.block_vecs.clear();
                 self.subq_blocks.clear();
+                self.support_cache.clear();
                 self.block = Some((t, block_end));
                 self.subq_cache.clear();
                 self.subq_cached_samples = 0;
@@ -1374,8 +1381,11 @@ impl<'a> Ev<'a> {
             DEFAULT_SUBQUERY_STEP_MS
         };
         let tes = self.block_times(&None, offset);
+        // Only steps where the inner expression can have output.
+        let spans = self.support(expr)?;
         // Inner steps: the union of every outer window's steps, in order.
         let mut inner: Vec<i64> = Vec::new();
+        let mut runs = Vec::new();
         for &te in &tes {
             let lo = te.saturating_sub(range);
             let mut st = step * (lo / step);
@@ -1387,13 +1397,20 @@ impl<'a> Ev<'a> {
                     st = last.saturating_add(step);
                 }
             }
-            let mut ts = st;
-            while ts <= te {
-                inner.push(ts);
-                match ts.checked_add(step) {
-                    Some(n) => ts = n,
-                    None => break,
+            runs.clear();
+            crate::sparse::step_runs(st, te, step, spans.as_deref().map(|v| &v[..]), &mut runs);
+            for &(from, to) in &runs {
+                let mut ts = from;
+                loop {
+                    inner.push(ts);
+                    match ts.checked_add(step) {
+                        Some(n) if n <= to => ts = n,
+                        _ => break,
+                    }
                 }
+            }
+            if inner.len() > SUBQUERY_CACHE_SAMPLES {
+                return Ok(None);
             }
         }
         let mut index = SeriesIndex::default();
@@ -1504,57 +1521,73 @@ impl<'a> Ev<'a> {
                 let mut index = SeriesIndex::default();
                 let mut out: Vec<MSeries> = Vec::new();
                 let key = &**expr as *const Expr as usize;
-                let mut ts = st;
-                while ts <= te {
-                    self.check_interrupt()?;
-                    let v = match self.subq_cache.get(&(key, ts)) {
-                        Some(v) => v.clone(),
-                        None => {
-                            let v = Rc::new(self.eval(expr, ts)?);
-                            let n = match &*v {
-                                Val::Vector(v) => v.len(),
-                                _ => 1,
-                            };
-                            if self.subq_cached_samples + n <= SUBQUERY_CACHE_SAMPLES {
-                                self.subq_cached_samples += n;
-                                self.subq_cache.insert((key, ts), v.clone());
+                // Only the inner steps where the inner expression can have
+                // output (all of them when that is not known).
+                let spans = if expr.value_type() == crate::ast::ValueType::Vector {
+                    self.support(expr)?
+                } else {
+                    None
+                };
+                let mut runs = Vec::new();
+                crate::sparse::step_runs(st, te, step, spans.as_deref().map(|v| &v[..]), &mut runs);
+                // Inner steps are shared between outer steps only in range
+                // queries and nested subqueries.
+                let memo =
+                    self.range_query || self.in_subquery.contains(&(e as *const Expr as usize));
+                for (from, to) in runs {
+                    let mut ts = from;
+                    loop {
+                        self.check_interrupt()?;
+                        let v = match self.subq_cache.get(&(key, ts)) {
+                            Some(v) => v.clone(),
+                            None => {
+                                let v = Rc::new(self.eval(expr, ts)?);
+                                // Each entry counts, empty or not.
+                                let n = match &*v {
+                                    Val::Vector(v) => v.len() + 1,
+                                    _ => 1,
+                                };
+                                if memo && self.subq_cached_samples + n <= SUBQUERY_CACHE_SAMPLES {
+                                    self.subq_cached_samples += n;
+                                    self.subq_cache.insert((key, ts), v.clone());
+                                }
+                                v
                             }
-                            v
-                        }
-                    };
-                    match &*v {
-                        &Val::Scalar(v) => {
-                            if out.is_empty() {
-                                out.push(MSeries {
-                                    l: Arc::new(Labels::empty()),
-                                    pts: vec![],
-                                    drop_name: false,
-                                });
-                            }
-                            out[0].pts.push((ts, v));
-                            self.add_samples(1)?;
-                        }
-                        Val::Vector(vec) => {
-                            self.add_samples(vec.len())?;
-                            for s in vec.iter() {
-                                let i = index.find_or_push(
-                                    &mut out,
-                                    &s.l,
-                                    |o| &o.l,
-                                    || MSeries {
-                                        l: s.l.clone(),
+                        };
+                        match &*v {
+                            &Val::Scalar(v) => {
+                                if out.is_empty() {
+                                    out.push(MSeries {
+                                        l: Arc::new(Labels::empty()),
                                         pts: vec![],
-                                        drop_name: s.drop_name,
-                                    },
-                                );
-                                out[i].pts.push((ts, s.v));
+                                        drop_name: false,
+                                    });
+                                }
+                                out[0].pts.push((ts, v));
+                                self.add_samples(1)?;
                             }
+                            Val::Vector(vec) => {
+                                self.add_samples(vec.len())?;
+                                for s in vec.iter() {
+                                    let i = index.find_or_push(
+                                        &mut out,
+                                        &s.l,
+                                        |o| &o.l,
+                                        || MSeries {
+                                            l: s.l.clone(),
+                                            pts: vec![],
+                                            drop_name: s.drop_name,
+                                        },
+                                    );
+                                    out[i].pts.push((ts, s.v));
+                                }
+                            }
+                            _ => return err("BUG: subquery inner expression must be a vector"),
                         }
-                        _ => return err("BUG: subquery inner expression must be a vector"),
-                    }
-                    match ts.checked_add(step) {
-                        Some(n) => ts = n,
-                        None => break,
+                        match ts.checked_add(step) {
+                            Some(n) if n <= to => ts = n,
+                            _ => break,
+                        }
                     }
                 }
                 Ok(Val::Matrix(out))
@@ -1883,7 +1916,7 @@ mod tests {
             timeout: Duration::from_millis(50),
             ..Default::default()
         });
-        let r = e.instant(&s, "count_over_time(m_total[1000y:1s])", 1_000);
+        let r = e.instant(&s, "count_over_time(vector(1)[1000y:1s])", 1_000);
         assert!(
             matches!(
                 r,
@@ -1891,5 +1924,117 @@ mod tests {
             ),
             "{r:?}"
         );
+    }
+
+    /// Data with gaps longer than the lookback delta, stale markers and
+    /// series that start and end at different times.
+    fn gappy() -> MemStore {
+        let s = MemStore::new();
+        for i in 0..4i64 {
+            let l = Labels::from_pairs([("__name__", "g"), ("i", &i.to_string())]);
+            let pts: Vec<(i64, f64)> = (0..600i64)
+                .filter(|k| (k / (40 + 10 * i)) % 3 != 1 && *k >= 30 * i)
+                .map(|k| {
+                    let v = if k % 97 == 13 {
+                        f64::from_bits(koban_model::STALE_NAN_BITS)
+                    } else {
+                        (k * (i + 1) % 89) as f64
+                    };
+                    (3_600_000 + k * 15_000 + i * 1000, v)
+                })
+                .collect();
+            s.add(l, &pts);
+        }
+        s
+    }
+
+    /// Subqueries step only where their inner expression can have output;
+    /// the answers must equal stepping every inner step (`and on() vector(1)`
+    /// keeps the values but can have output anywhere, so it is stepped in full).
+    #[test]
+    fn sparse_subqueries_agree_with_full_stepping() {
+        let s = gappy();
+        let e = Engine::new(EngineOpts::default());
+        for inner in [
+            "g",
+            "g offset 7m",
+            "g offset -3m",
+            "rate(g[2m])",
+            "sum by (i) (g)",
+            "count(g)",
+            "g * 2 > 40",
+            "-g",
+            "g + on(i) g offset 10m",
+            "g or g offset 1h",
+            "g unless g offset 30m",
+            "max_over_time(g[3m:20s])",
+            "max_over_time(g[3m:20s] offset 2m)",
+            "label_replace(g, \"x\", \"$1\", \"i\", \"(.*)\")",
+            "timestamp(g)",
+            "clamp_max(g, 20)",
+        ] {
+            let dense = format!("(({inner}) and on() vector(1))");
+            for (q, qd) in [
+                (format!("({inner})[3h:7s]"), format!("{dense}[3h:7s]")),
+                (
+                    format!("count_over_time(({inner})[3h:13s])"),
+                    format!("count_over_time({dense}[3h:13s])"),
+                ),
+            ] {
+                for t in [0, 3_600_000, 5_000_000, 9_000_000, 12_345_000, 20_000_000] {
+                    let a = e.instant(&s, &q, t).unwrap().value;
+                    let b = e.instant(&s, &qd, t).unwrap().value;
+                    assert_eq!(a, b, "{q} at {t}");
+                }
+            }
+            for (f, sq) in [
+                ("sum_over_time", "[20m:30s]"),
+                ("count_over_time", "[5m:1m]"),
+            ] {
+                let q = format!("{f}(({inner}){sq})");
+                let qd = format!("{f}({dense}{sq})");
+                let a = e
+                    .range(&s, &q, 3_000_000, 14_000_000, 60_000)
+                    .unwrap()
+                    .value;
+                let b = e
+                    .range(&s, &qd, 3_000_000, 14_000_000, 60_000)
+                    .unwrap()
+                    .value;
+                assert_eq!(a, b, "{q}");
+                let Value::Matrix(m) = a else { panic!("{q}") };
+                assert!(!m.is_empty(), "{q}");
+            }
+        }
+    }
+
+    /// A subquery over years at a one-second step over minutes of data
+    /// answers from the samples it reads.
+    #[test]
+    fn long_subquery_over_short_data_answers() {
+        let s = store();
+        let e = Engine::new(EngineOpts {
+            timeout: Duration::from_secs(60),
+            ..Default::default()
+        });
+        let Value::Vector(v) = e
+            .instant(&s, "count_over_time(m_total[100y:1s])", 1_500_000)
+            .unwrap()
+            .value
+        else {
+            panic!()
+        };
+        // Samples every 15s from 0s to 1485s, each visible for the 300s
+        // lookback: every second from 0s to 1500s.
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[0].v, 1_501.0);
+        let Value::Matrix(m) = e
+            .range(&s, "sum_over_time(m_total[1y:1s])", 0, 3_000_000, 600_000)
+            .unwrap()
+            .value
+        else {
+            panic!()
+        };
+        assert_eq!(m.len(), 3);
     }
 }

@@ -34,6 +34,7 @@ pub mod lexer;
 pub mod memstore;
 pub mod parser;
 pub mod promqltest;
+mod sparse;
 
 pub use ast::Expr;
 pub use engine::{Engine, EngineOpts, QueryError, QueryResult, RangeSeries, Sample, Value};
