@@ -232,6 +232,11 @@ struct Flags {
 
 impl Flags {
     fn parse(args: &ServerArgs) -> Result<Flags> {
+        if args.query_max_concurrency == 0 {
+            return Err(anyhow!(
+                "--query.max-concurrency: must be at least 1 (0 would queue every query forever)"
+            ));
+        }
         Ok(Flags {
             storage: storage_flags(args)?,
             lookback: duration_flag("query.lookback-delta", &args.lookback_delta)?,
@@ -391,6 +396,10 @@ async fn start_and_serve(
     let state = Arc::new(koban_web::AppState {
         backend,
         engine,
+        query_slots: Arc::new(tokio::sync::Semaphore::new(
+            args.query_max_concurrency
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
         opts: koban_web::WebOptions {
             listen_address: args.listen_address.clone(),
             route_prefix: route_prefix(args),

@@ -205,6 +205,11 @@ impl Engine {
         Engine { opts }
     }
 
+    /// The settings this engine was made with.
+    pub fn opts(&self) -> &EngineOpts {
+        &self.opts
+    }
+
     /// Evaluates `expr` at `t_ms`.
     pub fn instant(
         &self,

@@ -181,6 +181,10 @@ pub trait Backend: Send + Sync + 'static {
 pub struct AppState {
     pub backend: Arc<dyn Backend>,
     pub engine: Arc<Engine>,
+    /// Admission of PromQL evaluations: one permit per running query
+    /// (`--query.max-concurrency` permits). Queries over the limit wait
+    /// for a permit; the wait counts against the query's timeout.
+    pub query_slots: Arc<tokio::sync::Semaphore>,
     pub opts: WebOptions,
     /// Cancelled by `/-/quit`; the binary shuts down when it fires.
     pub shutdown: CancellationToken,

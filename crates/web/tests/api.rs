@@ -98,6 +98,7 @@ fn app(prefix: &str) -> axum::Router {
             timeout: Duration::from_secs(10),
             max_samples: 1_000_000,
         })),
+        query_slots: Arc::new(tokio::sync::Semaphore::new(20)),
         opts: WebOptions {
             listen_address: "127.0.0.1:0".into(),
             route_prefix: prefix.into(),

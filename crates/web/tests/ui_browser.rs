@@ -180,6 +180,7 @@ fn state(now_ms: i64) -> Arc<AppState> {
             timeout: Duration::from_secs(10),
             max_samples: 50_000_000,
         })),
+        query_slots: Arc::new(tokio::sync::Semaphore::new(20)),
         opts: WebOptions {
             listen_address: "127.0.0.1:0".into(),
             route_prefix: PREFIX.into(),

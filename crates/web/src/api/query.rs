@@ -120,45 +120,66 @@ fn write_result(out: &mut String, r: &QueryResult) {
     out.push('}');
 }
 
-/// Runs a query off the async workers. Dropping the returned future (the
-/// client went away) cancels the query through the engine's cancel flag; a
-/// per-request `timeout` cancels it too and is reported as a timeout.
+/// Runs a query off the async workers, once it holds one of the
+/// `--query.max-concurrency` permits (queries over the limit wait in line).
+/// Dropping the returned future (the client went away) cancels the query
+/// through the engine's cancel flag, in line or running. The engine's
+/// timeout, or a shorter per-request `timeout`, counts from the request's
+/// arrival (time in line included) and is reported as a timeout. The permit
+/// is released when the evaluation has stopped, not when the request ends.
 async fn run_blocking<F>(
+    st: &AppState,
     timeout: Option<std::time::Duration>,
     f: F,
 ) -> Result<QueryResult, ApiError>
 where
     F: FnOnce(&AtomicBool) -> Result<QueryResult, koban_promql::QueryError> + Send + 'static,
 {
+    use koban_promql::QueryError;
     struct CancelOnDrop(Arc<AtomicBool>);
     impl Drop for CancelOnDrop {
         fn drop(&mut self) {
             self.0.store(true, Ordering::Relaxed);
         }
     }
+    let limit = match timeout {
+        Some(t) => t.min(st.engine.opts().timeout),
+        None => st.engine.opts().timeout,
+    };
     let flag = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(flag.clone());
     let timed_out = Arc::new(AtomicBool::new(false));
-    let timer = timeout.map(|d| {
+    let timer = {
         let (flag, timed_out) = (flag.clone(), timed_out.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(d).await;
+            tokio::time::sleep(limit).await;
             timed_out.store(true, Ordering::Relaxed);
             flag.store(true, Ordering::Relaxed);
         })
-    });
-    let task_flag = flag.clone();
-    let res = tokio::task::spawn_blocking(move || f(&task_flag))
-        .await
-        .map_err(|e| ApiError::internal(format!("query task failed: {e}")));
-    if let Some(t) = timer {
-        t.abort();
+    };
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
     }
+    let _timer = AbortOnDrop(timer);
+    let permit = match tokio::time::timeout(limit, st.query_slots.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(_)) => return Err(ApiError::internal("query queue closed")),
+        Err(_) => return Err(QueryError::Timeout("query timed out in query queue".into()).into()),
+    };
+    let task_flag = flag.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f(&task_flag)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("query task failed: {e}")));
     match res? {
-        Err(koban_promql::QueryError::Canceled) if timed_out.load(Ordering::Relaxed) => Err(
-            koban_promql::QueryError::Timeout("query timed out in expression evaluation".into())
-                .into(),
-        ),
+        Err(QueryError::Canceled) if timed_out.load(Ordering::Relaxed) => {
+            Err(QueryError::Timeout("query timed out in expression evaluation".into()).into())
+        }
         other => Ok(other?),
     }
 }
@@ -174,7 +195,7 @@ pub async fn instant(
     let timeout = query_timeout(&p)?;
     let storage = st.backend.storage();
     let engine = st.engine.clone();
-    let r = run_blocking(timeout, move |cancel| {
+    let r = run_blocking(&st, timeout, move |cancel| {
         engine.instant_with_cancel(&*storage, &expr, t, Some(cancel))
     })
     .await?;
@@ -254,7 +275,7 @@ pub async fn range(
     let timeout = query_timeout(&p)?;
     let storage = st.backend.storage();
     let engine = st.engine.clone();
-    let r = run_blocking(timeout, move |cancel| {
+    let r = run_blocking(&st, timeout, move |cancel| {
         engine.range_with_cancel(&*storage, &expr, start, end, step, Some(cancel))
     })
     .await?;
