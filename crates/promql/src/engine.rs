@@ -2042,4 +2042,36 @@ mod tests {
         };
         assert_eq!(m.len(), 3);
     }
+
+    /// `max_samples` bounds the step path, the block paths of range queries
+    /// (grids, block range functions, subquery blocks) and sparse subqueries.
+    #[test]
+    fn sample_limit_bounds_every_path() {
+        let s = MemStore::new();
+        for i in 0..150i64 {
+            let l = Labels::from_pairs([("__name__", "c"), ("i", &i.to_string())]);
+            let pts: Vec<(i64, f64)> = (0..400).map(|k| (k * 15_000, (k * i) as f64)).collect();
+            s.add(l, &pts);
+        }
+        let small = Engine::new(EngineOpts {
+            max_samples: 100,
+            ..Default::default()
+        });
+        let big = Engine::new(EngineOpts::default());
+        for q in [
+            "c",
+            "sum(c)",
+            "rate(c[5m])",
+            "sum by (i) (rate(c[5m]))",
+            "max_over_time(c[10m:1m])",
+            "sum(max_over_time(rate(c[2m])[10m:1m]))",
+            "count_over_time(c[100y:1s])",
+        ] {
+            assert!(big.range(&s, q, 600_000, 5_000_000, 60_000).is_ok(), "{q}");
+            let r = small.range(&s, q, 600_000, 5_000_000, 60_000);
+            assert!(matches!(r, Err(QueryError::TooManySamples)), "{q}: {r:?}");
+            let r = small.instant(&s, q, 3_000_000);
+            assert!(matches!(r, Err(QueryError::TooManySamples)), "{q}: {r:?}");
+        }
+    }
 }
