@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod json;
+pub mod lenient;
 pub mod params;
 pub mod selector;
 
@@ -18,7 +19,6 @@ use koban_promql::Engine;
 use koban_storage::{Metadata, Queryable};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -282,8 +282,9 @@ pub async fn serve_on(
     state: Arc<AppState>,
     cancel: CancellationToken,
 ) -> Result<(), WebError> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    // Request lines with raw `"` are accepted, as by Prometheus.
+    let app = router(state).into_make_service();
+    axum::serve(lenient::LenientListener(listener), app)
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await
         .map_err(WebError::Serve)
