@@ -228,6 +228,14 @@ async fn errors_have_prometheus_types_and_codes() {
     )
     .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    for path in [
+        "/api/v1/admin/tsdb/clean_tombstones",
+        "/api/v1/admin/tsdb/snapshot",
+    ] {
+        let (s, body) = call(&app, "POST", path, "").await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(body.contains("admin APIs disabled"), "{path}: {body}");
+    }
     let (s, _) = call(&app, "POST", "/-/reload", "").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
