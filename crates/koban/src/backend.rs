@@ -185,7 +185,10 @@ impl Backend for ServerBackend {
             "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
             "reloadConfigSuccess": self.reloader.last_ok(),
             "lastConfigTime": self.reloader.last_time(),
-            "corruptionCount": 0,
+            // Corruption found at open: a WAL cut at a bad record, and
+            // blocks moved aside.
+            "corruptionCount": u64::from(self.db.open_report().replay.corrupt.is_some())
+                + self.db.stats().blocks.corrupted_blocks,
             "goroutineCount": 0,
             "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "GOMEMLIMIT": 0,

@@ -412,4 +412,19 @@ async fn status_shows_build_and_process_figures() {
     assert!(r["openFiles"].as_u64().unwrap() >= 3, "{r}");
     assert!(r["rssBytes"].as_u64().unwrap() > 1 << 20, "{r}");
     assert!(r["uptimeSeconds"].as_f64().unwrap() >= 0.0, "{r}");
+    assert_eq!(r["corruptionCount"], 0, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_block_counts_in_runtime_info() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, GOOD).unwrap();
+    let block = dir.path().join("data/01HZZZZZZZZZZZZZZZZZZZZZZZ");
+    std::fs::create_dir_all(&block).unwrap();
+    std::fs::write(block.join("meta.json"), "{").unwrap();
+    let k = Koban::start(dir.path(), &cfg).await;
+    let r = k.get("/api/v1/status/runtimeinfo").await["data"].clone();
+    assert_eq!(r["corruptionCount"], 1, "{r}: {}", k.log_text());
 }
