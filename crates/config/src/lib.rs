@@ -8,9 +8,12 @@
 //! Behaviour worth knowing:
 //! - Every struct denies unknown keys (`path:line:col: unknown field "x",
 //!   expected one of: ...`). Service discovery providers other than
-//!   `static_configs` / `file_sd_configs`, and `oauth2`, `sigv4`, `azuread`,
-//!   `google_iam`, `http_headers`, `tracing`, `otlp` are refused by name at
-//!   the key's position (`... dns_sd_configs is not supported by Koban yet`).
+//!   `static_configs` / `file_sd_configs`, and `sigv4`, `azuread`,
+//!   `google_iam`, `tracing`, `otlp` are refused by name at the key's
+//!   position (`... dns_sd_configs is not supported by Koban yet`).
+//! - The HTTP client settings of scrape, alertmanager and remote configs
+//!   are `koban_httpclient`'s schema ([`HttpClientConfig`], re-exported
+//!   here), validated by it; errors point at the key at fault.
 //! - Scrape configs inherit interval, timeout (capped at the interval),
 //!   limits and protocols from `global`; relative paths (rule files, file SD
 //!   globs, `*_file` settings, `scrape_config_files`) are made relative to the

@@ -13,15 +13,7 @@ use std::path::{Path, PathBuf};
 /// Access to the HTTP client fields of scrape, alertmanager and remote configs.
 pub(crate) trait HasHttp {
     fn http(&self) -> HttpClientConfig;
-    fn http_mut(
-        &mut self,
-    ) -> (
-        &mut Option<BasicAuth>,
-        &mut Option<Authorization>,
-        &mut TlsConfig,
-    );
-    /// Takes the legacy `bearer_token` / `bearer_token_file` values.
-    fn take_bearer(&mut self) -> (Secret, String);
+    fn set_http(&mut self, h: HttpClientConfig);
 }
 
 /// Reads and loads a prometheus.yml; see [`load_str`].
@@ -142,11 +134,11 @@ fn load_scrape_config_file(
 
 /// Keys refused inside scrape configs and alertmanager configs, besides every
 /// `*_sd_configs` other than `file_sd_configs`.
-const SCRAPE_UNSUPPORTED: &[&str] = &["oauth2", "http_headers"];
+const SCRAPE_UNSUPPORTED: &[&str] = &[];
 /// Keys refused inside alertmanager configs.
-const AM_UNSUPPORTED: &[&str] = &["oauth2", "sigv4", "http_headers"];
+const AM_UNSUPPORTED: &[&str] = &["sigv4"];
 /// Keys refused inside remote write/read configs.
-const REMOTE_UNSUPPORTED: &[&str] = &["oauth2", "sigv4", "azuread", "google_iam", "http_headers"];
+const REMOTE_UNSUPPORTED: &[&str] = &["sigv4", "azuread", "google_iam"];
 /// Top-level sections refused.
 const ROOT_UNSUPPORTED: &[&str] = &["tracing", "otlp"];
 
@@ -437,152 +429,20 @@ fn check_relabel(
     Ok(())
 }
 
+/// Validates the HTTP client settings of `c` (Prometheus's rules, see
+/// [`HttpClientConfig::validate`]), pointing errors at the key at fault,
+/// and makes their file paths relative to `base`.
 fn finish_http<T: HasHttp>(
     c: &mut T,
     node: Option<&Node>,
     path: &Path,
     base: &Path,
 ) -> Result<(), ConfigError> {
-    let (token, token_file) = c.take_bearer();
-    if !token.is_empty() || !token_file.is_empty() {
-        let key = if token.is_empty() {
-            "bearer_token_file"
-        } else {
-            "bearer_token"
-        };
-        let pos = value_pos(node, key);
-        if !token.is_empty() && !token_file.is_empty() {
-            return Err(invalid(
-                path,
-                pos,
-                "at most one of bearer_token & bearer_token_file must be configured".into(),
-            ));
-        }
-        let (basic, auth, _) = c.http_mut();
-        if basic.is_some() || auth.is_some() {
-            return Err(invalid(path, pos, "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into()));
-        }
-        *auth = Some(Authorization {
-            kind: "Bearer".into(),
-            credentials: token,
-            credentials_file: token_file,
-        });
-    }
-    let h = c.http();
-    if h.basic_auth.is_some() && h.authorization.is_some() {
-        return Err(invalid(
-            path,
-            value_pos(node, "authorization"),
-            "at most one of basic_auth, oauth2 & authorization must be configured".into(),
-        ));
-    }
-    if let Some(b) = &h.basic_auth {
-        let pos = value_pos(node, "basic_auth");
-        if !b.password.is_empty() && !b.password_file.is_empty() {
-            return Err(invalid(
-                path,
-                pos,
-                "at most one of basic_auth password & password_file must be configured".into(),
-            ));
-        }
-        if !b.username.is_empty() && !b.username_file.is_empty() {
-            return Err(invalid(
-                path,
-                pos,
-                "at most one of basic_auth username & username_file must be configured".into(),
-            ));
-        }
-    }
-    if let Some(a) = &h.authorization {
-        let pos = value_pos(node, "authorization");
-        if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
-            return Err(invalid(
-                path,
-                pos,
-                "at most one of authorization credentials & credentials_file must be configured"
-                    .into(),
-            ));
-        }
-        if a.kind.eq_ignore_ascii_case("basic") {
-            return Err(invalid(
-                path,
-                pos,
-                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
-            ));
-        }
-    }
-    let t = &h.tls_config;
-    let tpos = value_pos(node, "tls_config");
-    for (a, b, what) in [
-        (!t.ca.is_empty(), !t.ca_file.is_empty(), "ca & ca_file"),
-        (
-            !t.cert.is_empty(),
-            !t.cert_file.is_empty(),
-            "cert & cert_file",
-        ),
-        (!t.key.is_empty(), !t.key_file.is_empty(), "key & key_file"),
-    ] {
-        if a && b {
-            return Err(invalid(
-                path,
-                tpos,
-                format!("at most one of {what} must be configured"),
-            ));
-        }
-    }
-    let has_cert = !t.cert.is_empty() || !t.cert_file.is_empty();
-    let has_key = !t.key.is_empty() || !t.key_file.is_empty();
-    if has_cert != has_key {
-        return Err(invalid(
-            path,
-            tpos,
-            "a client certificate and key must be configured together".into(),
-        ));
-    }
-    for v in [&t.min_version, &t.max_version] {
-        if !v.is_empty() && !["TLS10", "TLS11", "TLS12", "TLS13"].contains(&v.as_str()) {
-            return Err(invalid(
-                path,
-                tpos,
-                format!("unknown TLS version: {v} (want TLS10, TLS11, TLS12 or TLS13)"),
-            ));
-        }
-    }
-    if !h.proxy_url.is_empty() && h.proxy_from_environment {
-        return Err(invalid(
-            path,
-            value_pos(node, "proxy_url"),
-            "if proxy_from_environment is configured, proxy_url must not be configured".into(),
-        ));
-    }
-    if !h.no_proxy.is_empty() && h.proxy_url.is_empty() {
-        return Err(invalid(
-            path,
-            value_pos(node, "no_proxy"),
-            "if no_proxy is configured, proxy_url must also be configured".into(),
-        ));
-    }
-    if !h.proxy_url.is_empty() && !(h.proxy_url.contains("://")) {
-        return Err(invalid(
-            path,
-            value_pos(node, "proxy_url"),
-            format!(
-                "invalid proxy_url {:?}: want scheme://host[:port]",
-                h.proxy_url
-            ),
-        ));
-    }
-    let (b, a, t) = c.http_mut();
-    if let Some(b) = b {
-        resolve(base, &mut b.password_file);
-        resolve(base, &mut b.username_file);
-    }
-    if let Some(a) = a {
-        resolve(base, &mut a.credentials_file);
-    }
-    resolve(base, &mut t.ca_file);
-    resolve(base, &mut t.cert_file);
-    resolve(base, &mut t.key_file);
+    let mut h = c.http();
+    h.validate()
+        .map_err(|e| invalid(path, value_pos(node, e.key), e.message))?;
+    h.set_directory(base);
+    c.set_http(h);
     Ok(())
 }
 

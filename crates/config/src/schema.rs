@@ -10,7 +10,10 @@ use crate::duration::Duration;
 use crate::relabel::RelabelConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
+
+pub use koban_httpclient::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, Secret, TlsConfig,
+};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -32,37 +35,6 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
 }
 fn yes() -> bool {
     true
-}
-
-/// A secret string: printed as `<secret>` by `Debug` and in YAML dumps.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl Secret {
-    /// The secret's value.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "<secret>"
-        })
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<secret>")
-    }
 }
 
 /// The whole prometheus.yml.
@@ -266,83 +238,11 @@ impl ScrapeProtocol {
     }
 }
 
-/// `basic_auth:`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    #[serde(default)]
-    pub username: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub username_file: String,
-    #[serde(default, skip_serializing_if = "Secret::is_empty")]
-    pub password: Secret,
-    /// Made absolute relative to the config file's directory.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub password_file: String,
-}
-
-/// `authorization:` (an `Authorization: <type> <credentials>` header).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Authorization {
-    /// Default `Bearer`.
-    #[serde(default = "bearer", rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Secret::is_empty")]
-    pub credentials: Secret,
-    /// Made absolute relative to the config file's directory.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub credentials_file: String,
-}
-
-fn bearer() -> String {
-    "Bearer".into()
-}
-
-/// `tls_config:`. File paths are made absolute relative to the config file's directory.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub ca: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub ca_file: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub cert: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub cert_file: String,
-    #[serde(skip_serializing_if = "Secret::is_empty")]
-    pub key: Secret,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub key_file: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub server_name: String,
-    pub insecure_skip_verify: bool,
-    /// `TLS10`..`TLS13`, or empty for the library default.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub min_version: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub max_version: String,
-}
-
-/// The HTTP client settings shared by scrape, alertmanager and remote
-/// configs (Prometheus's `HTTPClientConfig`), gathered from the container
-/// by its `http_client_config()` method.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct HttpClientConfig {
-    pub basic_auth: Option<BasicAuth>,
-    pub authorization: Option<Authorization>,
-    pub tls_config: TlsConfig,
-    pub proxy_url: String,
-    pub no_proxy: String,
-    pub proxy_from_environment: bool,
-    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
-    pub follow_redirects: bool,
-    pub enable_http2: bool,
-}
-
 /// Defines a struct with the given fields followed by the HTTP client fields
-/// (serde's `flatten` cannot be combined with `deny_unknown_fields`).
+/// of [`HttpClientConfig`] (serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`). The conversions destructure the config fully, so
+/// a key added to the HTTP client config fails to compile until it is
+/// added here.
 macro_rules! with_http_client {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty,)* }) => {
         $(#[$m])*
@@ -352,6 +252,8 @@ macro_rules! with_http_client {
             pub basic_auth: Option<BasicAuth>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub authorization: Option<Authorization>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub oauth2: Option<OAuth2>,
             /// Legacy spelling of `authorization: {credentials: ...}`; the
             /// loader moves it into `authorization`, so it is always empty
             /// in a loaded config.
@@ -377,14 +279,20 @@ macro_rules! with_http_client {
             /// Default true.
             #[serde(default = "yes")]
             pub enable_http2: bool,
+            #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+            pub http_headers: BTreeMap<String, HttpHeader>,
         }
 
         impl $name {
-            /// The HTTP client settings of this config.
+            /// The HTTP client settings of this config, for
+            /// [`koban_httpclient::HttpClient::new`].
             pub fn http_client_config(&self) -> HttpClientConfig {
                 HttpClientConfig {
                     basic_auth: self.basic_auth.clone(),
                     authorization: self.authorization.clone(),
+                    oauth2: self.oauth2.clone(),
+                    bearer_token: self.bearer_token.clone(),
+                    bearer_token_file: self.bearer_token_file.clone(),
                     tls_config: self.tls_config.clone(),
                     proxy_url: self.proxy_url.clone(),
                     no_proxy: self.no_proxy.clone(),
@@ -392,11 +300,41 @@ macro_rules! with_http_client {
                     proxy_connect_header: self.proxy_connect_header.clone(),
                     follow_redirects: self.follow_redirects,
                     enable_http2: self.enable_http2,
+                    http_headers: self.http_headers.clone(),
                 }
             }
 
-            fn http_parts_mut(&mut self) -> (&mut Option<BasicAuth>, &mut Option<Authorization>, &mut TlsConfig) {
-                (&mut self.basic_auth, &mut self.authorization, &mut self.tls_config)
+            /// Replaces the HTTP client settings (the loader stores the
+            /// validated ones back).
+            pub fn set_http_client_config(&mut self, h: HttpClientConfig) {
+                let HttpClientConfig {
+                    basic_auth,
+                    authorization,
+                    oauth2,
+                    bearer_token,
+                    bearer_token_file,
+                    tls_config,
+                    proxy_url,
+                    no_proxy,
+                    proxy_from_environment,
+                    proxy_connect_header,
+                    follow_redirects,
+                    enable_http2,
+                    http_headers,
+                } = h;
+                self.basic_auth = basic_auth;
+                self.authorization = authorization;
+                self.oauth2 = oauth2;
+                self.bearer_token = bearer_token;
+                self.bearer_token_file = bearer_token_file;
+                self.tls_config = tls_config;
+                self.proxy_url = proxy_url;
+                self.no_proxy = no_proxy;
+                self.proxy_from_environment = proxy_from_environment;
+                self.proxy_connect_header = proxy_connect_header;
+                self.follow_redirects = follow_redirects;
+                self.enable_http2 = enable_http2;
+                self.http_headers = http_headers;
             }
         }
 
@@ -404,11 +342,8 @@ macro_rules! with_http_client {
             fn http(&self) -> HttpClientConfig {
                 self.http_client_config()
             }
-            fn http_mut(&mut self) -> (&mut Option<BasicAuth>, &mut Option<Authorization>, &mut TlsConfig) {
-                self.http_parts_mut()
-            }
-            fn take_bearer(&mut self) -> (Secret, String) {
-                (std::mem::take(&mut self.bearer_token), std::mem::take(&mut self.bearer_token_file))
+            fn set_http(&mut self, h: HttpClientConfig) {
+                self.set_http_client_config(h)
             }
         }
     };

@@ -648,3 +648,72 @@ fn hostile_input_is_an_error_not_a_panic() {
         assert!(load(text).is_err(), "{text:.40}");
     }
 }
+
+#[test]
+fn oauth2_and_http_headers_parse_with_paths_resolved() {
+    let cfg = load_str(
+        r#"
+scrape_configs:
+  - job_name: a
+    oauth2:
+      client_id: id
+      client_secret_file: secret
+      scopes: [read]
+      token_url: https://auth.example.net/token
+      endpoint_params: {audience: x}
+      tls_config: {ca_file: auth-ca.pem}
+      proxy_url: http://proxy:3128
+    tls_config: {cert_file: c.pem, key_file: c.key, server_name: mail.example.net, max_version: TLS13}
+    http_headers:
+      X-Tenant: {values: [a], secrets: [s3cret], files: [tenant.txt]}
+    proxy_url: http://proxy:3128
+    no_proxy: 10.0.0.0/8
+    proxy_connect_header: {Proxy-Token: [pt]}
+"#,
+        Path::new("/etc/k/p.yml"),
+    )
+    .unwrap();
+    let h = cfg.scrape_configs[0].http_client_config();
+    let o = h.oauth2.as_ref().unwrap();
+    assert_eq!(o.client_secret_file, "/etc/k/secret");
+    assert_eq!(o.tls_config.ca_file, "/etc/k/auth-ca.pem");
+    assert_eq!(h.tls_config.key_file, "/etc/k/c.key");
+    assert_eq!(h.http_headers["X-Tenant"].files, vec!["/etc/k/tenant.txt"]);
+    let dump = cfg.to_yaml();
+    assert!(!dump.contains("s3cret") && !dump.contains("[pt]"), "{dump}");
+    assert!(
+        dump.contains("token_url: https://auth.example.net/token"),
+        "{dump}"
+    );
+}
+
+#[test]
+fn http_client_combinations_are_refused_at_their_key() {
+    let e = err("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u}\n    oauth2: {client_id: i, token_url: 'http://t/'}\n");
+    assert_eq!(
+        e,
+        "config.yml:4:13: at most one of basic_auth, oauth2 & authorization must be configured"
+    );
+    let e = err("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: i}\n");
+    assert_eq!(e, "config.yml:3:13: oauth2 token_url must be configured");
+    let e =
+        err("scrape_configs:\n  - job_name: a\n    http_headers: {authorization: {values: [x]}}\n");
+    assert_eq!(
+        e,
+        "config.yml:3:19: setting header \"Authorization\" is not allowed"
+    );
+    let e = err("scrape_configs:\n  - job_name: a\n    no_proxy: localhost\n");
+    assert_eq!(
+        e,
+        "config.yml:3:15: if no_proxy is configured, proxy_url must also be configured"
+    );
+    let e = err("scrape_configs:\n  - job_name: a\n    tls_config: {cert_file: c.pem}\n");
+    assert_eq!(e, "config.yml:3:17: exactly one of key or key_file must be configured when a client certificate is configured");
+    let e = err("alerting:\n  alertmanagers:\n    - oauth2: {client_id: i, token_url: 'http://t/', client_secret: a, client_secret_file: b}\n");
+    assert_eq!(e, "config.yml:3:15: at most one of oauth2 client_secret & client_secret_file must be configured");
+    let e = err("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: i, token_url: 'http://t/', scope: [x]}\n");
+    assert!(
+        e.starts_with("config.yml:3:52: unknown field \"scope\""),
+        "{e}"
+    );
+}

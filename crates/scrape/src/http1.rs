@@ -1,9 +1,11 @@
 //! A small HTTP/1.1 client for the common case: a plain `http://` target
-//! without proxy or basic auth. The scrape loop owns one kept-alive
+//! whose requests carry only fixed headers (no proxy, no oauth2, no secret
+//! files: see `HttpClient::fixed_headers`). The scrape loop owns one kept-alive
 //! connection per target and reads the response straight into the page
 //! buffer, in its own task: no connection task, no channel between the two,
 //! no per-request URL or header-map work. Everything else (TLS, proxies,
-//! redirects, basic auth) goes through the general reqwest client.
+//! redirects, oauth2, credentials from files) goes through the general
+//! client (`koban_httpclient`).
 //!
 //! Supported: `Content-Length`, chunked and close-delimited bodies,
 //! `Content-Encoding: gzip`, keep-alive with one retry when a reused

@@ -14,10 +14,11 @@ pub mod metrics;
 pub mod scrape_loop;
 pub mod target;
 
+pub use koban_httpclient::HttpClientConfig;
 pub use manager::{PreparedPools, ScrapeManager, TargetSnapshot};
 pub use metrics::ScrapeMetrics;
 pub use scrape_loop::DEFAULT_SCRAPE_SLOTS;
-pub use target::{DroppedTarget, HttpConfig, PoolConfig, Target, TlsSettings};
+pub use target::{DroppedTarget, PoolConfig, Target};
 
 /// Errors of the scrape crate. A scrape failure never stops the server: it
 /// is recorded on the target (`up` 0 and the reason).

@@ -35,7 +35,7 @@ impl LoopHandle {
 
 struct Pool {
     cfg: Arc<PoolConfig>,
-    client: reqwest::Client,
+    client: koban_httpclient::HttpClient,
     loops: HashMap<u64, LoopHandle>,
     dropped: Vec<DroppedTarget>,
     /// Last discovered target set, re-applied when the pool's settings change.
@@ -48,7 +48,7 @@ struct Pool {
 
 /// Pool settings checked and with their HTTP clients built, from
 /// [`ScrapeManager::prepare`]; [`ScrapeManager::commit`] runs them.
-pub struct PreparedPools(Vec<(PoolConfig, reqwest::Client)>);
+pub struct PreparedPools(Vec<(PoolConfig, koban_httpclient::HttpClient)>);
 
 /// One target as the API shows it.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use crate::http1::{Fetched, Http1Client};
 use crate::metrics::ScrapeMetrics;
 use crate::target::{PoolConfig, Target};
 use crate::ScrapeError;
+use koban_httpclient::{error_chain, HttpClient};
 use koban_model::exposition::{self, Format, Parser};
 use koban_model::{relabel, Labels, LabelsBuilder, STALE_NAN};
 use koban_storage::{Appendable, Appender, Metadata, SeriesRef, StorageError};
@@ -146,7 +147,7 @@ const REPORT_NAMES: [&str; 5] = [
 pub struct ScrapeLoop {
     target: Arc<Target>,
     cfg: Arc<PoolConfig>,
-    client: reqwest::Client,
+    client: HttpClient,
     ctx: Arc<LoopContext>,
     cache: SeriesCache,
     /// Timestamp given to the previous scrape (see `scrape_timestamp`).
@@ -184,7 +185,7 @@ impl ScrapeLoop {
     pub fn new(
         target: Arc<Target>,
         cfg: Arc<PoolConfig>,
-        client: reqwest::Client,
+        client: HttpClient,
         ctx: Arc<LoopContext>,
         status: Arc<Mutex<LoopStatus>>,
     ) -> Self {
@@ -198,15 +199,10 @@ impl ScrapeLoop {
             .collect();
         let parsed_url = reqwest::Url::parse(&target.url).ok();
         let timeout_header = format!("{}", target.timeout.as_secs_f64());
+        // The fast path takes plain-HTTP targets whose requests carry only
+        // fixed headers (no proxy, oauth2 or secret files to re-read).
         let fast = parsed_url.as_ref().and_then(|u| {
-            if cfg.http.proxy_url.is_some() || cfg.http.basic_auth.is_some() {
-                return None;
-            }
-            let auth = cfg
-                .http
-                .authorization
-                .as_ref()
-                .map(|(kind, creds)| format!("{kind} {creds}"));
+            let fixed = client.fixed_headers()?;
             let mut extra = vec![
                 ("User-Agent", crate::client::USER_AGENT),
                 ("Accept", exposition::ACCEPT_HEADER),
@@ -215,9 +211,7 @@ impl ScrapeLoop {
                     timeout_header.as_str(),
                 ),
             ];
-            if let Some(a) = &auth {
-                extra.push(("Authorization", a.as_str()));
-            }
+            extra.extend(fixed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             Http1Client::new(u, &extra)
         });
         let pool = ScrapeMetrics::pool(&cfg.job_name);
@@ -418,10 +412,14 @@ impl ScrapeLoop {
             reason: error_chain(&e),
         };
         let req = match &self.parsed_url {
-            Some(u) => self.client.get(u.clone()),
-            None => self.client.get(url),
+            Some(u) => self.client.request(reqwest::Method::GET, u.clone()).await,
+            None => self.client.request(reqwest::Method::GET, url).await,
         };
-        let mut req = req
+        let req = req
+            .map_err(|e| ScrapeError::Http {
+                url: url.clone(),
+                reason: error_chain(&e),
+            })?
             .header(
                 reqwest::header::ACCEPT,
                 reqwest::header::HeaderValue::from_static(exposition::ACCEPT_HEADER),
@@ -430,12 +428,6 @@ impl ScrapeLoop {
                 reqwest::header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"),
                 self.timeout_header.clone(),
             );
-        if let Some((u, p)) = &self.cfg.http.basic_auth {
-            req = req.basic_auth(u, Some(p));
-        }
-        if let Some((kind, creds)) = &self.cfg.http.authorization {
-            req = req.header(reqwest::header::AUTHORIZATION, format!("{kind} {creds}"));
-        }
         let mut resp = req.send().await.map_err(http_err)?;
         let status = resp.status();
         if !status.is_success() {
@@ -741,20 +733,6 @@ fn check_label_limits(l: &Labels, cfg: &PoolConfig) -> Result<(), ScrapeError> {
 }
 
 /// The error and its causes, joined, e.g. "error sending request: connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = c.source();
-    }
-    s
-}
-
 /// Nanoseconds from `now_ns` (since the epoch) to a target's first scrape.
 ///
 /// Every target keeps a stable phase within the interval `iv_ns`, derived

@@ -1,45 +1,10 @@
 //! Scrape settings of one pool and the targets built from discovered labels.
 
+use koban_httpclient::HttpClientConfig;
 use koban_model::relabel::{self, RelabelConfig};
 use koban_model::{Labels, LabelsBuilder};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// TLS options of a scrape config (`tls_config`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TlsSettings {
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub key_file: Option<String>,
-    pub server_name: Option<String>,
-    pub insecure_skip_verify: bool,
-}
-
-/// HTTP client options of a scrape config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpConfig {
-    /// (username, password)
-    pub basic_auth: Option<(String, String)>,
-    /// (type, credentials), e.g. ("Bearer", token)
-    pub authorization: Option<(String, String)>,
-    pub tls: TlsSettings,
-    pub proxy_url: Option<String>,
-    pub follow_redirects: bool,
-    pub enable_http2: bool,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            basic_auth: None,
-            authorization: None,
-            tls: TlsSettings::default(),
-            proxy_url: None,
-            follow_redirects: true,
-            enable_http2: true,
-        }
-    }
-}
 
 /// Everything a pool needs from one `scrape_configs` entry, with defaults
 /// already resolved from `global`. Built by the binary from the config.
@@ -65,7 +30,8 @@ pub struct PoolConfig {
     pub body_size_limit: u64,
     /// How many dropped targets the API keeps per pool (0: all).
     pub keep_dropped_targets: usize,
-    pub http: HttpConfig,
+    /// The HTTP client settings (validated, paths absolute).
+    pub http: HttpClientConfig,
 }
 
 impl PoolConfig {
@@ -90,7 +56,7 @@ impl PoolConfig {
             label_value_length_limit: 0,
             body_size_limit: 0,
             keep_dropped_targets: 0,
-            http: HttpConfig::default(),
+            http: HttpClientConfig::default(),
         }
     }
 }

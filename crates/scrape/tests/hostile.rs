@@ -400,3 +400,135 @@ async fn bad_targets_do_not_stop_good_ones() {
     }
     mgr.stop(false);
 }
+
+/// An HTTPS server presenting a certificate for 127.0.0.1 signed by its own
+/// CA; it answers PAGE to requests with `Authorization: <auth>` and 401 to
+/// others. Returns the address and the CA's PEM.
+async fn https_target(auth: &'static str) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio::io::AsyncReadExt;
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = p.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(s).await else {
+                    return;
+                };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                let want = format!("authorization: {}\r\n", auth.to_ascii_lowercase());
+                let resp = if head.contains(&want) {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{PAGE}",
+                        PAGE.len()
+                    )
+                } else {
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_string()
+                };
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (addr.to_string(), ca.pem())
+}
+
+#[tokio::test]
+async fn https_target_with_custom_ca_and_basic_auth() {
+    install_crypto();
+    // "u:p" in base64.
+    let (addr, ca_pem) = https_target("Basic dTpw").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    std::fs::write(&pw_file, "p\n").unwrap();
+    let store = Arc::new(MemStore::default());
+    let (mut lp, status) = make_loop(&store, &addr, "/metrics", |c| {
+        c.scheme = "https".into();
+        c.http.tls_config.ca_file = ca_file.display().to_string();
+        c.http.basic_auth = Some(koban_httpclient::BasicAuth {
+            username: "u".into(),
+            password_file: pw_file.display().to_string(),
+            ..Default::default()
+        });
+    });
+    lp.scrape_once().await;
+    let st = status.lock().clone();
+    assert_eq!(st.health, Health::Up, "{}", st.last_error);
+    assert_eq!(store.values("http_requests_total").len(), 2);
+
+    // A rotated password is used by the next scrape, without a reload.
+    std::fs::write(&pw_file, "rotated\n").unwrap();
+    lp.scrape_once().await;
+    let st = status.lock().clone();
+    assert_eq!(st.health, Health::Down);
+    assert_eq!(
+        st.last_error,
+        "server returned HTTP status 401 Unauthorized"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_fast_path_sends_basic_auth() {
+    install_crypto();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    let app = Router::new().route(
+        "/metrics",
+        get(move |h: axum::http::HeaderMap| {
+            let seen = seen2.clone();
+            async move {
+                let a = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().push(a);
+                PAGE
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    let store = Arc::new(MemStore::default());
+    let (mut lp, status) = make_loop(&store, &addr, "/metrics", |c| {
+        c.http.basic_auth = Some(koban_httpclient::BasicAuth {
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        });
+    });
+    lp.scrape_once().await;
+    assert_eq!(status.lock().health, Health::Up);
+    assert_eq!(*seen.lock(), vec!["Basic dTpw".to_string()]);
+}
