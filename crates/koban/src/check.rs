@@ -9,7 +9,14 @@ pub fn check_config(files: &[PathBuf]) -> ExitCode {
     for f in files {
         println!("Checking {}", f.display());
         match koban_config::load_file(f) {
-            Ok(cfg) => match crate::pools::pool_configs(&cfg) {
+            // Building each job's HTTP client reads its TLS files, as the
+            // server does at load: a missing or bad certificate fails here.
+            Ok(cfg) => match crate::pools::pool_configs(&cfg).and_then(|pools| {
+                for p in &pools {
+                    koban_scrape::client::build(&p.job_name, &p.http, p.timeout)?;
+                }
+                Ok(pools)
+            }) {
                 Ok(pools) => {
                     for w in crate::ignored::warnings(&cfg) {
                         println!("  WARNING: {w}");

@@ -385,6 +385,29 @@ fn check_config_reports_location_and_summary() {
 }
 
 #[test]
+fn check_config_reads_tls_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tls.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n- job_name: a\n  scheme: https\n  tls_config: {ca_file: missing-ca.pem}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_koban"))
+        .args(["check", "config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    let want = format!(
+        "invalid scrape config for job \"a\": unable to read tls_config ca_file {}",
+        dir.path().join("missing-ca.pem").display()
+    );
+    assert!(text.contains(&want), "{text}");
+}
+
+#[test]
 fn out_of_order_window_config_loads() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("ooo.yml");
