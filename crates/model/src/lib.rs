@@ -1,15 +1,21 @@
-//! Koban's data model: labels, matchers, samples, metadata, the exposition
-//! format parser and relabelling. This crate does no I/O; every other crate
-//! builds on it.
+//! Koban's data model: labels, matchers, samples, native histograms,
+//! exemplars, metadata, the exposition format parser and relabelling.
+//! This crate does no I/O; every other crate builds on it.
 
+pub mod exemplar;
 pub mod exposition;
+pub mod histogram;
 pub mod labels;
 pub mod matcher;
+pub mod metadata;
 pub mod relabel;
 pub mod sample;
 
+pub use exemplar::Exemplar;
+pub use histogram::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchType, Matcher};
+pub use metadata::Metadata;
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
 
 /// Errors produced by the model crate.

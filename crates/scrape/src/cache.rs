@@ -16,7 +16,13 @@
 //! sorted index of positions (4 bytes per series); series first seen in
 //! the current scrape sit in a small side map until the scrape ends, when
 //! the entries are put in page order again if anything changed.
+//!
+//! Each entry keeps the series' labels (after relabelling), built once when
+//! the series is first seen: the storage contract passes them with every
+//! append, so appenders that are not the TSDB learn which series a ref
+//! means (see `koban_storage::Appender`).
 
+use koban_model::Labels;
 use koban_storage::SeriesRef;
 use rustc_hash::FxHashMap;
 
@@ -37,18 +43,27 @@ const DROPPED: u32 = 1 << 31;
 const EXPLICIT_TS: u32 = 1 << 30;
 const SEQ_MASK: u32 = EXPLICIT_TS - 1;
 
-/// One cached series: 32 bytes.
-#[derive(Debug, Clone, Copy)]
+/// One cached series: 56 bytes, plus its labels' heap.
+#[derive(Debug, Clone)]
 struct Slot {
-    key: u128,
+    /// The key as two halves: a `u128` field would align the slot to 16
+    /// bytes and pad it to 64.
+    key: [u64; 2],
     r: SeriesRef,
     last_iter: u32,
     /// Position on the last page that had it (low 30 bits) and the
     /// `DROPPED` / `EXPLICIT_TS` flags.
     meta: u32,
+    /// The series' labels; empty for a series dropped by relabelling.
+    labels: Labels,
 }
 
 impl Slot {
+    #[inline]
+    fn key(&self) -> u128 {
+        (u128::from(self.key[0]) << 64) | u128::from(self.key[1])
+    }
+
     fn entry(&self) -> Entry {
         Entry {
             r: self.r,
@@ -109,7 +124,7 @@ impl SeriesCache {
         let seq = self.seq;
         self.seq = self.seq.saturating_add(1);
         let pos = match self.slots.get(self.cursor) {
-            Some(s) if s.key == key && self.cursor < self.sorted.len() => self.cursor,
+            Some(s) if s.key() == key && self.cursor < self.sorted.len() => self.cursor,
             _ => {
                 self.reordered = true;
                 self.find(key)?
@@ -137,7 +152,7 @@ impl SeriesCache {
         let slots = &self.slots;
         if let Ok(i) = self
             .sorted
-            .binary_search_by(|&p| slots[p as usize].key.cmp(&key))
+            .binary_search_by(|&p| slots[p as usize].key().cmp(&key))
         {
             return Some(self.sorted[i] as usize);
         }
@@ -148,6 +163,12 @@ impl SeriesCache {
     #[inline]
     pub fn get(&self, p: Pos) -> Entry {
         self.slots[p.0 as usize].entry()
+    }
+
+    /// The labels of the entry at `p` (empty when it is dropped).
+    #[inline]
+    pub fn labels(&self, p: Pos) -> &Labels {
+        &self.slots[p.0 as usize].labels
     }
 
     /// Marks the entry at `p` as seen in the current iteration.
@@ -162,8 +183,9 @@ impl SeriesCache {
     }
 
     /// Adds a series not found by [`SeriesCache::lookup`] (called right
-    /// after that lookup, for the same page line).
-    pub fn insert(&mut self, key: u128, e: Entry) {
+    /// after that lookup, for the same page line) with its labels (empty
+    /// for a dropped one).
+    pub fn insert(&mut self, key: u128, e: Entry, labels: Labels) {
         let mut meta = self.seq.saturating_sub(1).min(SEQ_MASK);
         if e.dropped {
             meta |= DROPPED;
@@ -173,10 +195,11 @@ impl SeriesCache {
         }
         self.added.insert(key, self.slots.len() as u32);
         self.slots.push(Slot {
-            key,
+            key: [(key >> 64) as u64, key as u64],
             r: e.r,
             last_iter: e.last_iter,
             meta,
+            labels,
         });
         self.reordered = true;
     }
@@ -189,17 +212,17 @@ impl SeriesCache {
         self.slots.is_empty()
     }
 
-    /// Ends a successful iteration: calls `stale` for each series seen in the
-    /// previous iteration but not this one (and not dropped, and without an
-    /// explicit timestamp), then forgets them.
-    pub fn end(&mut self, mut stale: impl FnMut(SeriesRef)) {
+    /// Ends a successful iteration: calls `stale` with the ref and labels of
+    /// each series seen in the previous iteration but not this one (and not
+    /// dropped, and without an explicit timestamp), then forgets them.
+    pub fn end(&mut self, mut stale: impl FnMut(SeriesRef, &Labels)) {
         let cur = self.iter;
         let mut gone = false;
         for s in &self.slots {
             if s.last_iter != cur {
                 gone = true;
                 if s.meta & (DROPPED | EXPLICIT_TS) == 0 && s.last_iter.wrapping_add(1) == cur {
-                    stale(s.r);
+                    stale(s.r, &s.labels);
                 }
             }
         }
@@ -218,7 +241,8 @@ impl SeriesCache {
         let slots = &self.slots;
         self.sorted.clear();
         self.sorted.extend(0..slots.len() as u32);
-        self.sorted.sort_unstable_by_key(|&p| slots[p as usize].key);
+        self.sorted
+            .sort_unstable_by_key(|&p| slots[p as usize].key());
         if self.sorted.capacity() > self.sorted.len() + self.sorted.len() / 8 + 4 {
             self.sorted.shrink_to_fit();
         }
@@ -226,13 +250,14 @@ impl SeriesCache {
         self.added = FxHashMap::default();
     }
 
-    /// Calls `stale` for every series seen in the last iteration, then
-    /// empties the cache: for a failed scrape or a target that went away.
-    pub fn all_stale(&mut self, mut stale: impl FnMut(SeriesRef)) {
+    /// Calls `stale` with the ref and labels of every series seen in the
+    /// last iteration, then empties the cache: for a failed scrape or a
+    /// target that went away.
+    pub fn all_stale(&mut self, mut stale: impl FnMut(SeriesRef, &Labels)) {
         let cur = self.iter;
         for s in &self.slots {
             if s.meta & (DROPPED | EXPLICIT_TS) == 0 && s.last_iter.wrapping_add(1) >= cur {
-                stale(s.r);
+                stale(s.r, &s.labels);
             }
         }
         *self = SeriesCache {
@@ -245,6 +270,11 @@ impl SeriesCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 56);
+    }
 
     fn entry(r: SeriesRef, last_iter: u32) -> Entry {
         Entry {
@@ -268,13 +298,13 @@ mod tests {
                     found.push(c.get(p).r);
                 }
                 None => {
-                    c.insert(k, entry(100 + n as u64, i));
+                    c.insert(k, entry(100 + n as u64, i), Labels::empty());
                     found.push(0);
                 }
             }
         }
         let mut stale = vec![];
-        c.end(|r| stale.push(r));
+        c.end(|r, _| stale.push(r));
         (found, stale)
     }
 
@@ -284,18 +314,18 @@ mod tests {
         let i = c.begin();
         let (a, b) = (SeriesCache::key(b"a"), SeriesCache::key(b"b"));
         assert!(c.lookup(a).is_none());
-        c.insert(a, entry(1, i));
+        c.insert(a, entry(1, i), Labels::empty());
         assert!(c.lookup(b).is_none());
-        c.insert(b, entry(2, i));
-        c.end(|_| panic!("nothing stale yet"));
+        c.insert(b, entry(2, i), Labels::empty());
+        c.end(|_, _| panic!("nothing stale yet"));
         c.begin();
         let p = c.lookup(a).unwrap();
         c.touch(p);
         let mut stale = vec![];
-        c.end(|r| stale.push(r));
+        c.end(|r, _| stale.push(r));
         assert_eq!(stale, vec![2]);
         c.begin();
-        c.end(|r| assert_eq!(r, 1));
+        c.end(|r, _| assert_eq!(r, 1));
         assert!(c.is_empty());
     }
 
@@ -322,10 +352,10 @@ mod tests {
         let i = c.begin();
         let k = SeriesCache::key(b"a");
         assert!(c.lookup(k).is_none());
-        c.insert(k, entry(1, i));
+        c.insert(k, entry(1, i), Labels::empty());
         let p = c.lookup(k).expect("a series added this scrape is found");
         assert_eq!(c.get(p).last_iter, i);
-        c.end(|_| {});
+        c.end(|_, _| {});
         let i = c.begin();
         let p = c.lookup(k).unwrap();
         c.touch(p);

@@ -22,6 +22,12 @@ pub struct ScrapeMetrics {
     pub scrapes: Family<PoolLabel, Counter>,
     /// Samples refused by storage (out of order, duplicates) per pool.
     pub samples_refused: Family<PoolLabel, Counter>,
+    /// Samples refused as out of order (all pools).
+    pub sample_out_of_order: Counter,
+    /// Samples refused for a different value at a stored timestamp (all pools).
+    pub sample_duplicate_timestamp: Counter,
+    /// Samples refused as out of bounds or too old (all pools).
+    pub sample_out_of_bounds: Counter,
 }
 
 impl ScrapeMetrics {
@@ -46,6 +52,21 @@ impl ScrapeMetrics {
             "koban_target_scrapes_samples_refused",
             "Samples refused by storage (out of order or duplicate) per scrape pool",
             self.samples_refused.clone(),
+        );
+        r.register(
+            "koban_target_scrapes_sample_out_of_order",
+            "Samples refused by storage as out of order",
+            self.sample_out_of_order.clone(),
+        );
+        r.register(
+            "koban_target_scrapes_sample_duplicate_timestamp",
+            "Samples refused by storage for a different value at a timestamp it has",
+            self.sample_duplicate_timestamp.clone(),
+        );
+        r.register(
+            "koban_target_scrapes_sample_out_of_bounds",
+            "Samples refused by storage as out of bounds (too old or too far in the future)",
+            self.sample_out_of_bounds.clone(),
         );
     }
 

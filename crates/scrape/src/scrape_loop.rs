@@ -11,7 +11,7 @@ use crate::ScrapeError;
 use koban_httpclient::{error_chain, HttpClient};
 use koban_model::exposition::{self, Format, Parser};
 use koban_model::{relabel, Labels, LabelsBuilder, STALE_NAN};
-use koban_storage::{Appendable, Appender, Metadata, SeriesRef, StorageError};
+use koban_storage::{Appendable, Appender, CommitReport, Metadata, SeriesRef, StorageError};
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
@@ -297,16 +297,19 @@ impl ScrapeLoop {
         let ts = self.last_ts.map_or(now, |last| now.max(last + 1));
         let mut app = self.ctx.storage.appender();
         self.cache.begin();
-        self.cache.all_stale(|r| {
-            let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
+        self.cache.all_stale(|r, l| {
+            let _ = app.append(r, l, ts, STALE_NAN);
         });
         for i in 0..REPORT_NAMES.len() {
             if self.report_refs[i] != 0 {
                 let _ = app.append(self.report_refs[i], &self.report_labels[i], ts, STALE_NAN);
             }
         }
-        if let Err(e) = app.commit() {
-            tracing::warn!(target = %self.target.url, error = %e, "writing stale markers failed");
+        match app.commit() {
+            Ok(rep) => self.count_refused(&rep),
+            Err(e) => {
+                tracing::warn!(target = %self.target.url, error = %e, "writing stale markers failed")
+            }
         }
     }
 
@@ -329,16 +332,16 @@ impl ScrapeLoop {
         self.ctx.buffers.put(buf);
         let counts = match result {
             Ok(c) => {
-                self.cache.end(|r| {
-                    let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
+                self.cache.end(|r, l| {
+                    let _ = app.append(r, l, ts, STALE_NAN);
                 });
                 Ok(c)
             }
             Err(e) => {
                 let _ = app.rollback();
                 app = self.ctx.storage.appender();
-                self.cache.all_stale(|r| {
-                    let _ = app.append(r, &Labels::empty(), ts, STALE_NAN);
+                self.cache.all_stale(|r, l| {
+                    let _ = app.append(r, l, ts, STALE_NAN);
                 });
                 Err(e)
             }
@@ -362,11 +365,14 @@ impl ScrapeLoop {
             }
         }
         let committed = app.commit();
+        if let Ok(rep) = &committed {
+            self.count_refused(rep);
+        }
         let mut st = self.status.lock();
         st.last_scrape = Some(SystemTime::now());
         st.last_duration = duration;
         match (&counts, committed) {
-            (Ok(_), Ok(())) => {
+            (Ok(_), Ok(_)) => {
                 st.health = Health::Up;
                 st.last_error.clear();
             }
@@ -386,6 +392,30 @@ impl ScrapeLoop {
             st.metadata = self.meta.clone();
             self.meta_dirty = false;
         }
+    }
+
+    /// Counts the samples storage refused in a committed batch, per pool
+    /// and per reason, and says so in the log once per batch (as
+    /// Prometheus warns once per scrape with the number dropped).
+    fn count_refused(&self, rep: &CommitReport) {
+        let n = rep.refused();
+        if n == 0 {
+            return;
+        }
+        self.refused_total.inc_by(n);
+        let m = &self.ctx.metrics;
+        m.sample_out_of_order.inc_by(rep.out_of_order);
+        m.sample_duplicate_timestamp.inc_by(rep.duplicate);
+        m.sample_out_of_bounds
+            .inc_by(rep.out_of_bounds + rep.too_old);
+        tracing::warn!(
+            target = %self.target.url,
+            out_of_order = rep.out_of_order,
+            duplicate_timestamp = rep.duplicate,
+            out_of_bounds = rep.out_of_bounds,
+            too_old = rep.too_old,
+            "storage refused samples of a scrape"
+        );
     }
 
     /// Fetches the page into `buf`, enforcing `body_size_limit`; returns its format.
@@ -466,7 +496,6 @@ impl ScrapeLoop {
         let mut parser = Parser::new(buf, format);
         let mut counts = PageCounts::default();
         let iter = self.cache.iter();
-        let empty = Labels::empty();
         let sample_limit = self.cfg.sample_limit;
         loop {
             let entry = match parser.next() {
@@ -528,6 +557,7 @@ impl ScrapeLoop {
                             dropped: true,
                             explicit_ts: false,
                         },
+                        Labels::empty(),
                     );
                     continue;
                 };
@@ -542,37 +572,31 @@ impl ScrapeLoop {
                             dropped: false,
                             explicit_ts: s.timestamp.is_some(),
                         },
+                        labels,
                     );
                 }
                 res
             } else {
-                match app.append(r, &empty, t, s.value) {
-                    Err(StorageError::InvalidLabels) => {
-                        // The ref went stale (series collected): rebuild the labels.
-                        match self.sample_labels(page_labels(&s))? {
-                            Some(labels) => {
-                                let res = app.append(0, &labels, t, s.value);
-                                if let (Ok(r), Some(p)) = (&res, found) {
-                                    self.cache.set_ref(p, *r);
-                                }
-                                res
-                            }
-                            None => continue,
-                        }
+                // The cached labels: the storage re-creates a series whose
+                // ref went stale (collected) from them.
+                let p = found.expect("BUG: cache hit without a position");
+                let res = app.append(r, self.cache.labels(p), t, s.value);
+                if let Ok(r2) = res {
+                    if r2 != r {
+                        self.cache.set_ref(p, r2);
                     }
-                    other => other,
                 }
+                res
             };
             match res {
-                Ok(_) => {}
-                Err(
+                // Refusals are counted from the commit's report.
+                Ok(_)
+                | Err(
                     StorageError::OutOfOrder
                     | StorageError::DuplicateSample
                     | StorageError::OutOfBounds
                     | StorageError::TooOld,
-                ) => {
-                    self.refused_total.inc();
-                }
+                ) => {}
                 Err(e) => return Err(ScrapeError::Storage(e.to_string())),
             }
         }

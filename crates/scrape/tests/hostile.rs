@@ -11,7 +11,9 @@ use koban_scrape::scrape_loop::{
 };
 use koban_scrape::target::{populate, Populated};
 use koban_scrape::{PoolConfig, ScrapeManager, ScrapeMetrics};
-use koban_storage::{Appendable, Appender, Result as SResult, SeriesRef, StorageError};
+use koban_storage::{
+    Appendable, Appender, CommitReport, Result as SResult, SeriesRef, StorageError,
+};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,13 +71,15 @@ impl Appender for MemAppender {
         Ok(r)
     }
 
-    fn commit(self: Box<Self>) -> SResult<()> {
+    fn commit(self: Box<Self>) -> SResult<CommitReport> {
         let mut s = self.store.inner.lock();
+        let mut rep = CommitReport::default();
         for (r, t, v) in self.staged {
             let l = s.by_ref[r as usize - 1].clone();
             s.samples.push((l, t, v));
+            rep.floats += 1;
         }
-        Ok(())
+        Ok(rep)
     }
 
     fn rollback(self: Box<Self>) -> SResult<()> {

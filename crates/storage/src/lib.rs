@@ -5,7 +5,7 @@
 //! Timestamps are milliseconds since the Unix epoch. Time ranges are closed:
 //! `[mint, maxt]`.
 
-use koban_model::{Labels, Matcher};
+use koban_model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher};
 use std::sync::Arc;
 
 /// An opaque, storage-assigned handle for a series, valid for the lifetime of
@@ -28,6 +28,22 @@ pub enum StorageError {
     TooOld,
     #[error("label set is empty or has no metric name")]
     InvalidLabels,
+    /// [`Appender::append_created_timestamp`]: the created timestamp is
+    /// not before the sample's. Callers ignore it (as Prometheus).
+    #[error("CT is newer or the same as sample's timestamp, ignoring")]
+    CreatedTimestampNewerThanSample,
+    /// [`Appender::append_created_timestamp`]: the series already has a
+    /// sample at or after the created timestamp (the usual case after the
+    /// first scrape of a counter). Callers ignore it (as Prometheus).
+    #[error("created timestamp out of order, ignoring")]
+    CreatedTimestampOutOfOrder,
+    /// The storage does not implement this kind of data (yet); the text
+    /// names it, e.g. "native histograms are not supported by Koban yet".
+    #[error("{0}")]
+    NotSupported(&'static str),
+    /// A malformed histogram or exemplar; the text says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
     #[error("storage is read-only or closed")]
     Closed,
     #[error("query canceled")]
@@ -38,21 +54,191 @@ pub enum StorageError {
     Other(String),
 }
 
+/// The text of [`StorageError::NotSupported`] for native histograms.
+pub const HISTOGRAMS_NOT_SUPPORTED: &str = "native histograms are not supported by Koban yet";
+/// The text of [`StorageError::NotSupported`] for exemplars.
+pub const EXEMPLARS_NOT_SUPPORTED: &str = "exemplar storage is not supported by Koban yet";
+/// The text of [`StorageError::NotSupported`] for per-series metadata.
+pub const METADATA_NOT_SUPPORTED: &str =
+    "storing metadata per series is not supported by Koban yet";
+
+/// What one batch did, returned by [`Appender::commit`].
+///
+/// Refusals count every sample of the batch that was refused, whether
+/// `append` already returned the error for it or the commit decided it
+/// (samples of one batch conflicting with each other or with a batch
+/// committed meanwhile). A caller therefore counts refusals from the
+/// report only, not from the per-sample errors too. Samples of
+/// [`Appender::append_created_timestamp`] are synthetic and not counted
+/// in either half.
+///
+/// New fields may be added: build it with `Default` and field updates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitReport {
+    /// Float samples made visible (stale markers included; samples equal
+    /// to one already stored, which are dropped silently, not included).
+    pub floats: u64,
+    /// Histogram samples made visible.
+    pub histograms: u64,
+    /// Exemplars stored.
+    pub exemplars: u64,
+    /// Refused: older than the series' last sample (no out-of-order window).
+    pub out_of_order: u64,
+    /// Refused: before the storage's lowest appendable time.
+    pub out_of_bounds: u64,
+    /// Refused: a different value at a timestamp the series already has.
+    pub duplicate: u64,
+    /// Refused: older than the out-of-order window allows.
+    pub too_old: u64,
+}
+
+impl CommitReport {
+    /// Samples refused, all reasons together.
+    pub fn refused(&self) -> u64 {
+        self.out_of_order + self.out_of_bounds + self.duplicate + self.too_old
+    }
+
+    /// Counts a refusal if `e` is one of the four per-sample reasons;
+    /// returns whether it was.
+    pub fn count_refused(&mut self, e: &StorageError) -> bool {
+        let c = match e {
+            StorageError::OutOfOrder => &mut self.out_of_order,
+            StorageError::OutOfBounds => &mut self.out_of_bounds,
+            StorageError::DuplicateSample => &mut self.duplicate,
+            StorageError::TooOld => &mut self.too_old,
+            _ => return false,
+        };
+        *c += 1;
+        true
+    }
+
+    /// Adds `o`'s counts to these.
+    pub fn add(&mut self, o: &CommitReport) {
+        self.floats += o.floats;
+        self.histograms += o.histograms;
+        self.exemplars += o.exemplars;
+        self.out_of_order += o.out_of_order;
+        self.out_of_bounds += o.out_of_bounds;
+        self.duplicate += o.duplicate;
+        self.too_old += o.too_old;
+    }
+}
+
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// Staged writes for one batch (one scrape, one rule evaluation). Nothing is
 /// visible to queries until [`Appender::commit`] returns Ok; [`Appender::rollback`]
 /// (or dropping the appender) discards the batch.
 ///
-/// The caller owns the appender and uses it from one task.
+/// The caller owns the appender and uses it from one task. The family is
+/// modelled on Prometheus's `storage.Appender` (with its exemplar,
+/// histogram, metadata and created-timestamp extensions), so producers
+/// written against it need no change when storage learns more.
+///
+/// Every method takes the series as a ref *and* its labels: `labels` is
+/// always the series' full label set (the caller keeps it, e.g. the scrape
+/// cache holds each series' labels), never a placeholder, so an appender
+/// that is not the TSDB (remote write, agent mode, a fan-out's secondary,
+/// a test double) can learn which series a ref means. An implementation
+/// that knows the ref (the TSDB) need not read `labels`; a stale or
+/// unknown ref falls back to them. `r` is a ref returned by an earlier
+/// call for the same series on an appender of the same storage, or 0.
 pub trait Appender: Send {
-    /// Stages one float sample. `r` is a ref returned by an earlier append of
-    /// the same series (or 0); when it is valid `labels` is not read. Returns
-    /// the series ref to pass next time.
+    /// Stages one float sample of the series `labels`. Returns the series
+    /// ref to pass next time.
     ///
-    /// Fails per sample with `OutOfOrder`, `DuplicateSample`, `OutOfBounds`
-    /// or `InvalidLabels`; the batch stays usable.
+    /// Fails per sample with `OutOfOrder`, `DuplicateSample`, `OutOfBounds`,
+    /// `TooOld` or `InvalidLabels`; the batch stays usable. The first four
+    /// are counted in the commit's [`CommitReport`] as well.
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
+
+    /// Stages one native histogram sample at `t`: exactly one of `h`
+    /// (integer counts) and `fh` (float counts) is given. Same refs,
+    /// labels and per-sample errors as [`Appender::append`], plus
+    /// `Invalid` for a malformed histogram.
+    ///
+    /// The default (and, for now, the TSDB) refuses with
+    /// `NotSupported(`[`HISTOGRAMS_NOT_SUPPORTED`]`)`; the caller counts
+    /// the sample as not stored and goes on.
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        let _ = (r, labels, t, h, fh);
+        Err(StorageError::NotSupported(HISTOGRAMS_NOT_SUPPORTED))
+    }
+
+    /// Stages an exemplar for the series (normally right after appending
+    /// the sample it belongs to). `Invalid` for an exemplar failing
+    /// [`Exemplar::validate`]; an exemplar equal to the series' last one
+    /// is accepted and dropped (pages repeat them).
+    ///
+    /// The default (and the TSDB: Koban keeps no exemplars yet) refuses
+    /// with `NotSupported(`[`EXEMPLARS_NOT_SUPPORTED`]`)`.
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        e: &Exemplar,
+    ) -> Result<SeriesRef> {
+        let _ = (r, labels, e);
+        Err(StorageError::NotSupported(EXEMPLARS_NOT_SUPPORTED))
+    }
+
+    /// Records the metric family metadata of the series as of this batch.
+    ///
+    /// The default (and the TSDB) refuses with
+    /// `NotSupported(`[`METADATA_NOT_SUPPORTED`]`)`: the scrape loop keeps
+    /// each target's family metadata itself, which `/api/v1/metadata` and
+    /// `/api/v1/targets/metadata` serve, and does not call this yet.
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        m: &koban_model::Metadata,
+    ) -> Result<SeriesRef> {
+        let _ = (r, labels, m);
+        Err(StorageError::NotSupported(METADATA_NOT_SUPPORTED))
+    }
+
+    /// Stages the zero sample a created timestamp stands for (Prometheus's
+    /// `AppendCTZeroSample`): a 0 at `ct`, before the series' sample at
+    /// `t`, so `rate()` and `increase()` see a counter start from zero.
+    /// Call it before appending the sample at `t`.
+    ///
+    /// Refused with `CreatedTimestampNewerThanSample` when `ct >= t`, and
+    /// with `CreatedTimestampOutOfOrder` when the series already has a
+    /// sample after `ct` (the common case after the first scrape: such
+    /// zero samples are never put in the out-of-order window); other
+    /// errors as [`Appender::append`]. Callers ignore the first two. A
+    /// zero already stored at `ct` is accepted and dropped.
+    ///
+    /// The default stages it through [`Appender::append`] (whose report
+    /// then counts a refusal); implementations with an out-of-order
+    /// window must override it to keep zeros out of that window. The
+    /// TSDB does, and does not count these refusals in the report.
+    fn append_created_timestamp(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        ct: i64,
+    ) -> Result<SeriesRef> {
+        if ct >= t {
+            return Err(StorageError::CreatedTimestampNewerThanSample);
+        }
+        match self.append(r, labels, ct, 0.0) {
+            Err(StorageError::OutOfOrder | StorageError::TooOld) => {
+                Err(StorageError::CreatedTimestampOutOfOrder)
+            }
+            other => other,
+        }
+    }
 
     /// A hint that the caller will append to series `r` (a ref returned by
     /// an earlier append) in a moment: implementations may start loading
@@ -66,8 +252,10 @@ pub trait Appender: Send {
     }
 
     /// Makes every staged sample durable (per the implementation's WAL
-    /// policy) and visible, atomically for readers.
-    fn commit(self: Box<Self>) -> Result<()>;
+    /// policy) and visible, atomically for readers, and reports what the
+    /// batch stored and refused (see [`CommitReport`]). An error (I/O,
+    /// closed storage) means nothing of the batch was made visible.
+    fn commit(self: Box<Self>) -> Result<CommitReport>;
 
     /// Discards staged samples.
     fn rollback(self: Box<Self>) -> Result<()>;
@@ -212,17 +400,107 @@ impl<T: Appendable + Queryable> Storage for T {}
 /// Shared handle passed to components.
 pub type DynStorage = Arc<dyn Storage>;
 
-/// Metadata of a metric family as scraped (HELP/TYPE/UNIT).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Metadata {
-    pub metric_type: String,
-    pub help: String,
-    pub unit: String,
-}
+/// Metric family metadata; lives in the model crate (re-exported here for
+/// the crates that always took it from storage).
+pub use koban_model::Metadata;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keeps the last timestamp per series (ref = index + 1).
+    #[derive(Default)]
+    struct Last {
+        series: Vec<(Labels, i64)>,
+        report: CommitReport,
+    }
+
+    impl Appender for Last {
+        fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, _v: f64) -> Result<SeriesRef> {
+            let i = match self.series.iter().position(|(l, _)| l == labels) {
+                Some(i) => i,
+                None => {
+                    self.series.push((labels.clone(), i64::MIN));
+                    self.series.len() - 1
+                }
+            };
+            assert!(r == 0 || r == i as u64 + 1);
+            if t <= self.series[i].1 {
+                self.report.count_refused(&StorageError::OutOfOrder);
+                return Err(StorageError::OutOfOrder);
+            }
+            self.series[i].1 = t;
+            self.report.floats += 1;
+            Ok(i as u64 + 1)
+        }
+        fn commit(self: Box<Self>) -> Result<CommitReport> {
+            Ok(self.report)
+        }
+        fn rollback(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn defaults_refuse_what_is_not_supported_by_name() {
+        let mut a = Last::default();
+        let l = Labels::from_pairs([("__name__", "h")]);
+        let h = Histogram::default();
+        let e = a.append_histogram(0, &l, 1, Some(&h), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "native histograms are not supported by Koban yet"
+        );
+        let e = a.append_exemplar(0, &l, &Exemplar::default()).unwrap_err();
+        assert_eq!(e, StorageError::NotSupported(EXEMPLARS_NOT_SUPPORTED));
+        let e = a
+            .update_metadata(0, &l, &koban_model::Metadata::default())
+            .unwrap_err();
+        assert_eq!(e, StorageError::NotSupported(METADATA_NOT_SUPPORTED));
+    }
+
+    #[test]
+    fn created_timestamp_zero_only_before_the_sample_and_the_series_end() {
+        let mut a = Box::new(Last::default());
+        let l = Labels::from_pairs([("__name__", "c_total")]);
+        assert_eq!(
+            a.append_created_timestamp(0, &l, 100, 100),
+            Err(StorageError::CreatedTimestampNewerThanSample)
+        );
+        let r = a.append_created_timestamp(0, &l, 100, 50).unwrap();
+        a.append(r, &l, 100, 7.0).unwrap();
+        // The next scrape: same created timestamp, now behind the series.
+        assert_eq!(
+            a.append_created_timestamp(r, &l, 200, 50),
+            Err(StorageError::CreatedTimestampOutOfOrder)
+        );
+        let rep = a.commit().unwrap();
+        assert_eq!(rep.floats, 2);
+        assert_eq!(rep.refused(), 1);
+    }
+
+    #[test]
+    fn report_counts_the_four_refusal_reasons_only() {
+        let mut r = CommitReport::default();
+        for e in [
+            StorageError::OutOfOrder,
+            StorageError::OutOfBounds,
+            StorageError::DuplicateSample,
+            StorageError::TooOld,
+            StorageError::InvalidLabels,
+            StorageError::CreatedTimestampOutOfOrder,
+        ] {
+            r.count_refused(&e);
+        }
+        assert_eq!(
+            (r.out_of_order, r.out_of_bounds, r.duplicate, r.too_old),
+            (1, 1, 1, 1)
+        );
+        let mut sum = CommitReport::default();
+        sum.add(&r);
+        sum.add(&r);
+        assert_eq!(sum.refused(), 8);
+    }
 
     #[test]
     fn vec_iterator_seek_never_goes_back() {

@@ -39,7 +39,7 @@ fn commit_at(db: &Db, refs: &mut [u64], t: i64) -> Result<(), String> {
             .append(*r, &series(i), t, value(i, t))
             .map_err(|e| e.to_string())?;
     }
-    app.commit().map_err(|e| e.to_string())
+    app.commit().map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Every stored (series index, timestamp, value bits), sorted.

@@ -26,7 +26,7 @@ fn lbl(i: usize) -> Labels {
 fn add(db: &Db, i: usize, t: i64, v: f64) -> Result<(), StorageError> {
     let mut app = db.appender();
     app.append(0, &lbl(i), t, v)?;
-    app.commit()
+    app.commit().map(|_| ())
 }
 
 #[path = "support/dump.rs"]

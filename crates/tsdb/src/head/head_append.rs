@@ -3,7 +3,7 @@
 
 use super::{Bounds, Head, Placement, SeriesRc};
 use koban_model::Labels;
-use koban_storage::{Appender, SeriesRef, StorageError};
+use koban_storage::{Appender, CommitReport, SeriesRef, StorageError};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
@@ -13,6 +13,9 @@ struct Staged {
     v: f64,
     /// Decided at commit: where the sample goes, or None if refused.
     place: Option<Placement>,
+    /// A created-timestamp zero (see `append_created_timestamp`): never
+    /// out of order, and its refusal is not counted.
+    ct_zero: bool,
 }
 
 /// Buffers kept for reuse between appenders (see `HeadInner::append_bufs`).
@@ -39,6 +42,11 @@ const PREFETCH_AHEAD: usize = 4;
 /// with each other (same series) are judged in batch order, as if appended
 /// one by one: a later one may go out of order (within the window) or be
 /// refused and counted, as Prometheus does.
+///
+/// Native histograms, exemplars and per-series metadata are refused with
+/// `StorageError::NotSupported` (the trait's defaults): the head stores
+/// floats only, for now. Created timestamps are stored as Prometheus's
+/// zero samples.
 pub struct HeadAppender {
     head: Head,
     /// Bounds for the append-time checks, taken at the first append
@@ -46,6 +54,8 @@ pub struct HeadAppender {
     bounds: Option<Bounds>,
     staged: Vec<Staged>,
     samples: Vec<(u64, i64, f64)>,
+    /// Refusals at append time, for the commit's report.
+    refused: CommitReport,
 }
 
 impl HeadAppender {
@@ -56,6 +66,7 @@ impl HeadAppender {
             bounds: None,
             staged: bufs.staged,
             samples: bufs.samples,
+            refused: CommitReport::default(),
         }
     }
 
@@ -69,13 +80,19 @@ impl HeadAppender {
     }
 }
 
-impl Appender for HeadAppender {
-    fn append(
+impl HeadAppender {
+    /// `append` and `append_created_timestamp`: checks (t, v) against the
+    /// committed data and stages it. A zero of a created timestamp
+    /// (`ct_zero`) is refused rather than put out of order, and its
+    /// refusals are not counted.
+    #[inline]
+    fn stage(
         &mut self,
         r: SeriesRef,
         labels: &Labels,
         t: i64,
         v: f64,
+        ct_zero: bool,
     ) -> Result<SeriesRef, StorageError> {
         let inner = &self.head.inner;
         if inner.closed.load(Ordering::Relaxed) {
@@ -89,15 +106,22 @@ impl Appender for HeadAppender {
             } else {
                 StorageError::TooOld
             };
-            inner.count_refused(&e);
-            return Err(e);
+            return Err(self.refuse(e, ct_zero));
         }
         let series = match (r != 0).then(|| inner.series_by_id(r)).flatten() {
             Some(s) => s,
             None => self.head.get_or_create(labels)?.0,
         };
-        let ok = series.data.lock().appendable(t, v, &b);
+        let ok = {
+            let d = series.data.lock();
+            let last = d.last();
+            if ct_zero && last.is_some_and(|(lt, _)| t < lt) {
+                return Err(StorageError::CreatedTimestampOutOfOrder);
+            }
+            d.appendable_after(last, t, v, &b)
+        };
         match ok {
+            Ok(Placement::OutOfOrder) if ct_zero => Err(StorageError::CreatedTimestampOutOfOrder),
             Ok(Placement::InOrder | Placement::OutOfOrder) => {
                 let id = series.id;
                 self.staged.push(Staged {
@@ -105,15 +129,58 @@ impl Appender for HeadAppender {
                     t,
                     v,
                     place: None,
+                    ct_zero,
                 });
                 Ok(id)
             }
             Ok(Placement::Ignore) => Ok(series.id),
-            Err(e) => {
-                inner.count_refused(&e);
-                Err(e)
-            }
+            Err(e) => Err(self.refuse(e, ct_zero)),
         }
+    }
+
+    /// Counts refusal `e` (head metrics and this batch's report) unless it
+    /// is a created-timestamp zero's, which is reported as out of order.
+    #[cold]
+    fn refuse(&mut self, e: StorageError, ct_zero: bool) -> StorageError {
+        if ct_zero {
+            return match e {
+                StorageError::OutOfOrder | StorageError::TooOld => {
+                    StorageError::CreatedTimestampOutOfOrder
+                }
+                e => e,
+            };
+        }
+        self.head.inner.count_refused(&e);
+        self.refused.count_refused(&e);
+        e
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, StorageError> {
+        self.stage(r, labels, t, v, false)
+    }
+
+    /// Prometheus's created-timestamp zero: a 0 at `ct`, only in order
+    /// (never into the out-of-order window: after the first scrape every
+    /// sample of a counter carries the same `ct`).
+    fn append_created_timestamp(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        ct: i64,
+    ) -> Result<SeriesRef, StorageError> {
+        if ct >= t {
+            return Err(StorageError::CreatedTimestampNewerThanSample);
+        }
+        self.stage(r, labels, ct, 0.0, true)
     }
 
     #[inline]
@@ -121,9 +188,10 @@ impl Appender for HeadAppender {
         self.head.inner.prefetch_ref(r);
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+    fn commit(mut self: Box<Self>) -> Result<CommitReport, StorageError> {
+        let mut report = self.refused;
         if self.staged.is_empty() {
-            return Ok(());
+            return Ok(report);
         }
         let head = self.head.clone();
         let inner = &head.inner;
@@ -147,7 +215,15 @@ impl Appender for HeadAppender {
         // Decide every sample before logging, so the WAL holds exactly the
         // accepted ones (replay then rebuilds the same data).
         let b = inner.bounds();
-        decide(&head, &mut self.staged, &mut new_series, &b, seq, low)?;
+        decide(
+            &head,
+            &mut self.staged,
+            &mut new_series,
+            &b,
+            seq,
+            low,
+            &mut report,
+        )?;
         new_series.sort_unstable_by_key(|s| s.id);
         new_series.dedup_by_key(|s| s.id);
         new_series.retain(|s| !s.data.lock().logged);
@@ -204,7 +280,8 @@ impl Appender for HeadAppender {
             }
             inner.samples_appended.fetch_add(n, Ordering::Relaxed);
         }
-        Ok(())
+        report.floats = n;
+        Ok(report)
     }
 
     fn rollback(self: Box<Self>) -> Result<(), StorageError> {
@@ -225,6 +302,7 @@ fn decide(
     b: &Bounds,
     seq: u64,
     low: u64,
+    report: &mut CommitReport,
 ) -> Result<(), StorageError> {
     let inner = &head.inner;
     // Accepted samples per series id, built only once a series repeats.
@@ -271,14 +349,21 @@ fn decide(
             if repeat && !prev.is_empty() {
                 res = against_batch(res, st.t, st.v, b, prev.iter().map(|&i| &staged[i]));
             }
+            if st.ct_zero && matches!(res, Ok(Placement::OutOfOrder)) {
+                res = Err(StorageError::OutOfOrder);
+            }
             if matches!(res, Ok(Placement::InOrder | Placement::OutOfOrder)) {
                 prev.push(k);
             }
         }
-        staged[k].place = match res {
+        let st = &mut staged[k];
+        st.place = match res {
+            Ok(Placement::OutOfOrder) if st.ct_zero => None,
             Ok(p) => Some(p),
+            Err(_) if st.ct_zero => None,
             Err(e) => {
                 inner.count_refused(&e);
+                report.count_refused(&e);
                 None
             }
         };
