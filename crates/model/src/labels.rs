@@ -32,7 +32,7 @@ pub struct Labels(Vec<Label>);
 
 impl Labels {
     /// The empty label set.
-    pub fn empty() -> Self {
+    pub const fn empty() -> Self {
         Labels(Vec::new())
     }
 

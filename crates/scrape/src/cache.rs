@@ -17,14 +17,21 @@
 //! the current scrape sit in a small side map until the scrape ends, when
 //! the entries are put in page order again if anything changed.
 //!
-//! Each entry keeps the series' labels (after relabelling), built once when
-//! the series is first seen: the storage contract passes them with every
-//! append, so appenders that are not the TSDB learn which series a ref
-//! means (see `koban_storage::Appender`).
+//! Labels: the storage contract passes each series' labels with every
+//! append (see `koban_storage::Appender`), so a cache made
+//! [`SeriesCache::with_labels`] keeps them (after relabelling), built once
+//! when the series is first seen, in a side map by key. Towards storage
+//! that resolves its refs itself (the TSDB, `Appendable::resolves_refs`)
+//! the cache keeps none: that would cost about 256 bytes per series (52 ->
+//! 76 MiB RSS for 101,400 series, shared/bench/ingest.sh koban 200 5 120)
+//! for labels the TSDB never reads. The slots stay 32 bytes either way.
 
 use koban_model::Labels;
 use koban_storage::SeriesRef;
 use rustc_hash::FxHashMap;
+
+/// What [`SeriesCache::labels`] returns for a series without kept labels.
+static NO_LABELS: Labels = Labels::empty();
 
 /// What the cache knows about one series of the page.
 #[derive(Debug, Clone, Copy)]
@@ -43,27 +50,18 @@ const DROPPED: u32 = 1 << 31;
 const EXPLICIT_TS: u32 = 1 << 30;
 const SEQ_MASK: u32 = EXPLICIT_TS - 1;
 
-/// One cached series: 56 bytes, plus its labels' heap.
-#[derive(Debug, Clone)]
+/// One cached series: 32 bytes.
+#[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// The key as two halves: a `u128` field would align the slot to 16
-    /// bytes and pad it to 64.
-    key: [u64; 2],
+    key: u128,
     r: SeriesRef,
     last_iter: u32,
     /// Position on the last page that had it (low 30 bits) and the
     /// `DROPPED` / `EXPLICIT_TS` flags.
     meta: u32,
-    /// The series' labels; empty for a series dropped by relabelling.
-    labels: Labels,
 }
 
 impl Slot {
-    #[inline]
-    fn key(&self) -> u128 {
-        (u128::from(self.key[0]) << 64) | u128::from(self.key[1])
-    }
-
     fn entry(&self) -> Entry {
         Entry {
             r: self.r,
@@ -95,9 +93,23 @@ pub struct SeriesCache {
     /// Some lookup missed the expected position this scrape.
     reordered: bool,
     iter: u32,
+    /// Keep each series' labels (see the module docs).
+    keep_labels: bool,
+    /// The labels of every cached, not dropped series, by key, when
+    /// `keep_labels`.
+    labels: FxHashMap<u128, Labels>,
 }
 
 impl SeriesCache {
+    /// A cache that keeps each series' labels, for appenders that need
+    /// them on every append (see the module docs).
+    pub fn with_labels() -> Self {
+        SeriesCache {
+            keep_labels: true,
+            ..SeriesCache::default()
+        }
+    }
+
     /// Starts a scrape iteration; returns its number.
     pub fn begin(&mut self) -> u32 {
         self.iter += 1;
@@ -124,7 +136,7 @@ impl SeriesCache {
         let seq = self.seq;
         self.seq = self.seq.saturating_add(1);
         let pos = match self.slots.get(self.cursor) {
-            Some(s) if s.key() == key && self.cursor < self.sorted.len() => self.cursor,
+            Some(s) if s.key == key && self.cursor < self.sorted.len() => self.cursor,
             _ => {
                 self.reordered = true;
                 self.find(key)?
@@ -152,7 +164,7 @@ impl SeriesCache {
         let slots = &self.slots;
         if let Ok(i) = self
             .sorted
-            .binary_search_by(|&p| slots[p as usize].key().cmp(&key))
+            .binary_search_by(|&p| slots[p as usize].key.cmp(&key))
         {
             return Some(self.sorted[i] as usize);
         }
@@ -165,10 +177,19 @@ impl SeriesCache {
         self.slots[p.0 as usize].entry()
     }
 
-    /// The labels of the entry at `p` (empty when it is dropped).
+    /// The labels of the entry at `p`: empty when it is dropped or the
+    /// cache keeps no labels.
     #[inline]
     pub fn labels(&self, p: Pos) -> &Labels {
-        &self.slots[p.0 as usize].labels
+        self.labels_of(self.slots[p.0 as usize].key)
+    }
+
+    #[inline]
+    fn labels_of(&self, key: u128) -> &Labels {
+        if !self.keep_labels {
+            return &NO_LABELS;
+        }
+        self.labels.get(&key).unwrap_or(&NO_LABELS)
     }
 
     /// Marks the entry at `p` as seen in the current iteration.
@@ -184,8 +205,11 @@ impl SeriesCache {
 
     /// Adds a series not found by [`SeriesCache::lookup`] (called right
     /// after that lookup, for the same page line) with its labels (empty
-    /// for a dropped one).
+    /// for a dropped one; not kept unless [`SeriesCache::with_labels`]).
     pub fn insert(&mut self, key: u128, e: Entry, labels: Labels) {
+        if self.keep_labels && !labels.is_empty() {
+            self.labels.insert(key, labels);
+        }
         let mut meta = self.seq.saturating_sub(1).min(SEQ_MASK);
         if e.dropped {
             meta |= DROPPED;
@@ -195,11 +219,10 @@ impl SeriesCache {
         }
         self.added.insert(key, self.slots.len() as u32);
         self.slots.push(Slot {
-            key: [(key >> 64) as u64, key as u64],
+            key,
             r: e.r,
             last_iter: e.last_iter,
             meta,
-            labels,
         });
         self.reordered = true;
     }
@@ -212,9 +235,9 @@ impl SeriesCache {
         self.slots.is_empty()
     }
 
-    /// Ends a successful iteration: calls `stale` with the ref and labels of
-    /// each series seen in the previous iteration but not this one (and not
-    /// dropped, and without an explicit timestamp), then forgets them.
+    /// Ends a successful iteration: calls `stale` with the ref and labels
+    /// of each series seen in the previous iteration but not this one (and
+    /// not dropped, and without an explicit timestamp), then forgets them.
     pub fn end(&mut self, mut stale: impl FnMut(SeriesRef, &Labels)) {
         let cur = self.iter;
         let mut gone = false;
@@ -222,7 +245,14 @@ impl SeriesCache {
             if s.last_iter != cur {
                 gone = true;
                 if s.meta & (DROPPED | EXPLICIT_TS) == 0 && s.last_iter.wrapping_add(1) == cur {
-                    stale(s.r, &s.labels);
+                    stale(s.r, self.labels_of(s.key));
+                }
+            }
+        }
+        if gone && self.keep_labels {
+            for s in &self.slots {
+                if s.last_iter != cur {
+                    self.labels.remove(&s.key);
                 }
             }
         }
@@ -241,8 +271,7 @@ impl SeriesCache {
         let slots = &self.slots;
         self.sorted.clear();
         self.sorted.extend(0..slots.len() as u32);
-        self.sorted
-            .sort_unstable_by_key(|&p| slots[p as usize].key());
+        self.sorted.sort_unstable_by_key(|&p| slots[p as usize].key);
         if self.sorted.capacity() > self.sorted.len() + self.sorted.len() / 8 + 4 {
             self.sorted.shrink_to_fit();
         }
@@ -257,11 +286,12 @@ impl SeriesCache {
         let cur = self.iter;
         for s in &self.slots {
             if s.meta & (DROPPED | EXPLICIT_TS) == 0 && s.last_iter.wrapping_add(1) >= cur {
-                stale(s.r, &s.labels);
+                stale(s.r, self.labels_of(s.key));
             }
         }
         *self = SeriesCache {
             iter: self.iter,
+            keep_labels: self.keep_labels,
             ..SeriesCache::default()
         };
     }
@@ -270,11 +300,6 @@ impl SeriesCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_slot_is_56_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 56);
-    }
 
     fn entry(r: SeriesRef, last_iter: u32) -> Entry {
         Entry {
@@ -298,7 +323,11 @@ mod tests {
                     found.push(c.get(p).r);
                 }
                 None => {
-                    c.insert(k, entry(100 + n as u64, i), Labels::empty());
+                    c.insert(
+                        k,
+                        entry(100 + n as u64, i),
+                        Labels::from_pairs([("__name__", *s)]),
+                    );
                     found.push(0);
                 }
             }
@@ -344,6 +373,33 @@ mod tests {
         assert_eq!(f, vec![103, 101, 101, 100]);
         assert!(s.is_empty());
         assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn labels_are_kept_only_when_asked_and_forgotten_with_the_series() {
+        let mut c = SeriesCache::with_labels();
+        scrape(&mut c, &["a", "b"]);
+        let i = c.begin();
+        let p = c.lookup(SeriesCache::key(b"a")).unwrap();
+        c.touch(p);
+        assert_eq!(c.labels(p).metric_name(), "a");
+        assert_eq!(c.get(p).last_iter, i);
+        let mut stale = vec![];
+        c.end(|r, l| stale.push((r, l.metric_name().to_string())));
+        assert_eq!(stale, vec![(101, "b".to_string())]);
+        assert_eq!(c.labels.len(), 1);
+        let mut all = vec![];
+        c.begin();
+        c.all_stale(|_, l| all.push(l.metric_name().to_string()));
+        assert_eq!(all, vec!["a"]);
+        assert!(c.labels.is_empty() && c.keep_labels);
+
+        let mut c = SeriesCache::default();
+        scrape(&mut c, &["a"]);
+        c.begin();
+        let p = c.lookup(SeriesCache::key(b"a")).unwrap();
+        assert!(c.labels(p).is_empty());
+        assert!(c.labels.is_empty());
     }
 
     #[test]

@@ -218,6 +218,11 @@ impl ScrapeLoop {
         let scrapes_total = ctx.metrics.scrapes.get_or_create(&pool).clone();
         let failures_total = ctx.metrics.scrape_failures.get_or_create(&pool).clone();
         let refused_total = ctx.metrics.samples_refused.get_or_create(&pool).clone();
+        let cache = if ctx.storage.resolves_refs() {
+            SeriesCache::default()
+        } else {
+            SeriesCache::with_labels()
+        };
         ScrapeLoop {
             fast,
             scrapes_total,
@@ -226,7 +231,7 @@ impl ScrapeLoop {
             cfg,
             client,
             ctx,
-            cache: SeriesCache::default(),
+            cache,
             last_ts: None,
             report_refs: [0; 5],
             report_labels,
@@ -577,16 +582,31 @@ impl ScrapeLoop {
                 }
                 res
             } else {
-                // The cached labels: the storage re-creates a series whose
-                // ref went stale (collected) from them.
+                // The cached labels (empty towards the TSDB, see the
+                // cache docs): storage re-creates a series whose ref went
+                // stale (collected) from them, or asks for them.
                 let p = found.expect("BUG: cache hit without a position");
-                let res = app.append(r, self.cache.labels(p), t, s.value);
-                if let Ok(r2) = res {
-                    if r2 != r {
-                        self.cache.set_ref(p, r2);
+                match app.append(r, self.cache.labels(p), t, s.value) {
+                    Err(StorageError::InvalidLabels) => {
+                        match self.sample_labels(page_labels(&s))? {
+                            Some(labels) => {
+                                let res = app.append(0, &labels, t, s.value);
+                                if let Ok(r2) = res {
+                                    self.cache.set_ref(p, r2);
+                                }
+                                res
+                            }
+                            None => continue,
+                        }
                     }
+                    Ok(r2) => {
+                        if r2 != r {
+                            self.cache.set_ref(p, r2);
+                        }
+                        Ok(r2)
+                    }
+                    other => other,
                 }
-                res
             };
             match res {
                 // Refusals are counted from the commit's report.

@@ -2,7 +2,9 @@
 //! is not the TSDB (a recording test double with refs of its own): every
 //! append carries the series' full labels, cache hits and stale markers
 //! included, so such an appender can tell which series a ref means; and
-//! refusals reported by the commit reach the scrape counters.
+//! refusals reported by the commit reach the scrape counters. Towards
+//! storage that resolves its refs (as the TSDB) the loop keeps no labels
+//! and passes none on cache hits.
 
 use axum::routing::get;
 use axum::Router;
@@ -39,6 +41,8 @@ struct Call {
 struct Recorder {
     inner: Arc<Mutex<RecInner>>,
     scrape: Arc<AtomicUsize>,
+    /// Claims `resolves_refs` (as the TSDB).
+    resolves: bool,
 }
 
 #[derive(Default)]
@@ -63,6 +67,10 @@ impl Appendable for Recorder {
             report: CommitReport::default(),
         })
     }
+
+    fn resolves_refs(&self) -> bool {
+        self.resolves
+    }
 }
 
 impl Appender for RecAppender {
@@ -77,7 +85,7 @@ impl Appender for RecAppender {
         });
         let known = r != 0;
         let r = match s.by_ref.get(&r) {
-            Some(l) if l == labels => r,
+            Some(l) if l == labels || (self.rec.resolves && labels.is_empty()) => r,
             Some(l) => {
                 let m = format!("ref {r} is {l} but came with {labels}");
                 s.mismatches.push(m);
@@ -146,10 +154,9 @@ fn page(n: usize) -> String {
     p
 }
 
-#[tokio::test]
-async fn every_append_carries_the_series_labels_across_scrapes() {
+/// A scrape loop on the page server, appending to `rec`.
+async fn setup(rec: &Recorder) -> (ScrapeLoop, Arc<Mutex<LoopStatus>>, ScrapeMetrics, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rec = Recorder::default();
     let served = rec.scrape.clone();
     let router = Router::new().route(
         "/metrics",
@@ -185,7 +192,14 @@ async fn every_append_carries_the_series_labels_across_scrapes() {
         scrape_slots: 0,
     });
     let status = Arc::new(Mutex::new(LoopStatus::default()));
-    let mut lp = ScrapeLoop::new(Arc::new(t), Arc::new(cfg), client, ctx, status.clone());
+    let lp = ScrapeLoop::new(Arc::new(t), Arc::new(cfg), client, ctx, status.clone());
+    (lp, status, metrics, addr)
+}
+
+#[tokio::test]
+async fn every_append_carries_the_series_labels_across_scrapes() {
+    let rec = Recorder::default();
+    let (mut lp, status, metrics, addr) = setup(&rec).await;
     for n in 1..=3 {
         rec.scrape.store(n, Ordering::SeqCst);
         if n == 3 {
@@ -291,4 +305,45 @@ async fn every_append_carries_the_series_labels_across_scrapes() {
     assert_eq!(metrics.samples_refused.get_or_create(&pool).get(), 3);
     assert_eq!(metrics.sample_duplicate_timestamp.get(), 3);
     assert_eq!(metrics.sample_out_of_order.get(), 0);
+}
+
+#[tokio::test]
+async fn storage_resolving_its_refs_gets_no_labels_on_cache_hits_and_asks_for_stale_ones() {
+    let rec = Recorder {
+        resolves: true,
+        ..Recorder::default()
+    };
+    let (mut lp, status, _metrics, _addr) = setup(&rec).await;
+    for n in 1..=3 {
+        rec.scrape.store(n, Ordering::SeqCst);
+        if n == 3 {
+            rec.forget("a");
+        }
+        lp.scrape_once().await;
+        let st = status.lock().clone();
+        assert_eq!(st.health, Health::Up, "scrape {n}: {}", st.last_error);
+    }
+    let s = rec.inner.lock();
+    assert!(s.mismatches.is_empty(), "{:?}", s.mismatches);
+    let a: Vec<(usize, bool, bool)> = s
+        .calls
+        .iter()
+        .filter(|c| c.labels.metric_name() == "a" || (c.r != 0 && c.labels.is_empty()))
+        .filter(|c| {
+            c.labels.metric_name() == "a"
+                || s.by_ref.get(&c.r).is_none_or(|l| l.metric_name() == "a")
+        })
+        .map(|c| (c.scrape, c.r != 0, c.labels.is_empty()))
+        .collect();
+    // First seen: labels; cache hit: ref only; stale ref: refused, then
+    // labels with ref 0.
+    assert_eq!(
+        a,
+        vec![
+            (1, false, false),
+            (2, true, true),
+            (3, true, true),
+            (3, false, false)
+        ]
+    );
 }

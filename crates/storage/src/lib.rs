@@ -137,13 +137,17 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// written against it need no change when storage learns more.
 ///
 /// Every method takes the series as a ref *and* its labels: `labels` is
-/// always the series' full label set (the caller keeps it, e.g. the scrape
-/// cache holds each series' labels), never a placeholder, so an appender
-/// that is not the TSDB (remote write, agent mode, a fan-out's secondary,
-/// a test double) can learn which series a ref means. An implementation
-/// that knows the ref (the TSDB) need not read `labels`; a stale or
-/// unknown ref falls back to them. `r` is a ref returned by an earlier
-/// call for the same series on an appender of the same storage, or 0.
+/// the series' full label set (the caller keeps it, e.g. the scrape cache
+/// holds each series' labels), so an appender that is not the TSDB
+/// (remote write, agent mode, a fan-out's secondary, a test double) can
+/// learn which series a ref means. The one exception: towards storage
+/// whose [`Appendable::resolves_refs`] is true (the TSDB), a caller
+/// passing a valid ref that storage returned may pass empty labels; such
+/// storage answers a stale ref with empty labels with `InvalidLabels`,
+/// and the caller retries with the labels and ref 0. A stale or unknown
+/// ref with labels falls back to the labels. `r` is a ref returned by an
+/// earlier call for the same series on an appender of the same storage,
+/// or 0.
 pub trait Appender: Send {
     /// Stages one float sample of the series `labels`. Returns the series
     /// ref to pass next time.
@@ -264,6 +268,16 @@ pub trait Appender: Send {
 /// Something that hands out appenders. Shared across tasks.
 pub trait Appendable: Send + Sync {
     fn appender(&self) -> Box<dyn Appender>;
+
+    /// True when this storage's appenders know every ref they returned by
+    /// themselves and never read `labels` for a valid one (the TSDB): a
+    /// caller may then skip keeping labels per series and pass empty ones
+    /// with such refs (the scrape loop does, saving about 256 bytes of
+    /// RSS per series). The default, false, is right for everything else:
+    /// labels come with every append.
+    fn resolves_refs(&self) -> bool {
+        false
+    }
 }
 
 /// Hints passed with a select so storage can prune work.

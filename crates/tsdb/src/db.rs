@@ -452,6 +452,11 @@ impl Appendable for Db {
     fn appender(&self) -> Box<dyn Appender> {
         self.head.appender()
     }
+
+    /// Refs are head series ids; labels are read only for a stale one.
+    fn resolves_refs(&self) -> bool {
+        true
+    }
 }
 
 impl Queryable for Db {

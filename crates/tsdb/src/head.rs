@@ -1216,6 +1216,11 @@ impl Appendable for Head {
     fn appender(&self) -> Box<dyn Appender> {
         Box::new(HeadAppender::new(self.clone()))
     }
+
+    /// Refs are head series ids; labels are read only for a stale one.
+    fn resolves_refs(&self) -> bool {
+        true
+    }
 }
 
 impl Queryable for Head {
