@@ -243,6 +243,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for LenientIo<S> {
                 // Nothing buffered: read straight into the caller's buffer.
                 return Pin::new(&mut me.inner).poll_read(cx, buf);
             }
+            if let State::Body(n) = me.state {
+                // Body bytes pass unchanged: straight into the caller's
+                // buffer, no further than the body's end.
+                let limit = buf
+                    .remaining()
+                    .min(usize::try_from(n).unwrap_or(usize::MAX));
+                let mut rb = ReadBuf::new(buf.initialize_unfilled_to(limit));
+                let r = Pin::new(&mut me.inner).poll_read(cx, &mut rb);
+                let k = rb.filled().len();
+                buf.advance(k);
+                if k > 0 {
+                    let left = n - k as u64;
+                    me.state = if left == 0 {
+                        State::Method
+                    } else {
+                        State::Body(left)
+                    };
+                }
+                return r;
+            }
             let mut tmp = [0u8; 4096];
             let mut rb = ReadBuf::new(&mut tmp);
             match Pin::new(&mut me.inner).poll_read(cx, &mut rb) {
@@ -325,5 +345,37 @@ mod tests {
         assert_eq!(run(&[chunked, req]), [chunked, req].concat());
         let h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\"\"".as_slice();
         assert_eq!(run(&[h2]), h2.to_vec());
+    }
+
+    /// Through the reader: a POST body (read straight into the caller's
+    /// buffer) passes unchanged and the next request is rewritten.
+    #[tokio::test]
+    async fn reads_bodies_unchanged_and_rewrites_the_next_request() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(64);
+        let body = "q=\"x\"".repeat(50);
+        let input = format!(
+            "POST /a?b=\" HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}GET /c?d=\" HTTP/1.1\r\n\r\n",
+            body.len()
+        );
+        let want = input
+            .replacen("/a?b=\"", "/a?b=%22", 1)
+            .replacen("/c?d=\"", "/c?d=%22", 1);
+        let writer = tokio::spawn(async move {
+            client.write_all(input.as_bytes()).await.unwrap();
+            client.shutdown().await.unwrap();
+        });
+        let mut io = LenientIo::new(server);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 7];
+        loop {
+            let n = io.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), want);
     }
 }
