@@ -2,8 +2,10 @@
 //!
 //! The evaluator works step by step: selector data is loaded once per query
 //! (one `select` per selector node, over the whole time range it needs) and
-//! every step then binary-searches into that data. Subquery inner steps are
-//! memoised per node and timestamp, so overlapping outer windows share work.
+//! every step then binary-searches into that data. Subqueries evaluate only
+//! the inner steps where their inner expression can have output (see
+//! [`crate::sparse`]); inner steps are memoised per node and timestamp where
+//! outer windows overlap (range queries, nested subqueries).
 
 use crate::ast::{AtModifier, Expr, PosRange, VectorSelector};
 use crate::ParseError;
