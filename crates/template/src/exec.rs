@@ -195,6 +195,7 @@ impl Exec<'_> {
     fn range(&mut self, tree: &Tree, b: &Branch, dot: &Value, mark: usize) -> R<()> {
         let v = self.pipe(tree, &b.pipe, dot, false)?;
         let iter = |ex: &mut Self, key: Value, elem: Value| -> R<bool> {
+            ex.step(tree)?;
             ex.vars.truncate(mark);
             match b.pipe.decl.as_slice() {
                 [v] => ex.vars.push((v.clone(), elem.clone())),
@@ -223,6 +224,14 @@ impl Exec<'_> {
                 for (k, e) in m.iter() {
                     any = true;
                     if !iter(self, Value::String(k.clone()), e.clone())? {
+                        break;
+                    }
+                }
+            }
+            Value::StrMap(m) => {
+                for (k, e) in m.iter() {
+                    any = true;
+                    if !iter(self, Value::String(k.clone()), Value::String(e.clone()))? {
                         break;
                     }
                 }
@@ -421,6 +430,7 @@ impl Exec<'_> {
         for name in names {
             v = match &v {
                 Value::Map(m) => m.get(name).cloned().unwrap_or_default(),
+                Value::StrMap(m) => Value::String(m.get(name).cloned().unwrap_or_default()),
                 Value::Host(h) => match h.field(name) {
                     Some(f) => f,
                     None => {

@@ -49,6 +49,18 @@ fn write_v(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
+        Value::StrMap(m) => {
+            out.push_str("map[");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                out.push_str(e);
+            }
+            out.push(']');
+        }
         Value::Func(_) => out.push_str("<func>"),
         Value::Host(h) => out.push_str(&h.display()),
     }
@@ -325,7 +337,10 @@ fn format_one(verb: char, spec: Spec, v: &Value) -> String {
         ('v', Value::Int(_) | Value::Float(_)) if spec.plus => sign(spec, display(v)),
         ('v', Value::String(s)) if spec.sharp => quote(s),
         ('v', _) => display(v),
-        ('s', Value::String(_) | Value::List(_) | Value::Map(_) | Value::Host(_)) => {
+        (
+            's',
+            Value::String(_) | Value::List(_) | Value::Map(_) | Value::StrMap(_) | Value::Host(_),
+        ) => {
             let s = display(v);
             match spec.prec {
                 Some(p) => s.chars().take(p).collect(),

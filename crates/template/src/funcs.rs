@@ -160,6 +160,7 @@ fn len(v: &Value) -> Result<Value, FuncError> {
         Value::String(s) => Ok(Value::Int(s.len() as i64)),
         Value::List(l) => Ok(Value::Int(l.len() as i64)),
         Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+        Value::StrMap(m) => Ok(Value::Int(m.len() as i64)),
         v => e(format!("len of type {}", v.type_name())),
     }
 }
@@ -193,6 +194,15 @@ fn index(item: &Value, idx: &[Value]) -> Result<Value, FuncError> {
                     None => return e(format!("index out of range: {n}")),
                 }
             }
+            Value::StrMap(m) => match i {
+                Value::String(k) => Value::String(m.get(k).cloned().unwrap_or_default()),
+                v => {
+                    return e(format!(
+                        "value has type {}; should be string",
+                        v.type_name()
+                    ))
+                }
+            },
             Value::Map(m) => match i {
                 Value::String(k) => m.get(k).cloned().unwrap_or_default(),
                 v => {

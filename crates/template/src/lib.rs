@@ -33,7 +33,8 @@
 //!   output size ([`Options::max_output`]) and parse nesting (100) all end in
 //!   errors.
 //! - No methods on values, no complex numbers, no `missingkey` option; a
-//!   missing map key yields nil (printed `<no value>`).
+//!   missing key of a [`Value::Map`] yields nil (printed `<no value>`), of
+//!   a [`Value::StrMap`] (Go's `map[string]string`, as `$labels` is) `""`.
 //!
 //! Why not the `gtmpl` crate (0.7.1, the only Rust implementation of Go
 //! templates): it has no `break`/`continue`, its exec errors carry no

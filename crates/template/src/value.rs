@@ -38,6 +38,9 @@ pub enum Value {
     String(String),
     List(Arc<Vec<Value>>),
     Map(Arc<BTreeMap<String, Value>>),
+    /// Go's `map[string]string` (Prometheus's `$labels`, Alertmanager's
+    /// `.Labels`): a missing key yields `""`, not nil.
+    StrMap(Arc<BTreeMap<String, String>>),
     /// A function value, for the `call` builtin.
     Func(Func),
     Host(Arc<dyn HostValue>),
@@ -54,6 +57,7 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
+            Value::StrMap(m) => !m.is_empty(),
             Value::Func(_) => true,
             Value::Host(h) => h.truthy(),
         }
@@ -69,6 +73,7 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
+            Value::StrMap(_) => "map[string]string",
             Value::Func(_) => "func",
             Value::Host(h) => h.type_name(),
         }
@@ -77,6 +82,18 @@ impl Value {
     /// Builds a map value from pairs.
     pub fn map<K: Into<String>, V: Into<Value>>(pairs: impl IntoIterator<Item = (K, V)>) -> Value {
         Value::Map(Arc::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
+    }
+
+    /// Builds a `map[string]string` value from pairs.
+    pub fn str_map<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Value {
+        Value::StrMap(Arc::new(
             pairs
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
@@ -100,6 +117,7 @@ impl PartialEq for Value {
             (Value::String(a), Value::String(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,
             (Value::Map(a), Value::Map(b)) => a == b,
+            (Value::StrMap(a), Value::StrMap(b)) => a == b,
             (Value::Func(a), Value::Func(b)) => Arc::ptr_eq(a, b),
             (Value::Host(a), Value::Host(b)) => Arc::ptr_eq(a, b),
             _ => false,
@@ -117,6 +135,7 @@ impl fmt::Debug for Value {
             Value::String(s) => write!(f, "String({s:?})"),
             Value::List(l) => f.debug_list().entries(l.iter()).finish(),
             Value::Map(m) => f.debug_map().entries(m.iter()).finish(),
+            Value::StrMap(m) => f.debug_map().entries(m.iter()).finish(),
             Value::Func(_) => f.write_str("Func"),
             Value::Host(h) => write!(f, "Host({h:?})"),
         }

@@ -19,6 +19,23 @@ fn data() -> Value {
     }))
 }
 
+#[test]
+fn string_maps_yield_empty_for_missing_keys() {
+    let data = Value::map([("Labels", Value::str_map([("job", "node"), ("a", "1")]))]);
+    let mut t = Template::new("s");
+    t.parse("{{.Labels.job}}|{{.Labels.nope}}|{{index .Labels \"nope\"}}|{{eq .Labels.nope \"\"}}|{{range $k, $v := .Labels}}{{$k}}={{$v}},{{end}}|{{len .Labels}}|{{.Labels}}").unwrap();
+    assert_eq!(
+        t.execute(&data).unwrap(),
+        "node|||true|a=1,job=node,|2|map[a:1 job:node]"
+    );
+}
+
+#[test]
+fn range_over_a_huge_int_is_bounded() {
+    let e = run("{{range 1000000000000}}{{end}}").unwrap_err();
+    assert!(matches!(e, Error::StepLimit { .. }), "{e}");
+}
+
 fn funcs() -> Funcs {
     let mut f = Funcs::new();
     f.insert("toUpper", |a: &[Value]| match a {
