@@ -10,7 +10,7 @@
 use crate::funcs::{call_builtin, html_escape, print_value, ArgCount, FuncError};
 use crate::parse::{Arg, ArgKind, Branch, Node, Pipe, Tree};
 use crate::value::Value;
-use crate::{line_col, Error, Template};
+use crate::{line_col, Error, ExecError, Template};
 
 enum Flow {
     Normal,
@@ -57,7 +57,7 @@ impl Exec<'_> {
             .unwrap_or("")
             .trim()
             .to_string();
-        Error::Exec {
+        Error::Exec(Box::new(ExecError {
             name: tree.parse_name.clone(),
             template: tree.name.clone(),
             line,
@@ -65,7 +65,7 @@ impl Exec<'_> {
             context,
             msg,
             source,
-        }
+        }))
     }
 
     fn step(&mut self, tree: &Tree) -> R<()> {

@@ -92,21 +92,9 @@ pub enum Error {
         col: usize,
         msg: String,
     },
-    /// Execution failed at a node; `source` is a function's own error.
-    /// `name` is the template whose source holds the node, `template` the
-    /// one executing (they differ inside a `define`).
-    #[error("template: {name}:{line}:{col}: executing {template:?} at <{context}>: {msg}")]
-    Exec {
-        name: String,
-        template: String,
-        line: usize,
-        col: usize,
-        /// The source text of the failing node.
-        context: String,
-        msg: String,
-        #[source]
-        source: Option<FuncError>,
-    },
+    /// Execution failed at a node (boxed: it is the large variant).
+    #[error(transparent)]
+    Exec(Box<ExecError>),
     /// `execute_template` named a template that was never defined.
     #[error("template: no template {name:?} associated with template {root:?}")]
     NoTemplate { name: String, root: String },
@@ -114,6 +102,26 @@ pub enum Error {
     OutputLimit { name: String, limit: usize },
     #[error("template: {name}: execution exceeds the limit of {limit} steps")]
     StepLimit { name: String, limit: u64 },
+}
+
+/// Where and why execution failed.
+#[derive(Debug, thiserror::Error)]
+#[error("template: {name}:{line}:{col}: executing {template:?} at <{context}>: {msg}")]
+pub struct ExecError {
+    /// The template whose source holds the node.
+    pub name: String,
+    /// The template executing (differs from `name` inside a `define`).
+    pub template: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 0-based byte column, as Go counts.
+    pub col: usize,
+    /// The source text of the failing node.
+    pub context: String,
+    pub msg: String,
+    /// A function's own error, when a function failed.
+    #[source]
+    pub source: Option<FuncError>,
 }
 
 /// 1-based line and 0-based byte column of `pos` in `src`.
