@@ -358,3 +358,21 @@ fn call_and_multiple_parses() {
         "template: no template \"y\" associated with template \"c\""
     );
 }
+
+#[test]
+fn errors_inside_defines_name_the_parsed_and_the_executing_template() {
+    let mut t = Template::new("top");
+    t.parse("a\n{{define \"x\"}}{{template \"y\" .}}{{end}}\n{{define \"y\"}}{{index \"ab\" $}}{{end}}{{template \"x\" 7}}").unwrap();
+    assert_eq!(
+        t.execute(&Value::Nil).unwrap_err().to_string(),
+        "template: top:3:16: executing \"y\" at <index \"ab\" $>: error calling index: index out of range: 7"
+    );
+}
+
+#[test]
+fn templates_are_shareable_across_threads() {
+    fn check<T: Send + Sync>() {}
+    check::<Template>();
+    check::<Value>();
+    check::<Error>();
+}
