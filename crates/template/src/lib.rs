@@ -41,7 +41,8 @@
 //! trimming, comments and `else if`, but: `{{break}}` fails to parse
 //! ("function break not defined"); `and` does not short-circuit; exec
 //! errors carry no position (`unable to get 9 in [Number(...)]`); parse
-//! errors give no template name or column; `printf "%5s"` pads on the wrong
+//! errors name no template and no line:col (`template: :3:unexpected EOF`
+//! for a one-line template); `printf "%5s"` pads on the wrong
 //! side; and nothing bounds output size or evaluation steps.
 
 mod exec;
