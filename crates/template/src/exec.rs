@@ -193,7 +193,7 @@ impl Exec<'_> {
     }
 
     fn range(&mut self, tree: &Tree, b: &Branch, dot: &Value, mark: usize) -> R<()> {
-        let v = self.pipe(tree, &b.pipe, dot, false)?;
+        let v = self.pipe(tree, &b.pipe, dot, false)?.plain();
         let iter = |ex: &mut Self, key: Value, elem: Value| -> R<bool> {
             ex.step(tree)?;
             ex.vars.truncate(mark);

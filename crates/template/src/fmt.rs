@@ -62,7 +62,10 @@ fn write_v(out: &mut String, v: &Value) {
             out.push(']');
         }
         Value::Func(_) => out.push_str("<func>"),
-        Value::Host(h) => out.push_str(&h.display()),
+        Value::Host(h) => match h.as_value() {
+            Some(v) => write_v(out, &v),
+            None => out.push_str(&h.display()),
+        },
     }
 }
 

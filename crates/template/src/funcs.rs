@@ -80,6 +80,13 @@ fn e<T>(msg: impl Into<String>) -> Result<T, FuncError> {
 
 /// Calls builtin `name` (not `and`/`or`); `None` if there is no such builtin.
 pub(crate) fn call_builtin(name: &str, args: &[Value]) -> Option<Result<Value, FuncError>> {
+    let plain: Vec<Value>;
+    let args = if name != "call" && args.iter().any(|a| matches!(a, Value::Host(_))) {
+        plain = args.iter().map(Value::plain).collect();
+        &plain[..]
+    } else {
+        args
+    };
     Some(match name {
         "not" => want(name, args, 1).map(|_| Value::Bool(!args[0].truthy())),
         "len" => want(name, args, 1).and_then(|_| len(&args[0])),

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use crate::funcs::Func;
 
 /// A value the host application exposes with its own fields, for data that
-/// is not worth converting into maps up front.
+/// is not worth converting into maps up front. Fields may be computed: they
+/// stand in for Go's argument-less methods (Alertmanager's `.Alerts.Firing`,
+/// `.Labels.SortedPairs`).
 pub trait HostValue: fmt::Debug + Send + Sync {
     /// The type name errors use ("can't evaluate field X in type NAME").
     fn type_name(&self) -> &str;
@@ -20,9 +22,17 @@ pub trait HostValue: fmt::Debug + Send + Sync {
     fn field(&self, name: &str) -> Option<Value>;
     /// The text printed for the value (`{{.}}`, `%v`, `%s`).
     fn display(&self) -> String;
-    /// Truthiness for `if`, `with`, `and`, `or` and `not`.
+    /// Truthiness for `if`, `with`, `and`, `or` and `not`; by default that
+    /// of the plain form, or true without one.
     fn truthy(&self) -> bool {
-        true
+        self.as_value().is_none_or(|v| v.truthy())
+    }
+    /// The plain value this one stands for (a list of alerts, a map of
+    /// labels), if any: `range`, the builtins and printing then see it, as
+    /// Go sees a slice type that has methods. `None` (the default) keeps the
+    /// value opaque.
+    fn as_value(&self) -> Option<Value> {
+        None
     }
 }
 
@@ -60,6 +70,15 @@ impl Value {
             Value::StrMap(m) => !m.is_empty(),
             Value::Func(_) => true,
             Value::Host(h) => h.truthy(),
+        }
+    }
+
+    /// The value itself, or for a [`HostValue`] with a plain form
+    /// ([`HostValue::as_value`]), that form.
+    pub fn plain(&self) -> Value {
+        match self {
+            Value::Host(h) => h.as_value().unwrap_or_else(|| self.clone()),
+            v => v.clone(),
         }
     }
 

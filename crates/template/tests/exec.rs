@@ -347,6 +347,49 @@ fn host_values() {
     );
 }
 
+/// Alertmanager's `Alerts`: a list with a computed `Firing` field.
+#[derive(Debug)]
+struct Alerts(Vec<(&'static str, &'static str)>);
+
+impl HostValue for Alerts {
+    fn type_name(&self) -> &str {
+        "Alerts"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "Firing" => Some(Value::list(
+                self.0.iter().filter(|a| a.1 == "firing").map(|a| a.0),
+            )),
+            _ => None,
+        }
+    }
+    fn display(&self) -> String {
+        "alerts".into()
+    }
+    fn as_value(&self) -> Option<Value> {
+        Some(Value::list(self.0.iter().map(|a| a.0)))
+    }
+}
+
+#[test]
+fn host_values_with_a_plain_form_range_and_index() {
+    let v = Value::map([(
+        "Alerts",
+        Value::Host(std::sync::Arc::new(Alerts(vec![
+            ("a", "firing"),
+            ("b", "resolved"),
+            ("c", "firing"),
+        ]))),
+    )]);
+    let mut t = Template::new("am");
+    t.parse("{{range .Alerts}}{{.}}{{end}}|{{len .Alerts}}|{{index .Alerts 1}}|{{.Alerts.Firing}}|{{.Alerts}}|{{len .Alerts.Firing}}").unwrap();
+    assert_eq!(t.execute(&v).unwrap(), "abc|3|b|[a c]|[a b c]|2");
+    let empty = Value::Host(std::sync::Arc::new(Alerts(vec![])));
+    let mut t = Template::new("am");
+    t.parse("{{if .}}some{{else}}none{{end}}").unwrap();
+    assert_eq!(t.execute(&empty).unwrap(), "none");
+}
+
 #[test]
 fn call_and_multiple_parses() {
     let f: koban_template::Func = std::sync::Arc::new(|a: &[Value]| Ok(Value::Int(a.len() as i64)));
