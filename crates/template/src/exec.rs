@@ -8,7 +8,7 @@
 //! line:col of the node that failed.
 
 use crate::funcs::{call_builtin, html_escape, print_value, ArgCount, FuncError};
-use crate::parse::{Arg, ArgKind, Branch, Node, Pipe, Tree};
+use crate::parse::{Arg, ArgKind, Branch, Cmd, Node, Pipe, Tree};
 use crate::value::Value;
 use crate::{line_col, Error, ExecError, Template};
 
@@ -285,6 +285,10 @@ impl Exec<'_> {
                 }
                 kind => {
                     if c.args.len() > 1 || v.is_some() {
+                        if let Some(r) = self.method(tree, c, dot, v.take())? {
+                            v = Some(r);
+                            continue;
+                        }
                         let what = tree.src.get(first.pos..first.end).unwrap_or("").to_string();
                         return Err(self.err(
                             tree,
@@ -387,6 +391,58 @@ impl Exec<'_> {
                 )
             }
         })
+    }
+
+    /// `.A.M x y` where `.A` is a [`HostValue`](crate::HostValue) with
+    /// method `M`; `None` when the command is not such a call.
+    fn method(
+        &mut self,
+        tree: &Tree,
+        c: &Cmd,
+        dot: &Value,
+        last: Option<Value>,
+    ) -> R<Option<Value>> {
+        let first = &c.args[0];
+        let (recv, names) = match &first.kind {
+            ArgKind::Field(names) if !names.is_empty() => (dot.clone(), names),
+            ArgKind::Var(name, names) if !names.is_empty() => {
+                let Some(v) = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                else {
+                    return Ok(None);
+                };
+                (v, names)
+            }
+            ArgKind::Chain(base, names) if !names.is_empty() => (self.arg(tree, base, dot)?, names),
+            _ => return Ok(None),
+        };
+        let Some((method, path)) = names.split_last() else {
+            return Ok(None);
+        };
+        let recv = self.fields(tree, first, recv, path)?;
+        let Value::Host(h) = &recv else {
+            return Ok(None);
+        };
+        let mut vals = Vec::with_capacity(c.args.len());
+        for a in &c.args[1..] {
+            vals.push(self.arg(tree, a, dot)?);
+        }
+        vals.extend(last);
+        match h.method(method, &vals) {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(e)) => Err(self.err(
+                tree,
+                c.pos,
+                c.end,
+                format!("error calling {method}: {e}"),
+                Some(e),
+            )),
+        }
     }
 
     fn arg(&mut self, tree: &Tree, a: &Arg, dot: &Value) -> R<Value> {

@@ -32,8 +32,9 @@
 //!   ([`Options::max_depth`]), evaluation steps ([`Options::max_steps`]),
 //!   output size ([`Options::max_output`]) and parse nesting (100) all end in
 //!   errors.
-//! - No methods on values, no complex numbers, no `missingkey` option; a
-//!   missing key of a [`Value::Map`] yields nil (printed `<no value>`), of
+//! - Methods exist only on [`HostValue`]s ([`HostValue::method`], and
+//!   computed fields for argument-less ones); no complex numbers, no
+//!   `missingkey` option; a missing key of a [`Value::Map`] yields nil (printed `<no value>`), of
 //!   a [`Value::StrMap`] (Go's `map[string]string`, as `$labels` is) `""`.
 //!
 //! Why not the `gtmpl` crate (0.7.1, the only Rust implementation of Go

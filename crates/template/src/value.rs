@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::funcs::Func;
+use crate::funcs::{Func, FuncError};
 
 /// A value the host application exposes with its own fields, for data that
 /// is not worth converting into maps up front. Fields may be computed: they
@@ -32,6 +32,17 @@ pub trait HostValue: fmt::Debug + Send + Sync {
     /// Go sees a slice type that has methods. `None` (the default) keeps the
     /// value opaque.
     fn as_value(&self) -> Option<Value> {
+        None
+    }
+    /// Calls method `name` with arguments (`.Labels.Remove $names`;
+    /// argument-less methods are fields), or `None` if there is none.
+    fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, FuncError>> {
+        let _ = (name, args);
+        None
+    }
+    /// The concrete value, for host functions that downcast
+    /// (`Some(self)` in implementations that want it).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
 }

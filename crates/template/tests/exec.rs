@@ -369,6 +369,22 @@ impl HostValue for Alerts {
     fn as_value(&self) -> Option<Value> {
         Some(Value::list(self.0.iter().map(|a| a.0)))
     }
+    fn method(
+        &self,
+        name: &str,
+        args: &[Value],
+    ) -> Option<Result<Value, koban_template::FuncError>> {
+        match (name, args) {
+            ("Without", [Value::String(s)]) => Some(Ok(Value::list(
+                self.0.iter().filter(|a| a.0 != s).map(|a| a.0),
+            ))),
+            ("Without", _) => Some(Err("Without wants one string".into())),
+            _ => None,
+        }
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 #[test]
@@ -384,6 +400,27 @@ fn host_values_with_a_plain_form_range_and_index() {
     let mut t = Template::new("am");
     t.parse("{{range .Alerts}}{{.}}{{end}}|{{len .Alerts}}|{{index .Alerts 1}}|{{.Alerts.Firing}}|{{.Alerts}}|{{len .Alerts.Firing}}").unwrap();
     assert_eq!(t.execute(&v).unwrap(), "abc|3|b|[a c]|[a b c]|2");
+    let mut t = Template::new("m");
+    t.parse("{{.Alerts.Without \"b\"}} {{$a := .Alerts}}{{\"a\" | $a.Without}} {{(.Alerts).Without \"c\"}}").unwrap();
+    assert_eq!(t.execute(&v).unwrap(), "[a c] [b c] [a b]");
+    let mut t = Template::new("m");
+    t.parse("{{.Alerts.Without 1}}").unwrap();
+    assert_eq!(t.execute(&v).unwrap_err().to_string(), "template: m:1:2: executing \"m\" at <.Alerts.Without 1>: error calling Without: Without wants one string");
+    let mut t = Template::new("m");
+    t.parse("{{.Alerts.Nope 1}}").unwrap();
+    assert!(t
+        .execute(&v)
+        .unwrap_err()
+        .to_string()
+        .ends_with("can't give argument to non-function .Alerts.Nope"));
+    let Value::Map(m) = &v else { unreachable!() };
+    let Some(Value::Host(h)) = m.get("Alerts") else {
+        unreachable!()
+    };
+    assert!(h
+        .as_any()
+        .and_then(|a| a.downcast_ref::<Alerts>())
+        .is_some());
     let empty = Value::Host(std::sync::Arc::new(Alerts(vec![])));
     let mut t = Template::new("am");
     t.parse("{{if .}}some{{else}}none{{end}}").unwrap();
