@@ -90,6 +90,9 @@ const CASES: &[(&str, &str)] = &[
     ("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", "2"),
     ("{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{end}}{{$x}}", "21"),
     ("{{$.Count}}", "3"),
+    ("{{$n := 0}}{{range .List}}{{$n = .}}{{end}}{{$n}}", "z"),
+    ("{{range $i, $v := .List}}{{$i}}{{end}}{{with $x := 5}}{{$x}}{{end}}", "0125"),
+    ("{{1.0}} {{0.5}} {{-0.0}} {{123456789.0}} {{printf \"%v %.1f %d\" 2.0 2.25 -7}}", "1 0.5 -0 1.23456789e+08 2 2.2 -7"),
     ("{{with .Nested}}{{$.Count}}{{.A.B}}{{end}}", "3deep"),
     ("{{$l := .Labels}}{{$l.job}}", "node"),
     // pipelines and parentheses
