@@ -292,6 +292,22 @@ fn hostile_templates_end_in_errors() {
         e.to_string().contains("exceeded maximum template depth"),
         "{e}"
     );
+    // Deep parentheses at every level of a recursion.
+    let parens = format!("{}.{}", "(".repeat(99), ")".repeat(99));
+    let e = run(&format!("{{{{define \"a\"}}}}{{{{template \"a\" {parens}}}}}{{{{end}}}}{{{{template \"a\" {parens}}}}}")).unwrap_err();
+    assert!(
+        e.to_string().contains("exceeded maximum template depth"),
+        "{e}"
+    );
+    // Huge printf widths are capped, then the output bound applies.
+    let o = Options {
+        max_output: 1000,
+        ..Options::default()
+    };
+    assert!(matches!(
+        run_with("{{printf \"%0999999999d\" 1}}", o),
+        Err(Error::OutputLimit { .. })
+    ));
 }
 
 #[test]
