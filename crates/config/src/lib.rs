@@ -8,9 +8,11 @@
 //! Behaviour worth knowing:
 //! - Every struct denies unknown keys (`path:line:col: unknown field "x",
 //!   expected one of: ...`). Service discovery providers other than
-//!   `static_configs` / `file_sd_configs`, and `sigv4`, `azuread`,
-//!   `google_iam`, `tracing`, `otlp` are refused by name at the key's
-//!   position (`... dns_sd_configs is not supported by Koban yet`).
+//!   `static_configs` / `file_sd_configs` / `dns_sd_configs`, and `sigv4`,
+//!   `azuread`, `google_iam`, `tracing`, `otlp` are refused by name at the
+//!   key's position (`... ec2_sd_configs is not supported by Koban yet`).
+//! - `dns_sd_configs` takes one key Prometheus does not have,
+//!   `nameservers` (see [`DnsSdConfig`]).
 //! - The HTTP client settings of scrape, alertmanager and remote configs
 //!   are `koban_httpclient`'s schema ([`HttpClientConfig`], re-exported
 //!   here), validated by it; errors point at the key at fault.

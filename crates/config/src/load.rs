@@ -133,8 +133,10 @@ fn load_scrape_config_file(
 }
 
 /// Keys refused inside scrape configs and alertmanager configs, besides every
-/// `*_sd_configs` other than `file_sd_configs`.
+/// `*_sd_configs` other than `file_sd_configs` and `dns_sd_configs`.
 const SCRAPE_UNSUPPORTED: &[&str] = &[];
+/// The service discovery sections Koban implements.
+const SUPPORTED_SD: &[&str] = &["file_sd_configs", "dns_sd_configs"];
 /// Keys refused inside alertmanager configs.
 const AM_UNSUPPORTED: &[&str] = &["sigv4"];
 /// Keys refused inside remote write/read configs.
@@ -165,7 +167,7 @@ fn check_unsupported(tree: &Node, path: &Path) -> Result<(), ConfigError> {
 
 fn check_keys(item: &Node, path: &Path, extra: &[&str]) -> Result<(), ConfigError> {
     for (k, pos, _) in item.entries() {
-        let sd = k.ends_with("_sd_configs") && k != "file_sd_configs";
+        let sd = k.ends_with("_sd_configs") && !SUPPORTED_SD.contains(&k.as_str());
         if sd || extra.contains(&k.as_str()) {
             return Err(unsupported(path, *pos, k));
         }
@@ -343,6 +345,7 @@ fn finish_scrape(
         path,
         base,
     )?;
+    check_dns_sd(&sc.dns_sd_configs, node, path)?;
     check_relabel(&sc.relabel_configs, node, "relabel_configs", path)?;
     check_relabel(
         &sc.metric_relabel_configs,
@@ -392,6 +395,51 @@ fn finish_sd(
                 return Err(invalid(path, pos, format!("path name {f:?} is not valid for file discovery (want *.json, *.yml or *.yaml, '*' only in the file name)")));
             }
             resolve(base, f);
+        }
+    }
+    Ok(())
+}
+
+/// Prometheus's rules for `dns_sd_configs` (at least one name, a port for
+/// every type but SRV; the type itself is checked when parsed), and Koban's
+/// `nameservers` must parse. Errors point at the entry, key or item at fault.
+fn check_dns_sd(dns: &[DnsSdConfig], node: Option<&Node>, path: &Path) -> Result<(), ConfigError> {
+    let d_node = node.and_then(|n| n.get("dns_sd_configs"));
+    for (i, d) in dns.iter().enumerate() {
+        let item = d_node.and_then(|n| n.index(i));
+        if d.names.is_empty() {
+            let pos = match item.and_then(|n| n.get("names")) {
+                Some(n) => n.pos,
+                None => item_pos(d_node, Some(i)),
+            };
+            return Err(invalid(
+                path,
+                pos,
+                "DNS-SD config must contain at least one SRV record name".into(),
+            ));
+        }
+        for (j, name) in d.names.iter().enumerate() {
+            if name.trim().is_empty() {
+                let pos = item_pos(item.and_then(|n| n.get("names")), Some(j));
+                return Err(invalid(path, pos, "empty name in DNS-SD config".into()));
+            }
+        }
+        if d.record_type != DnsRecordType::Srv && d.port == 0 {
+            let pos = match item.and_then(|n| n.get("port")) {
+                Some(n) => n.pos,
+                None => value_pos(item, "type"),
+            };
+            return Err(invalid(
+                path,
+                pos,
+                "a port is required in DNS-SD configs for all record types except SRV".into(),
+            ));
+        }
+        for (j, ns) in d.nameservers.iter().enumerate() {
+            if let Err(e) = crate::schema::parse_nameserver(ns) {
+                let pos = item_pos(item.and_then(|n| n.get("nameservers")), Some(j));
+                return Err(invalid(path, pos, e));
+            }
         }
     }
     Ok(())
@@ -486,6 +534,7 @@ fn finish_alerting(
             path,
             base,
         )?;
+        check_dns_sd(&am.dns_sd_configs, n, path)?;
         check_relabel(&am.relabel_configs, n, "relabel_configs", path)?;
         check_relabel(&am.alert_relabel_configs, n, "alert_relabel_configs", path)?;
     }

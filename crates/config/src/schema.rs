@@ -418,6 +418,8 @@ with_http_client! {
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
         pub file_sd_configs: Vec<FileSdConfig>,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+        pub dns_sd_configs: Vec<DnsSdConfig>,
+        #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
         pub relabel_configs: Vec<RelabelConfig>,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
         pub metric_relabel_configs: Vec<RelabelConfig>,
@@ -459,6 +461,131 @@ pub struct FileSdConfig {
 
 fn default_refresh() -> Duration {
     Duration::from_secs(300)
+}
+
+/// One entry of `dns_sd_configs:`: names queried periodically, each answer
+/// becoming one target group.
+///
+/// `names`, `type`, `port` and `refresh_interval` are Prometheus's keys.
+/// `nameservers` is Koban's own (Prometheus has no such key): when set,
+/// queries go to those servers instead of the system resolver
+/// (`/etc/resolv.conf`), which avoids the lag of a caching resolver in
+/// between.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    /// Names to query; the loader requires at least one.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub names: Vec<String>,
+    /// The record type queried (`SRV` by default).
+    #[serde(default, rename = "type")]
+    pub record_type: DnsRecordType,
+    /// Port of the targets of A, AAAA, MX and NS answers (required for
+    /// those types by the loader); SRV answers carry their own port.
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub port: u16,
+    /// How often the names are queried again; Koban also queries again
+    /// when the shortest TTL of an answer runs out, if that is sooner.
+    /// Default 30s.
+    #[serde(default = "default_dns_refresh")]
+    pub refresh_interval: Duration,
+    /// Koban's own key: DNS servers (`ip` or `ip:port`, port 53 by default,
+    /// IPv6 as `[ip]:port`) queried instead of the system resolver, tried in
+    /// order. Empty (the default) means the servers and search domains of
+    /// `/etc/resolv.conf`. The loader checks every entry parses.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub nameservers: Vec<String>,
+}
+
+impl DnsSdConfig {
+    /// The socket addresses of [`nameservers`](Self::nameservers), in
+    /// order; the error names the first entry that is not `ip` or `ip:port`.
+    pub fn nameserver_addrs(&self) -> Result<Vec<std::net::SocketAddr>, String> {
+        self.nameservers
+            .iter()
+            .map(|s| parse_nameserver(s))
+            .collect()
+    }
+}
+
+/// Parses a `nameservers` entry: `ip` (port 53), `ip:port` or `[ipv6]:port`.
+pub fn parse_nameserver(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{IpAddr, SocketAddr};
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(format!(
+        "invalid DNS server {s:?} in nameservers (want an IP address, optionally with :port)"
+    ))
+}
+
+fn is_zero_u16(v: &u16) -> bool {
+    *v == 0
+}
+fn default_dns_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// The record type of a [`DnsSdConfig`]. Parsed case-insensitively, as
+/// Prometheus does; written in upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DnsRecordType {
+    #[default]
+    Srv,
+    A,
+    Aaaa,
+    Mx,
+    Ns,
+}
+
+impl DnsRecordType {
+    /// The type's name in upper case (`SRV`, `A`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Ns => "NS",
+        }
+    }
+}
+
+impl std::fmt::Display for DnsRecordType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for DnsRecordType {
+    type Error = String;
+
+    /// Prometheus's message for an unknown type: `invalid DNS-SD records type X`.
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.to_ascii_uppercase().as_str() {
+            "SRV" => DnsRecordType::Srv,
+            "A" => DnsRecordType::A,
+            "AAAA" => DnsRecordType::Aaaa,
+            "MX" => DnsRecordType::Mx,
+            "NS" => DnsRecordType::Ns,
+            _ => return Err(format!("invalid DNS-SD records type {s}")),
+        })
+    }
+}
+
+impl From<DnsRecordType> for String {
+    fn from(t: DnsRecordType) -> String {
+        t.as_str().to_string()
+    }
 }
 
 /// `storage:`.
@@ -522,6 +649,8 @@ with_http_client! {
         pub static_configs: Vec<StaticConfig>,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
         pub file_sd_configs: Vec<FileSdConfig>,
+        #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+        pub dns_sd_configs: Vec<DnsSdConfig>,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
         pub relabel_configs: Vec<RelabelConfig>,
         #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]

@@ -40,21 +40,82 @@ fn example_conoha_static_loads() {
 }
 
 #[test]
-fn example_dns_sd_refused_at_key() {
-    let path = examples().join("dns-sd.yml");
-    let e = load_file(&path).unwrap_err();
+fn example_dns_sd_loads() {
+    let cfg = load_file(&examples().join("dns-sd.yml")).unwrap();
+    let sc = &cfg.scrape_configs[0];
+    assert_eq!(sc.job_name, "node_exporter");
+    let d = &sc.dns_sd_configs[0];
+    assert_eq!(d.names, vec!["node.prom.local".to_string()]);
+    assert_eq!(d.record_type, DnsRecordType::Srv);
+    assert_eq!(d.port, 0);
+    assert_eq!(d.refresh_interval.to_string(), "30s");
+    assert!(d.nameservers.is_empty());
+}
+
+#[test]
+fn dns_sd_keys_and_validation() {
+    let cfg = load(
+        "scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [a.test, b.test]\n        type: aaaa\n        port: 9100\n        refresh_interval: 5s\n        nameservers: ['127.0.0.1:5353', '::1', '[::1]:53']\n",
+    )
+    .unwrap();
+    let d = &cfg.scrape_configs[0].dns_sd_configs[0];
+    assert_eq!(d.record_type, DnsRecordType::Aaaa);
+    assert_eq!(d.port, 9100);
+    assert_eq!(d.refresh_interval.to_string(), "5s");
+    let addrs: Vec<String> = d
+        .nameserver_addrs()
+        .unwrap()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(addrs, ["127.0.0.1:5353", "[::1]:53", "[::1]:53"]);
+    // The dump loads again to the same config.
+    assert_eq!(load(&cfg.to_yaml()).unwrap(), cfg);
+
+    let head = "scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n";
+    assert_eq!(
+        err(&format!("{head}      - type: SRV\n")),
+        "config.yml:4:9: DNS-SD config must contain at least one SRV record name"
+    );
+    assert_eq!(
+        err(&format!("{head}      - names: []\n")),
+        "config.yml:4:16: DNS-SD config must contain at least one SRV record name"
+    );
+    assert_eq!(
+        err(&format!("{head}      - names: [a.test]\n        type: A\n")),
+        "config.yml:5:15: a port is required in DNS-SD configs for all record types except SRV"
+    );
+    for t in ["MX", "ns", "AAAA"] {
+        assert!(err(&format!(
+            "{head}      - names: [a.test]\n        type: {t}\n"
+        ))
+        .contains("a port is required"));
+    }
+    let e = err(&format!(
+        "{head}      - names: [a.test]\n        type: TXT\n"
+    ));
     assert!(
-        matches!(&e, ConfigError::Unsupported { key, .. } if key == "dns_sd_configs"),
+        e.starts_with("config.yml:5:") && e.contains("invalid DNS-SD records type TXT"),
         "{e}"
     );
-    assert_eq!(e.position(), Some((14, 5)));
     assert_eq!(
-        e.to_string(),
-        format!(
-            "{}:14:5: dns_sd_configs is not supported by Koban yet",
-            path.display()
-        )
+        err(&format!("{head}      - names: [a.test]\n        nameservers: [127.0.0.1, dns.test]\n")),
+        "config.yml:5:34: invalid DNS server \"dns.test\" in nameservers (want an IP address, optionally with :port)"
     );
+    let e = err(&format!(
+        "{head}      - names: [a.test]\n        ports: 1\n"
+    ));
+    assert!(
+        e.starts_with("config.yml:5:9: unknown field \"ports\""),
+        "{e}"
+    );
+
+    // Alertmanagers discover by DNS too.
+    let cfg = load(
+        "alerting:\n  alertmanagers:\n    - dns_sd_configs:\n        - names: [am.test]\n          type: A\n          port: 9093\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.alerting.alertmanagers[0].dns_sd_configs[0].port, 9093);
 }
 
 #[test]
@@ -530,14 +591,14 @@ fn scrape_config_files_are_merged() {
     // Errors inside a scrape config file name that file.
     std::fs::write(
         dir.path().join("jobs/c.yml"),
-        "scrape_configs:\n  - job_name: c\n    dns_sd_configs: []\n",
+        "scrape_configs:\n  - job_name: c\n    consul_sd_configs: []\n",
     )
     .unwrap();
     let e = load_file(&main).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:3:5: dns_sd_configs is not supported by Koban yet",
+            "{}:3:5: consul_sd_configs is not supported by Koban yet",
             dir.path().join("jobs/c.yml").display()
         )
     );

@@ -431,7 +431,7 @@ fn shared_examples_load_or_name_the_missing_provider() {
     assert!(shared.exists(), "{} is missing", shared.display());
     for (file, want) in [
         ("conoha-static.yml", None),
-        ("dns-sd.yml", Some("dns_sd_configs")),
+        ("dns-sd.yml", None),
         ("ec2-relabel.yml", Some("ec2_sd_configs")),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_koban"))
