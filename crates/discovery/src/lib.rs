@@ -1,5 +1,5 @@
 //! Service discovery: the [`Discoverer`] trait, the [`DiscoveryManager`] and
-//! one module per provider (static, file).
+//! one module per provider (static, file, dns).
 //!
 //! Providers send lists of [`TargetGroup`]s: first their full set, then the
 //! full groups of every source that changed (an empty group means the source
@@ -7,10 +7,12 @@
 //! alertmanager set), debounces, and publishes the merged view on a
 //! `tokio::sync::watch` channel.
 
+pub mod dns;
 pub mod file;
 mod manager;
 pub mod static_sd;
 
+pub use dns::DnsDiscoverer;
 pub use file::{read_file, FileDiscoverer, FileSdError, FileSdStatus, META_FILEPATH};
 pub use manager::{DiscoveryManager, ProviderSpec, Targets};
 pub use static_sd::StaticDiscoverer;

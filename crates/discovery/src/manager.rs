@@ -1,10 +1,11 @@
 //! The discovery manager: runs providers per target set (scrape job or
 //! alertmanager set), merges their groups and publishes debounced snapshots.
 
+use crate::dns::DnsDiscoverer;
 use crate::file::{FileDiscoverer, FileSdStatus};
 use crate::static_sd::StaticDiscoverer;
 use crate::{Discoverer, TargetGroup};
-use koban_config::{Config, FileSdConfig, StaticConfig};
+use koban_config::{Config, DnsSdConfig, FileSdConfig, StaticConfig};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub enum ProviderSpec {
     Static(Vec<StaticConfig>),
     /// One `file_sd_configs` entry.
     File(FileSdConfig),
+    /// One `dns_sd_configs` entry.
+    Dns(DnsSdConfig),
 }
 
 impl ProviderSpec {
@@ -30,16 +33,22 @@ impl ProviderSpec {
         match self {
             ProviderSpec::Static(c) => Box::new(StaticDiscoverer::new(c)),
             ProviderSpec::File(c) => Box::new(FileDiscoverer::new(c, status.clone())),
+            ProviderSpec::Dns(c) => Box::new(DnsDiscoverer::new(c)),
         }
     }
 
     /// The providers of a scrape config's SD sections.
-    fn for_sd(statics: &[StaticConfig], files: &[FileSdConfig]) -> Vec<ProviderSpec> {
+    fn for_sd(
+        statics: &[StaticConfig],
+        files: &[FileSdConfig],
+        dns: &[DnsSdConfig],
+    ) -> Vec<ProviderSpec> {
         let mut v = Vec::new();
         if !statics.is_empty() {
             v.push(ProviderSpec::Static(statics.to_vec()));
         }
         v.extend(files.iter().cloned().map(ProviderSpec::File));
+        v.extend(dns.iter().cloned().map(ProviderSpec::Dns));
         v
     }
 }
@@ -146,8 +155,8 @@ impl DiscoveryManager {
         self.file_status.clone()
     }
 
-    /// Runs the providers for the config's scrape jobs (`static_configs` and
-    /// `file_sd_configs`). Providers whose job and config are unchanged keep
+    /// Runs the providers for the config's scrape jobs (`static_configs`,
+    /// `file_sd_configs` and `dns_sd_configs`). Providers whose job and config are unchanged keep
     /// running; others are stopped or started.
     pub fn apply_config(&self, cfg: &Config) {
         let sets = cfg
@@ -156,7 +165,11 @@ impl DiscoveryManager {
             .map(|sc| {
                 (
                     sc.job_name.clone(),
-                    ProviderSpec::for_sd(&sc.static_configs, &sc.file_sd_configs),
+                    ProviderSpec::for_sd(
+                        &sc.static_configs,
+                        &sc.file_sd_configs,
+                        &sc.dns_sd_configs,
+                    ),
                 )
             })
             .collect();
@@ -174,7 +187,11 @@ impl DiscoveryManager {
             .map(|(i, am)| {
                 (
                     format!("config-{i}"),
-                    ProviderSpec::for_sd(&am.static_configs, &am.file_sd_configs),
+                    ProviderSpec::for_sd(
+                        &am.static_configs,
+                        &am.file_sd_configs,
+                        &am.dns_sd_configs,
+                    ),
                 )
             })
             .collect();

@@ -1,5 +1,5 @@
 //! Service discovery as a component: the providers of every scrape job
-//! (`static_configs`, `file_sd_configs`).
+//! (`static_configs`, `file_sd_configs`, `dns_sd_configs`).
 
 use super::{Commit, Component};
 use anyhow::Result;
