@@ -2,6 +2,7 @@
 //! exemplars, metadata, the exposition format parser and relabelling.
 //! This crate does no I/O; every other crate builds on it.
 
+pub mod alert;
 pub mod exemplar;
 pub mod exposition;
 pub mod histogram;
@@ -11,6 +12,7 @@ pub mod metadata;
 pub mod relabel;
 pub mod sample;
 
+pub use alert::{Alert, AlertSink};
 pub use exemplar::Exemplar;
 pub use histogram::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
