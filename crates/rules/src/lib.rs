@@ -7,11 +7,30 @@
 //!   promtool's checks and wording.
 //! - `template`: Prometheus's template data and functions over
 //!   koban-template.
-//! - `group`, `alerting`, `recording`, `manager`: evaluation, alert state,
-//!   stale markers, state restored after a restart.
+//! - [`group`] (one group's cycle: rules in order, health, alerts to send),
+//!   `recording` and `alerting` (each kind's output and state), [`manager`]
+//!   (a task per group, schedule, reload keeping state), [`state`] (alert
+//!   state across restarts), [`metrics`] (`koban_rule_*`).
+//! - [`testing`]: an in-memory storage for rule tests.
 //! - `unittest`: promtool's rule unit-test files (`koban test rules`).
 //!
 //! The crate takes the storage traits and an [`koban_model::AlertSink`]; it
 //! names no concrete storage or notifier.
 
+mod alerting;
+mod expand;
+pub mod group;
+pub mod manager;
+pub mod metrics;
+mod output;
+mod recording;
 pub mod spec;
+pub mod state;
+pub mod testing;
+
+pub use alerting::{generator_url, RESOLVED_RETENTION_MS};
+pub use group::{
+    AlertState, AlertStatus, EvalEnv, Group, GroupStatus, Health, RuleError, RuleStatus,
+};
+pub use manager::Manager;
+pub use metrics::RuleMetrics;
