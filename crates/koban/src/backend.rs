@@ -21,6 +21,9 @@ pub struct ServerBackend {
     pub ready: AtomicBool,
     pub hostname: String,
     pub storage_path: String,
+    /// The rule manager, for the rules and alerts APIs.
+    #[allow(dead_code)] // until the web layer asks for rule groups
+    pub rules: Arc<koban_rules::Manager>,
 }
 
 fn label_map(l: &Labels) -> BTreeMap<String, String> {

@@ -138,6 +138,16 @@ pub struct ServerArgs {
     /// offset, as Prometheus does.
     #[arg(long = "scrape.slots", default_value_t = koban_scrape::DEFAULT_SCRAPE_SLOTS)]
     pub scrape_slots: u32,
+    /// Max time to tolerate a Koban outage for restoring "for" state of alerts.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    pub for_outage_tolerance: String,
+    /// Minimum duration between an alert restored after a restart and it firing
+    /// (for alerts whose "for" is at least this long).
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    pub for_grace_period: String,
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    pub resend_delay: String,
 }
 
 /// Prometheus server flags Koban does not have, refused by name (clap
@@ -149,9 +159,6 @@ const PROMETHEUS_ONLY: &[&str] = &[
     "auto-gomemlimit",
     "auto-gomemlimit.ratio",
     "enable-feature",
-    "rules.alert.for-grace-period",
-    "rules.alert.for-outage-tolerance",
-    "rules.alert.resend-delay",
     "rules.max-concurrent-evals",
     "scrape.discovery-reload-interval",
     "storage.agent.no-lockfile",
@@ -272,6 +279,15 @@ impl ServerArgs {
             self.scrape_timestamp_tolerance.clone(),
         );
         m.insert("scrape.slots".into(), self.scrape_slots.to_string());
+        m.insert(
+            "rules.alert.for-outage-tolerance".into(),
+            self.for_outage_tolerance.clone(),
+        );
+        m.insert(
+            "rules.alert.for-grace-period".into(),
+            self.for_grace_period.clone(),
+        );
+        m.insert("rules.alert.resend-delay".into(), self.resend_delay.clone());
         m
     }
 }

@@ -33,9 +33,6 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             "runtime.gogc has no effect on Koban (it has no Go garbage collector); ignored".into(),
         );
     }
-    if !cfg.rule_files.is_empty() {
-        w.push(not_yet("rule_files"));
-    }
     for sc in &cfg.scrape_configs {
         let job = &sc.job_name;
         let mut keys = Vec::new();
@@ -132,7 +129,6 @@ remote_read:
                 "global.external_labels is not supported by Koban yet; ignored until it is",
                 "global.scrape_failure_log_file is not supported by Koban yet; ignored until it is",
                 "runtime.gogc has no effect on Koban (it has no Go garbage collector); ignored",
-                "rule_files is not supported by Koban yet; ignored until it is",
                 "job \"b\": native_histogram_bucket_limit is not supported by Koban yet; ignored until it is",
                 "storage.exemplars is not supported by Koban yet; ignored until it is",
                 "alerting is not supported by Koban yet; ignored until it is",

@@ -7,6 +7,7 @@ use crate::backend::ServerBackend;
 use crate::cli::ServerArgs;
 use crate::components::discovery::Discovery;
 use crate::components::forward::Forward;
+use crate::components::rules::{Rules, RulesFlags};
 use crate::components::scrape::Scrape;
 use crate::components::storage::Storage;
 use crate::components::web::Web;
@@ -228,6 +229,9 @@ struct Flags {
     query_timeout: Duration,
     /// Zero with `--scrape.adjust-timestamps=false`.
     timestamp_tolerance: Duration,
+    outage_tolerance: Duration,
+    grace_period: Duration,
+    resend_delay: Duration,
 }
 
 impl Flags {
@@ -248,6 +252,12 @@ impl Flags {
                 )?,
                 false => Duration::ZERO,
             },
+            outage_tolerance: duration_flag(
+                "rules.alert.for-outage-tolerance",
+                &args.for_outage_tolerance,
+            )?,
+            grace_period: duration_flag("rules.alert.for-grace-period", &args.for_grace_period)?,
+            resend_delay: duration_flag("rules.alert.resend-delay", &args.resend_delay)?,
         })
     }
 }
@@ -341,6 +351,8 @@ async fn start_and_serve(
     registry.register_collector(Box::new(selfmetrics::TsdbCollector(db.clone())));
     let scrape_metrics = ScrapeMetrics::default();
     scrape_metrics.register(&mut registry);
+    let rule_metrics = koban_rules::RuleMetrics::default();
+    rule_metrics.register(&mut registry);
     let registry = Arc::new(registry);
 
     let scrape = Scrape::new(
@@ -359,6 +371,28 @@ async fn start_and_serve(
     components.push(discovery).await;
     components.push(forward).await;
 
+    let engine = Arc::new(koban_promql::Engine::new(koban_promql::EngineOpts {
+        lookback_delta_ms: flags.lookback.as_millis() as i64,
+        timeout: flags.query_timeout,
+        max_samples: args.query_max_samples,
+    }));
+    let rules = Rules::new(
+        engine.clone(),
+        db.clone(),
+        RulesFlags {
+            outage_tolerance: flags.outage_tolerance,
+            grace_period: flags.grace_period,
+            resend_delay: flags.resend_delay,
+            external_url: external_url(args),
+            state_dir: args.tsdb_path.join("rules_state"),
+        },
+        rule_metrics,
+        None,
+        CancellationToken::new(),
+    );
+    let rule_manager = rules.manager().clone();
+    components.push(rules).await;
+
     let reloader = Arc::new(Reloader {
         source,
         components: components.clone(),
@@ -374,11 +408,6 @@ async fn start_and_serve(
         .await
         .context("applying configuration")?;
 
-    let engine = Arc::new(koban_promql::Engine::new(koban_promql::EngineOpts {
-        lookback_delta_ms: flags.lookback.as_millis() as i64,
-        timeout: flags.query_timeout,
-        max_samples: args.query_max_samples,
-    }));
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
@@ -390,6 +419,7 @@ async fn start_and_serve(
         ready: AtomicBool::new(true),
         hostname,
         storage_path: args.tsdb_path.display().to_string(),
+        rules: rule_manager,
     });
     // Cancelled by `/-/quit`; SIGTERM and SIGINT stop the same way.
     let shutdown = CancellationToken::new();
@@ -453,6 +483,20 @@ fn listen_candidates(addr: &str) -> Vec<String> {
         Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
         None => vec![addr.to_string()],
     }
+}
+
+/// `--web.external-url`, or Prometheus's default: `http://HOSTNAME:PORT`
+/// plus the route prefix.
+fn external_url(args: &ServerArgs) -> String {
+    if let Some(u) = &args.external_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let port = args.listen_address.rsplit(':').next().unwrap_or("9090");
+    let prefix = koban_web::normalize_prefix(&route_prefix(args));
+    format!("http://{host}:{port}{prefix}")
 }
 
 /// The path part of an external URL, for the default route prefix.
