@@ -1,7 +1,7 @@
 //! Alert state kept across restarts: one small JSON file per rule group,
 //! written (temp file + rename) after every evaluation that changed an
 //! alert's state, and read when the server starts. The format is
-//! documented in docs/format/rules-state.md.
+//! documented in crates/rules/docs/format/rules-state.md.
 //!
 //! Prometheus restores only `for` (from `ALERTS_FOR_STATE`), so an alert
 //! firing before a restart is pending after it, and `keep_firing_for` is
@@ -292,4 +292,57 @@ pub fn restore_from(g: &mut Group, env: &EvalEnv, f: &StateFile, now_ms: i64) ->
         }
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 file as documented: it must keep loading.
+    const V1: &str = r#"{"format":"koban-rules-state","version":1,"file":"rules.yml","group":"g",
+ "written_at_ms":1700000030000,
+ "rules":[{"alert":"Down","fingerprint":"0123456789abcdef","alerts":[
+   {"labels":{"alertname":"Down","instance":"a"},"annotations":{"summary":"a is down"},
+    "state":"firing","value":0.0,"active_at_ms":1700000010000,"fired_at_ms":1700000030000}]}]}"#;
+
+    #[test]
+    fn version_1_files_keep_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        std::fs::write(&p, V1).unwrap();
+        let f = read(&p).unwrap().unwrap();
+        assert_eq!(f.group, "g");
+        let a = &f.rules[0].alerts[0];
+        assert_eq!(a.state, "firing");
+        assert_eq!(a.fired_at_ms, Some(1_700_000_030_000));
+        assert_eq!(a.keep_firing_since_ms, None);
+        assert_eq!(a.labels["instance"], "a");
+        // Round trip.
+        let back: StateFile = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn other_formats_and_versions_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        std::fs::write(&p, V1.replace("\"version\":1", "\"version\":2")).unwrap();
+        let e = read(&p).unwrap_err();
+        assert!(e.contains("version 2"), "{e}");
+        std::fs::write(&p, "{").unwrap();
+        assert!(read(&p).unwrap_err().contains("x.json"));
+        assert_eq!(read(&dir.path().join("none.json")), Ok(None));
+    }
+
+    #[test]
+    fn the_file_name_is_the_documented_hash() {
+        let p = path_for(Path::new("/d"), "rules.yml", "g");
+        let mut k = b"rules.yml".to_vec();
+        k.push(0xff);
+        k.push(b'g');
+        assert_eq!(
+            p,
+            Path::new("/d").join(format!("{:016x}.json", xxhash_rust::xxh3::xxh3_64(&k)))
+        );
+    }
 }
