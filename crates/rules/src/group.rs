@@ -173,6 +173,8 @@ pub struct GroupStatus {
     pub interval: Duration,
     pub limit: u64,
     pub query_offset: Duration,
+    /// The group's `labels` (added to each rule's own; a rule's win).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Wall-clock start of the last evaluation, Unix ms.
     pub last_evaluation_ms: Option<i64>,
     pub evaluation_time: Duration,
@@ -505,6 +507,7 @@ impl Group {
             interval: self.interval,
             limit: self.spec.limit,
             query_offset: self.query_offset,
+            labels: self.spec.labels.clone(),
             last_evaluation_ms: self.last_evaluation_ms,
             evaluation_time: self.evaluation_time,
             rules: self.rules.iter().map(rule_status).collect(),
