@@ -520,8 +520,9 @@ fn finish_alerting(
             return Err(invalid(
                 path,
                 value_pos(n, "api_version"),
+                // Prometheus 3's wording.
                 format!(
-                    "unsupported alertmanager api_version {:?}, only \"v2\" is supported",
+                    "expected Alertmanager api version to be one of [v2] but got {}",
                     am.api_version
                 ),
             ));

@@ -24,6 +24,8 @@ pub struct ServerBackend {
     /// The rule manager, for the rules and alerts APIs.
     #[allow(dead_code)] // until the web layer asks for rule groups
     pub rules: Arc<koban_rules::Manager>,
+    /// The notifier, for `/api/v1/alertmanagers`.
+    pub notifier: Arc<koban_notifier::Notifier>,
 }
 
 fn label_map(l: &Labels) -> BTreeMap<String, String> {
@@ -180,6 +182,15 @@ impl Backend for ServerBackend {
             .snapshot(&dir, !skip_head)
             .map_err(|e| format!("create snapshot: {e}"))?;
         Ok(name)
+    }
+
+    fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        let l = self.notifier.alertmanagers();
+        (l.active, l.dropped)
+    }
+
+    fn external_labels(&self) -> Labels {
+        self.reloader.current().global.external_labels()
     }
 
     fn runtime_info(&self) -> serde_json::Value {

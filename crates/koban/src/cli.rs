@@ -145,6 +145,21 @@ pub struct ServerArgs {
     /// (for alerts whose "for" is at least this long).
     #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
     pub for_grace_period: String,
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
+    pub notification_queue_capacity: usize,
+    /// Send queued Alertmanager notifications when shutting down (false: drop them).
+    #[arg(
+        long = "alertmanager.drain-notification-queue-on-shutdown",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub drain_notification_queue: bool,
     /// Minimum amount of time to wait before resending an alert to Alertmanager.
     #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
     pub resend_delay: String,
@@ -154,8 +169,6 @@ pub struct ServerArgs {
 /// would only call them unexpected). Flags Koban has are in [`ServerArgs`].
 const PROMETHEUS_ONLY: &[&str] = &[
     "agent",
-    "alertmanager.drain-notification-queue-on-shutdown",
-    "alertmanager.notification-queue-capacity",
     "auto-gomemlimit",
     "auto-gomemlimit.ratio",
     "enable-feature",
@@ -288,6 +301,14 @@ impl ServerArgs {
             self.for_grace_period.clone(),
         );
         m.insert("rules.alert.resend-delay".into(), self.resend_delay.clone());
+        m.insert(
+            "alertmanager.notification-queue-capacity".into(),
+            self.notification_queue_capacity.to_string(),
+        );
+        m.insert(
+            "alertmanager.drain-notification-queue-on-shutdown".into(),
+            self.drain_notification_queue.to_string(),
+        );
         m
     }
 }

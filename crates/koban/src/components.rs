@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 pub mod discovery;
 pub mod forward;
+pub mod notifier;
 pub mod rules;
 pub mod scrape;
 pub mod storage;

@@ -13,9 +13,6 @@ fn not_yet(key: &str) -> String {
 pub fn warnings(cfg: &Config) -> Vec<String> {
     let mut w = Vec::new();
     let g = &cfg.global;
-    if !g.external_labels.is_empty() {
-        w.push(not_yet("global.external_labels"));
-    }
     if !g.query_log_file.is_empty() {
         w.push(not_yet("global.query_log_file"));
     }
@@ -58,9 +55,6 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
     }
     if cfg.storage.exemplars.is_some() {
         w.push(not_yet("storage.exemplars"));
-    }
-    if cfg.alerting != Default::default() {
-        w.push(not_yet("alerting"));
     }
     if !cfg.remote_write.is_empty() {
         w.push(not_yet("remote_write"));
@@ -126,12 +120,10 @@ remote_read:
         assert_eq!(
             warnings(&cfg),
             [
-                "global.external_labels is not supported by Koban yet; ignored until it is",
                 "global.scrape_failure_log_file is not supported by Koban yet; ignored until it is",
                 "runtime.gogc has no effect on Koban (it has no Go garbage collector); ignored",
                 "job \"b\": native_histogram_bucket_limit is not supported by Koban yet; ignored until it is",
                 "storage.exemplars is not supported by Koban yet; ignored until it is",
-                "alerting is not supported by Koban yet; ignored until it is",
                 "remote_write is not supported by Koban yet; ignored until it is",
                 "remote_read is not supported by Koban yet; ignored until it is",
             ]

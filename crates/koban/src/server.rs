@@ -7,6 +7,7 @@ use crate::backend::ServerBackend;
 use crate::cli::ServerArgs;
 use crate::components::discovery::Discovery;
 use crate::components::forward::Forward;
+use crate::components::notifier::Notifier;
 use crate::components::rules::{Rules, RulesFlags};
 use crate::components::scrape::Scrape;
 use crate::components::storage::Storage;
@@ -353,6 +354,8 @@ async fn start_and_serve(
     scrape_metrics.register(&mut registry);
     let rule_metrics = koban_rules::RuleMetrics::default();
     rule_metrics.register(&mut registry);
+    let notifier_metrics = koban_notifier::NotifierMetrics::default();
+    notifier_metrics.register(&mut registry);
     let registry = Arc::new(registry);
 
     let scrape = Scrape::new(
@@ -376,6 +379,17 @@ async fn start_and_serve(
         timeout: flags.query_timeout,
         max_samples: args.query_max_samples,
     }));
+    // Before the rules, which send to it: it stops after them.
+    let notifier = Notifier::start(
+        koban_notifier::Options {
+            queue_capacity: args.notification_queue_capacity,
+            discovery_debounce: Duration::from_secs(5),
+            drain_on_shutdown: args.drain_notification_queue,
+        },
+        notifier_metrics,
+    );
+    let alert_notifier = notifier.notifier().clone();
+    components.push(notifier).await;
     let rules = Rules::new(
         engine.clone(),
         db.clone(),
@@ -387,7 +401,7 @@ async fn start_and_serve(
             state_dir: args.tsdb_path.join("rules_state"),
         },
         rule_metrics,
-        None,
+        Some(alert_notifier.clone() as Arc<dyn koban_model::AlertSink>),
         CancellationToken::new(),
     );
     let rule_manager = rules.manager().clone();
@@ -420,6 +434,7 @@ async fn start_and_serve(
         hostname,
         storage_path: args.tsdb_path.display().to_string(),
         rules: rule_manager,
+        notifier: alert_notifier,
     });
     // Cancelled by `/-/quit`; SIGTERM and SIGINT stop the same way.
     let shutdown = CancellationToken::new();

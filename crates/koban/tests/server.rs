@@ -263,18 +263,13 @@ scrape_configs:
   - job_name: a
     static_configs:
       - targets: ['127.0.0.1:9']
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['127.0.0.1:9093']
 remote_write:
   - url: http://127.0.0.1:9/write
 remote_read:
   - url: http://127.0.0.1:9/read
 ";
 
-const IGNORED_WARNINGS: [&str; 3] = [
-    "alerting is not supported by Koban yet; ignored until it is",
+const IGNORED_WARNINGS: [&str; 2] = [
     "remote_write is not supported by Koban yet; ignored until it is",
     "remote_read is not supported by Koban yet; ignored until it is",
 ];

@@ -175,6 +175,17 @@ pub trait Backend: Send + Sync + 'static {
     fn snapshot(&self, _skip_head: bool) -> Result<String, String> {
         Err("snapshots are not supported by this storage yet".into())
     }
+    /// Alertmanagers for `/api/v1/alertmanagers`: (URLs alerts are posted
+    /// to, URLs of discovered ones that relabelling dropped). The default
+    /// has none.
+    fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        (Vec::new(), Vec::new())
+    }
+    /// `global.external_labels` of the configuration in effect, which
+    /// `/federate` adds to series lacking them. The default has none.
+    fn external_labels(&self) -> koban_model::Labels {
+        koban_model::Labels::default()
+    }
 }
 
 /// Shared state of every handler.

@@ -1,5 +1,6 @@
 //! `/federate`: the latest sample of every series matching `match[]`, in the
-//! text exposition format, with the server's external labels applied.
+//! text exposition format, with the external labels of the configuration
+//! in effect added to series lacking them.
 
 use super::ApiError;
 use crate::params::Params;
@@ -22,6 +23,7 @@ pub async fn federate(
     let sets = super::meta::matcher_sets(&p)?;
     let now = super::query::now_ms();
     let storage = st.backend.storage();
+    let external = st.backend.external_labels();
     let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let querier = storage.querier(now - LOOKBACK_MS, now)?;
         let mut latest: BTreeMap<Labels, (i64, f64)> = BTreeMap::new();
@@ -35,7 +37,7 @@ pub async fn federate(
                 }
                 if let Some((t, v)) = last {
                     if !koban_model::is_stale_nan(v) {
-                        latest.insert(s.labels().clone(), (t, v));
+                        latest.insert(with_external(s.labels(), &external), (t, v));
                     }
                 }
             }
@@ -62,4 +64,34 @@ pub async fn federate(
         body,
     )
         .into_response())
+}
+
+/// `labels` with each external label it lacks (as Prometheus: a series'
+/// own value wins).
+fn with_external(labels: &Labels, external: &Labels) -> Labels {
+    if external.is_empty() {
+        return labels.clone();
+    }
+    let mut b = labels.builder();
+    for l in external.iter() {
+        if labels.get(&l.name).is_empty() {
+            b.set(&l.name, &l.value);
+        }
+    }
+    b.into_labels()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_labels_fill_in_only_missing_labels() {
+        let s = Labels::from_pairs([("__name__", "up"), ("dc", "own")]);
+        let ext = Labels::from_pairs([("dc", "eu"), ("replica", "a")]);
+        assert_eq!(
+            with_external(&s, &ext).to_string(),
+            r#"{__name__="up", dc="own", replica="a"}"#
+        );
+    }
 }

@@ -19,8 +19,16 @@ pub async fn alerts() -> Response {
     success(&json!({"alerts": []}))
 }
 
-pub async fn alertmanagers() -> Response {
-    success(&json!({"activeAlertmanagers": [], "droppedAlertmanagers": []}))
+/// `/api/v1/alertmanagers`, with Prometheus's JSON.
+pub async fn alertmanagers(State(st): State<Arc<AppState>>) -> Response {
+    let (active, dropped) = st.backend.alertmanagers();
+    let urls = |v: Vec<String>| -> Vec<serde_json::Value> {
+        v.into_iter().map(|u| json!({ "url": u })).collect()
+    };
+    success(&json!({
+        "activeAlertmanagers": urls(active),
+        "droppedAlertmanagers": urls(dropped),
+    }))
 }
 
 pub async fn config(State(st): State<Arc<AppState>>) -> Response {
