@@ -2,7 +2,8 @@
 //!
 //! Entry points: [`load_file`] / [`load_str`] produce a [`Config`] with every
 //! default filled in, or a [`ConfigError`] that displays as
-//! `path:line:col: message`. [`parse_duration`] parses Prometheus durations
+//! `path:line:col: message`. [`rules::parse_rule_file`] decodes a rule file
+//! (the checks are koban-rules' loader). [`parse_duration`] parses Prometheus durations
 //! for command-line flags.
 //!
 //! Behaviour worth knowing:
@@ -28,6 +29,7 @@ mod duration;
 mod error;
 mod load;
 pub mod relabel;
+pub mod rules;
 mod schema;
 mod tree;
 
@@ -37,6 +39,7 @@ pub use error::ConfigError;
 pub use load::{load_file, load_str};
 pub use relabel::RelabelConfig;
 pub use schema::*;
+pub use tree::Pos;
 
 /// The configuration used when none is given: Koban scrapes itself.
 pub const DEFAULT_CONFIG: &str = "\

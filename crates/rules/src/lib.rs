@@ -20,17 +20,20 @@
 mod alerting;
 mod expand;
 pub mod group;
+pub mod load;
 pub mod manager;
 pub mod metrics;
 mod output;
 mod recording;
 pub mod spec;
 pub mod state;
+mod template_check;
 pub mod testing;
 
 pub use alerting::{generator_url, RESOLVED_RETENTION_MS};
 pub use group::{
     AlertState, AlertStatus, EvalEnv, Group, GroupStatus, Health, RuleError, RuleStatus,
 };
+pub use load::{load_file, load_files, FileError, LoadError};
 pub use manager::Manager;
 pub use metrics::RuleMetrics;

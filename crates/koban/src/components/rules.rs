@@ -91,7 +91,7 @@ impl Component for Rules {
     /// Loads every rule file (globs resolved by the config loader) and
     /// parses every group; any error refuses the configuration.
     fn prepare<'a>(&'a self, cfg: &Arc<Config>) -> Result<Commit<'a>> {
-        let specs = interim_load(&cfg.rule_files)?;
+        let specs = koban_rules::load_files(&cfg.rule_files).map_err(|e| anyhow!("{e}"))?;
         let prepared = self
             .manager
             .prepare(specs, Arc::new(self.env(cfg)))
@@ -107,95 +107,4 @@ impl Component for Rules {
             Ok(())
         })
     }
-}
-
-/// Interim rule file reading until `koban_rules::load` lands: globs, the
-/// YAML keys of a rule file, durations. No positions, no promtool checks.
-fn interim_load(patterns: &[String]) -> Result<Vec<koban_rules::spec::GroupSpec>> {
-    use koban_rules::spec::{GroupSpec, RuleKind, RuleSpec};
-    use std::collections::BTreeMap;
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        groups: Vec<G>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct G {
-        name: String,
-        interval: Option<String>,
-        #[serde(default)]
-        limit: u64,
-        query_offset: Option<String>,
-        #[serde(default)]
-        labels: BTreeMap<String, String>,
-        #[serde(default)]
-        rules: Vec<R>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct R {
-        record: Option<String>,
-        alert: Option<String>,
-        expr: String,
-        #[serde(rename = "for")]
-        for_: Option<String>,
-        keep_firing_for: Option<String>,
-        #[serde(default)]
-        labels: BTreeMap<String, String>,
-        #[serde(default)]
-        annotations: BTreeMap<String, String>,
-    }
-    let dur = |f: &str, s: &Option<String>| -> Result<Option<Duration>> {
-        match s {
-            None => Ok(None),
-            Some(s) => koban_config::parse_duration(s)
-                .map(|d| Some(d.into()))
-                .map_err(|e| anyhow!("{f}: {e}")),
-        }
-    };
-    let mut out = Vec::new();
-    for p in patterns {
-        let mut paths: Vec<PathBuf> = glob::glob(p)
-            .map_err(|e| anyhow!("{p}: {e}"))?
-            .filter_map(|r| r.ok())
-            .collect();
-        paths.sort();
-        for path in paths {
-            let f = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| anyhow!("{f}: {e}"))?;
-            let file: File = serde_saphyr::from_str(&text).map_err(|e| anyhow!("{f}: {e}"))?;
-            for g in file.groups {
-                let mut rules = Vec::new();
-                for r in g.rules {
-                    let kind = match (r.record, r.alert) {
-                        (Some(record), None) => RuleKind::Recording { record },
-                        (None, Some(alert)) => RuleKind::Alerting {
-                            alert,
-                            for_: dur(&f, &r.for_)?.unwrap_or_default(),
-                            keep_firing_for: dur(&f, &r.keep_firing_for)?.unwrap_or_default(),
-                            annotations: r.annotations,
-                        },
-                        _ => return Err(anyhow!("{f}: one of 'record' or 'alert' must be set")),
-                    };
-                    rules.push(RuleSpec {
-                        expr: r.expr,
-                        labels: r.labels,
-                        kind,
-                        line: 0,
-                    });
-                }
-                out.push(GroupSpec {
-                    file: f.clone(),
-                    name: g.name,
-                    interval: dur(&f, &g.interval)?,
-                    limit: g.limit,
-                    query_offset: dur(&f, &g.query_offset)?,
-                    labels: g.labels,
-                    rules,
-                });
-            }
-        }
-    }
-    Ok(out)
 }
