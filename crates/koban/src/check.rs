@@ -1,4 +1,4 @@
-//! `koban check config` and the TSDB tools.
+//! `koban check config`, `koban check rules` and the TSDB tools.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,12 +27,34 @@ pub fn check_config(files: &[PathBuf]) -> ExitCode {
                         .flat_map(|s| s.static_configs.iter())
                         .map(|s| s.targets.len())
                         .sum();
+                    let mut errors = Vec::new();
+                    let rule_files = koban_rules::load::expand(&cfg.rule_files, &mut errors);
+                    // As promtool: a literal path that does not exist fails.
+                    let missing: Vec<&String> = cfg
+                        .rule_files
+                        .iter()
+                        .filter(|p| !p.contains(['*', '?', '[']) && !Path::new(p).exists())
+                        .collect();
+                    if !missing.is_empty() || !errors.is_empty() {
+                        failed = true;
+                        for m in missing {
+                            println!("  FAILED: {m:?} does not point to an existing file");
+                        }
+                        for e in errors {
+                            println!("  FAILED: {e}");
+                        }
+                        continue;
+                    }
                     println!(
                         "  SUCCESS: {} scrape jobs, {} static targets, {} rule files found",
                         pools.len(),
                         static_targets,
-                        cfg.rule_files.len()
+                        rule_files.len()
                     );
+                    println!();
+                    for rf in rule_files {
+                        failed |= !check_rule_file(&rf);
+                    }
                 }
                 Err(e) => {
                     failed = true;
@@ -50,6 +72,48 @@ pub fn check_config(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `koban check rules FILE...`, as `promtool check rules`: per file
+/// `Checking FILE`, then `  SUCCESS: N rules found` or `  FAILED:` and
+/// every error (`file:line:col: message`) on stderr, then a blank line.
+/// Exit 1 when any file fails; a file that does not exist fails before any
+/// is checked.
+pub fn check_rules(files: &[PathBuf]) -> ExitCode {
+    if let Some(f) = files.iter().find(|f| !f.exists()) {
+        eprintln!("koban: error: path '{}' does not exist", f.display());
+        return ExitCode::FAILURE;
+    }
+    let mut ok = true;
+    for f in files {
+        ok &= check_rule_file(f);
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Checks one rule file with promtool's output; true when it is valid.
+fn check_rule_file(f: &Path) -> bool {
+    println!("Checking {}", f.display());
+    let ok = match koban_rules::load_file(f) {
+        Ok(groups) => {
+            let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+            println!("  SUCCESS: {n} rules found");
+            true
+        }
+        Err(e) => {
+            eprintln!("  FAILED:");
+            for e in &e.errors {
+                eprintln!("{e}");
+            }
+            false
+        }
+    };
+    println!();
+    ok
 }
 
 /// `koban tsdb create-blocks-from openmetrics INPUT OUTPUT`.
