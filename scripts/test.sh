@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_debs=(prometheus prometheus-node-exporter chromium chromium-driver nginx dnsmasq-base)
+need_debs=(prometheus prometheus-node-exporter prometheus-alertmanager chromium chromium-driver nginx dnsmasq-base)
 missing=()
 for p in "${need_debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +27,8 @@ fi
 export KOBAN_NODE_EXPORTER=${KOBAN_NODE_EXPORTER:-$(command -v prometheus-node-exporter || true)}
 # dnsmasq-base installs the binary only (no system service on port 53).
 export KOBAN_DNSMASQ=${KOBAN_DNSMASQ:-$(command -v dnsmasq || echo /usr/sbin/dnsmasq)}
+export KOBAN_ALERTMANAGER=${KOBAN_ALERTMANAGER:-$(command -v prometheus-alertmanager || true)}
+export KOBAN_AMTOOL=${KOBAN_AMTOOL:-$(command -v amtool || true)}
 export KOBAN_SHARED_DIR=${KOBAN_SHARED_DIR:-$(cd .. && pwd)/shared}
 
 # A target dir outside the clone lets CI reuse earlier builds on the same machine.
