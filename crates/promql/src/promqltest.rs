@@ -236,6 +236,25 @@ fn parse_series(line: &str) -> Result<SeriesSpec, String> {
     })
 }
 
+/// Parses one series line in Prometheus's `load` notation, `metric{l="v"}
+/// 1+2x3 _ stale`, into its labels and one value per step (`None` for `_`,
+/// [`STALE_NAN`] for `stale`). The expanding notation: `a+bxn` and `a-bxn`
+/// give `a` then `n` more values stepping by `b`; `axn` gives `a` `n+1`
+/// times; `_xn` gives `n` gaps.
+///
+/// Shared with promtool's rule unit tests (`input_series`), which take the
+/// same notation. Native histogram values (`{{...}}`) are refused: Koban
+/// stores float samples only.
+pub fn parse_series_values(line: &str) -> Result<(Labels, Vec<Option<f64>>), String> {
+    let s = parse_series(line.trim())?;
+    if s.histogram {
+        return Err(format!(
+            "native histogram values are not supported by Koban yet: {line:?}"
+        ));
+    }
+    Ok((s.labels, s.vals))
+}
+
 #[derive(Default)]
 struct Expect {
     fail: Option<(Option<String>, bool)>, // (pattern, is_regex)

@@ -29,6 +29,7 @@ pub mod spec;
 pub mod state;
 mod template_check;
 pub mod testing;
+pub mod unittest;
 
 pub use alerting::{generator_url, RESOLVED_RETENTION_MS};
 pub use group::{
