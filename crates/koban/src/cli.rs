@@ -32,6 +32,11 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Unit tests, as `promtool test`.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
     /// TSDB tools.
     Tsdb {
         #[command(subcommand)]
@@ -51,6 +56,35 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Runs promtool's rule unit-test files: exit code 0 when all pass, 1 otherwise.
+    Rules(TestRulesArgs),
+}
+
+/// `koban test rules`, with later promtool's flags (promtool 2.42 has none).
+#[derive(Debug, Args)]
+pub struct TestRulesArgs {
+    /// Only test groups whose name matches this regular expression. Repeatable.
+    #[arg(long = "run", value_name = "REGEX")]
+    pub run: Vec<String>,
+    /// Print alert mismatches as a diff of expected and received alerts.
+    #[arg(long = "diff")]
+    pub diff: bool,
+    /// Print when each test group starts and ends, and dump every series at its end.
+    #[arg(long = "debug")]
+    pub debug: bool,
+    /// Write JUnit XML results to this file.
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Ignore unknown keys in rule files instead of refusing them (test files stay strict).
+    #[arg(long = "ignore-unknown-fields")]
+    pub ignore_unknown_fields: bool,
+    /// The unit-test files.
+    #[arg(required = true, value_name = "TEST_FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,6 +42,26 @@ fn main() -> ExitCode {
         Some(Command::Promqltest { files }) => {
             ExitCode::from(koban_promql::promqltest::run_files_cli(&files).clamp(0, 255) as u8)
         }
+        Some(Command::Test {
+            what: cli::TestCommand::Rules(a),
+        }) => {
+            use std::io::IsTerminal;
+            let opts = koban_rules::unittest::Options {
+                run: a.run,
+                diff: a.diff,
+                debug: a.debug,
+                ignore_unknown_fields: a.ignore_unknown_fields,
+                junit: a.junit,
+                color: std::io::stderr().is_terminal(),
+            };
+            let code = koban_rules::unittest::run_cli(
+                &a.files,
+                &opts,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
         Some(Command::Tsdb {
             what:
                 TsdbCommand::CreateBlocksFrom {

@@ -63,12 +63,7 @@ pub fn go_duration(ms: i64) -> String {
         let _ = write!(o, "{ms}ms");
         return o;
     }
-    let (h, m, s, frac) = (
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000,
-    );
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     if h > 0 {
         let _ = write!(o, "{h}h");
     }
@@ -96,11 +91,7 @@ pub fn float_e(v: f64) -> String {
     let s = format!("{v:E}");
     let (mant, exp) = s.split_once('E').expect("BUG: {:E} has an exponent");
     let exp: i32 = exp.parse().expect("BUG: {:E} exponent is a number");
-    format!(
-        "{mant}E{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.abs()
-    )
+    format!("{mant}E{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
 /// Prefixes every line but the first with `indent` (promtool's

@@ -20,7 +20,9 @@ pub struct RulesUnderTest {
 }
 
 fn pairs(l: &Labels) -> Vec<(String, String)> {
-    l.iter().map(|x| (x.name.clone(), x.value.clone())).collect()
+    l.iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect()
 }
 
 impl RulesUnderTest {
@@ -109,7 +111,10 @@ impl RulesUnderTest {
 /// Interim rule file reading until `crate::load` lands: the YAML keys of a
 /// rule file and durations, refusing unknown keys unless
 /// `ignore_unknown_fields`. No positions, no promtool checks.
-fn interim_load(files: &[PathBuf], ignore_unknown_fields: bool) -> Result<Vec<GroupSpec>, Vec<String>> {
+fn interim_load(
+    files: &[PathBuf],
+    ignore_unknown_fields: bool,
+) -> Result<Vec<GroupSpec>, Vec<String>> {
     use crate::spec::{RuleKind, RuleSpec};
     use serde::Deserialize;
     #[derive(Deserialize)]
@@ -141,9 +146,22 @@ fn interim_load(files: &[PathBuf], ignore_unknown_fields: bool) -> Result<Vec<Gr
         #[serde(default)]
         annotations: BTreeMap<String, String>,
     }
-    const GROUP_KEYS: &[&str] = &["name", "interval", "limit", "query_offset", "labels", "rules"];
+    const GROUP_KEYS: &[&str] = &[
+        "name",
+        "interval",
+        "limit",
+        "query_offset",
+        "labels",
+        "rules",
+    ];
     const RULE_KEYS: &[&str] = &[
-        "record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations",
+        "record",
+        "alert",
+        "expr",
+        "for",
+        "keep_firing_for",
+        "labels",
+        "annotations",
     ];
     let mut out = Vec::new();
     for path in files {
@@ -151,20 +169,35 @@ fn interim_load(files: &[PathBuf], ignore_unknown_fields: bool) -> Result<Vec<Gr
         let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{f}: {e}")])?;
         if !ignore_unknown_fields {
             // Unknown keys, checked on a generic view of the document.
-            let v: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| vec![format!("{f}: {e}")])?;
+            let v: serde_json::Value =
+                serde_saphyr::from_str(&text).map_err(|e| vec![format!("{f}: {e}")])?;
             let mut errs = Vec::new();
             if let Some(m) = v.as_object() {
                 for k in m.keys().filter(|k| *k != "groups") {
-                    errs.push(format!("{f}: field {k} not found in type rulefmt.RuleGroups"));
+                    errs.push(format!(
+                        "{f}: field {k} not found in type rulefmt.RuleGroups"
+                    ));
                 }
             }
-            for g in v.get("groups").and_then(|g| g.as_array()).into_iter().flatten() {
+            for g in v
+                .get("groups")
+                .and_then(|g| g.as_array())
+                .into_iter()
+                .flatten()
+            {
                 for k in g.as_object().into_iter().flat_map(|m| m.keys()) {
                     if !GROUP_KEYS.contains(&k.as_str()) {
-                        errs.push(format!("{f}: field {k} not found in type rulefmt.RuleGroup"));
+                        errs.push(format!(
+                            "{f}: field {k} not found in type rulefmt.RuleGroup"
+                        ));
                     }
                 }
-                for r in g.get("rules").and_then(|r| r.as_array()).into_iter().flatten() {
+                for r in g
+                    .get("rules")
+                    .and_then(|r| r.as_array())
+                    .into_iter()
+                    .flatten()
+                {
                     for k in r.as_object().into_iter().flat_map(|m| m.keys()) {
                         if !RULE_KEYS.contains(&k.as_str()) {
                             errs.push(format!("{f}: field {k} not found in type rulefmt.Rule"));

@@ -68,7 +68,9 @@ fn load_till(store: &TestStorage, inputs: &mut [Input], ts: i64) {
 }
 
 fn pairs(l: &Labels) -> Vec<(String, String)> {
-    l.iter().map(|x| (x.name.clone(), x.value.clone())).collect()
+    l.iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect()
 }
 
 /// Float equality as promtool's: `==` (so NaN never matches), or within one
@@ -96,14 +98,23 @@ fn float_eq(a: f64, b: f64, fuzzy: bool) -> bool {
 }
 
 /// Runs one test group; returns its failures (empty: passed).
-pub fn test_group(ctx: &FileContext, name: &str, tg: &TestGroup, out: &mut dyn Write) -> Vec<String> {
+pub fn test_group(
+    ctx: &FileContext,
+    name: &str,
+    tg: &TestGroup,
+    out: &mut dyn Write,
+) -> Vec<String> {
     let started = std::time::Instant::now();
     if ctx.opts.debug {
         let _ = writeln!(out, "DEBUG: Starting test {name}");
     }
     let errs = test_group_inner(ctx, tg, out);
     if ctx.opts.debug {
-        let _ = writeln!(out, "DEBUG: Test {name} finished, took {:?}", started.elapsed());
+        let _ = writeln!(
+            out,
+            "DEBUG: Test {name} finished, took {:?}",
+            started.elapsed()
+        );
     }
     errs
 }
@@ -196,7 +207,14 @@ fn test_group_inner(ctx: &FileContext, tg: &TestGroup, out: &mut dyn Write) -> V
                 got.sort();
                 exp.sort();
                 if exp != got {
-                    errs.push(alert_failure(ctx, tg, &case.alertname, case.eval_time, &exp, &got));
+                    errs.push(alert_failure(
+                        ctx,
+                        tg,
+                        &case.alertname,
+                        case.eval_time,
+                        &exp,
+                        &got,
+                    ));
                 }
             }
             pending.next();
@@ -282,7 +300,11 @@ fn promql_case(
         Ok(r) => match r.value {
             Value::Vector(v) => v.into_iter().map(|s| (pairs(&s.labels), s.v)).collect(),
             Value::Scalar { v, .. } => vec![(Vec::new(), v)],
-            _ => return Some(format!("{head}, err: rule result is not a vector or scalar")),
+            _ => {
+                return Some(format!(
+                    "{head}, err: rule result is not a vector or scalar"
+                ))
+            }
         },
         Err(e) => return Some(format!("{head}, err: {e}")),
     };

@@ -143,7 +143,8 @@ impl<'de> Deserialize<'de> for Scalar {
                 Ok(Scalar(String::new()))
             }
         }
-        d.deserialize_any(V)
+        // As text where the parser allows (keeps `y`, `1.50` as written).
+        d.deserialize_str(V)
     }
 }
 
@@ -181,7 +182,7 @@ tests:
     external_url: http://x/
     input_series:
       - series: 'up{job="a"}'
-        values: 1
+        values: 1.50
     alert_rule_test:
       - eval_time: 5m
         alertname: A
@@ -194,12 +195,14 @@ tests:
         exp_samples:
           - labels: 'up{job="a"}'
             value: 1
+      - expr: y
 "#,
         )
         .unwrap();
         assert_eq!(f.evaluation_interval.unwrap().as_millis(), 30_000);
         let t = &f.tests[0];
-        assert_eq!(t.input_series[0].values, "1");
+        assert_eq!(t.input_series[0].values, "1.50");
+        assert_eq!(t.promql_expr_test[1].expr, "y");
         let a = &t.alert_rule_test[0].exp_alerts[0];
         assert_eq!(a.exp_labels["code"], "500");
         assert_eq!(a.exp_labels["ok"], "true");

@@ -6,12 +6,15 @@
 
 use koban_model::{Labels, MatchType, Matcher, METRIC_NAME};
 use koban_storage::{
-    Appendable, Appender, CommitReport, MemSeries, Querier, Queryable, Result, SelectHints,
-    Series, SeriesRef, SeriesSet, StorageError,
+    Appendable, Appender, CommitReport, MemSeries, Querier, Queryable, Result, SelectHints, Series,
+    SeriesRef, SeriesSet, StorageError,
 };
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// A series and its samples, as a select walks them.
+type SeriesEntry<'a> = (&'a Labels, &'a Vec<(i64, f64)>);
 
 #[derive(Default)]
 struct Inner {
@@ -165,7 +168,7 @@ impl Querier for TestQuerier {
         let name_eq = matchers
             .iter()
             .find(|m| m.name == METRIC_NAME && m.kind == MatchType::Equal);
-        let candidates: Box<dyn Iterator<Item = (&Labels, &Vec<(i64, f64)>)>> = match name_eq {
+        let candidates: Box<dyn Iterator<Item = SeriesEntry<'_>>> = match name_eq {
             Some(m) => Box::new(
                 g.by_name
                     .get(&m.value)
