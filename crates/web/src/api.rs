@@ -7,6 +7,7 @@ pub mod federate;
 pub mod lifecycle;
 pub mod meta;
 pub mod query;
+pub mod rules;
 pub mod status;
 pub mod ui;
 
@@ -172,8 +173,8 @@ pub fn v1_routes() -> Router<Arc<AppState>> {
         .route("/metadata", get(meta::metadata))
         .route("/targets", get(meta::targets))
         .route("/targets/metadata", get(meta::targets_metadata))
-        .route("/rules", get(status::rules))
-        .route("/alerts", get(status::alerts))
+        .route("/rules", get(rules::rules).post(rules::rules))
+        .route("/alerts", get(rules::alerts))
         .route("/alertmanagers", get(status::alertmanagers))
         .route("/status/config", get(status::config))
         .route("/status/flags", get(status::flags))

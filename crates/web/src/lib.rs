@@ -10,6 +10,7 @@ pub mod api;
 pub mod json;
 pub mod lenient;
 pub mod params;
+pub mod rules;
 pub mod selector;
 
 use axum::routing::{get, post};
@@ -185,6 +186,18 @@ pub trait Backend: Send + Sync + 'static {
     /// `/federate` adds to series lacking them. The default has none.
     fn external_labels(&self) -> koban_model::Labels {
         koban_model::Labels::default()
+    }
+    /// Every rule group with its rules' state and active alerts (annotations
+    /// rendered), in the order the config's rule files list them; for
+    /// `/api/v1/rules` and the Rules and Alerts pages. The default (no rules
+    /// engine) is empty. Called per request: a snapshot, not a live view.
+    fn rule_groups(&self) -> Vec<rules::RuleGroupStatus> {
+        Vec::new()
+    }
+    /// Every active (pending or firing) alert of every alerting rule, for
+    /// `/api/v1/alerts`. The default is empty.
+    fn alerts(&self) -> Vec<rules::AlertStatus> {
+        Vec::new()
     }
 }
 

@@ -1,5 +1,4 @@
-//! `/api/v1/status/*`, rules and alerts (empty until the rules engine lands)
-//! and the admin TSDB endpoints.
+//! `/api/v1/status/*`, `/api/v1/alertmanagers` and the admin TSDB endpoints.
 
 use super::{success, ApiError};
 use crate::params::{parse_time, Params};
@@ -10,14 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
-
-pub async fn rules() -> Response {
-    success(&json!({"groups": []}))
-}
-
-pub async fn alerts() -> Response {
-    success(&json!({"alerts": []}))
-}
 
 /// `/api/v1/alertmanagers`, with Prometheus's JSON.
 pub async fn alertmanagers(State(st): State<Arc<AppState>>) -> Response {
