@@ -7,6 +7,7 @@ use koban_scrape::target::format_duration;
 use koban_scrape::ScrapeManager;
 use koban_storage::Queryable;
 use koban_tsdb::Db;
+use koban_web::rules as web_rules;
 use koban_web::{ActiveTarget, Backend, DroppedTarget, TargetMetadata, TsdbStatus};
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
@@ -22,7 +23,6 @@ pub struct ServerBackend {
     pub hostname: String,
     pub storage_path: String,
     /// The rule manager, for the rules and alerts APIs.
-    #[allow(dead_code)] // until the web layer asks for rule groups
     pub rules: Arc<koban_rules::Manager>,
     /// The notifier, for `/api/v1/alertmanagers`.
     pub notifier: Arc<koban_notifier::Notifier>,
@@ -48,7 +48,104 @@ impl ServerBackend {
     }
 }
 
+fn rule_health(h: koban_rules::Health) -> web_rules::RuleHealth {
+    match h {
+        koban_rules::Health::Unknown => web_rules::RuleHealth::Unknown,
+        koban_rules::Health::Ok => web_rules::RuleHealth::Ok,
+        koban_rules::Health::Err => web_rules::RuleHealth::Err,
+    }
+}
+
+fn alert_state(s: koban_rules::AlertState) -> web_rules::AlertState {
+    match s {
+        koban_rules::AlertState::Inactive => web_rules::AlertState::Inactive,
+        koban_rules::AlertState::Pending => web_rules::AlertState::Pending,
+        koban_rules::AlertState::Firing => web_rules::AlertState::Firing,
+    }
+}
+
+fn alert_status(a: &koban_rules::AlertStatus) -> web_rules::AlertStatus {
+    web_rules::AlertStatus {
+        labels: label_map(&a.labels),
+        annotations: label_map(&a.annotations),
+        state: alert_state(a.state),
+        active_at: Some(web_rules::from_unix_ms(a.active_at_ms)),
+        keep_firing_since: a.keep_firing_since_ms.map(web_rules::from_unix_ms),
+        value: a.value,
+    }
+}
+
+/// A rule's status for the API: its labels are the group's under its own.
+fn rule_status(
+    group_labels: &BTreeMap<String, String>,
+    r: &koban_rules::RuleStatus,
+) -> web_rules::RuleStatus {
+    use koban_rules::spec::RuleKind;
+    let mut labels = group_labels.clone();
+    labels.extend(r.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let last_evaluation = r.last_evaluation_ms.map(web_rules::from_unix_ms);
+    let last_error = r.last_error.clone().unwrap_or_default();
+    match &r.spec.kind {
+        RuleKind::Recording { record } => {
+            web_rules::RuleStatus::Recording(web_rules::RecordingRuleStatus {
+                name: record.clone(),
+                query: r.query.clone(),
+                labels,
+                health: rule_health(r.health),
+                last_error,
+                evaluation_time: r.evaluation_time,
+                last_evaluation,
+            })
+        }
+        RuleKind::Alerting {
+            alert,
+            for_,
+            keep_firing_for,
+            annotations,
+        } => web_rules::RuleStatus::Alerting(web_rules::AlertingRuleStatus {
+            state: alert_state(r.state),
+            name: alert.clone(),
+            query: r.query.clone(),
+            duration: *for_,
+            keep_firing_for: *keep_firing_for,
+            labels,
+            annotations: annotations.clone(),
+            alerts: r.alerts.iter().map(alert_status).collect(),
+            health: rule_health(r.health),
+            last_error,
+            evaluation_time: r.evaluation_time,
+            last_evaluation,
+        }),
+    }
+}
+
 impl Backend for ServerBackend {
+    fn rule_groups(&self) -> Vec<web_rules::RuleGroupStatus> {
+        self.rules
+            .groups()
+            .into_iter()
+            .map(|g| web_rules::RuleGroupStatus {
+                rules: g.rules.iter().map(|r| rule_status(&g.labels, r)).collect(),
+                name: g.name,
+                file: g.file,
+                interval: g.interval,
+                limit: g.limit,
+                evaluation_time: g.evaluation_time,
+                last_evaluation: g.last_evaluation_ms.map(web_rules::from_unix_ms),
+            })
+            .collect()
+    }
+
+    fn alerts(&self) -> Vec<web_rules::AlertStatus> {
+        self.rules
+            .groups()
+            .iter()
+            .flat_map(|g| g.rules.iter())
+            .flat_map(|r| r.alerts.iter())
+            .map(alert_status)
+            .collect()
+    }
+
     fn storage(&self) -> Arc<dyn Queryable> {
         self.db.clone()
     }
