@@ -116,7 +116,8 @@ impl RulesQuery {
 
     /// Whether any filter applies to single rules.
     fn filters_rules(&self) -> bool {
-        !(self.want_alerting && self.want_recording)
+        !self.want_alerting
+            || !self.want_recording
             || !self.rule_names.is_empty()
             || !self.matchers.is_empty()
     }
