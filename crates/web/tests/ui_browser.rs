@@ -18,6 +18,10 @@ use koban_model::Labels;
 use koban_promql::memstore::MemStore;
 use koban_promql::{Engine, EngineOpts};
 use koban_storage::Queryable;
+use koban_web::rules::{
+    AlertState, AlertStatus, AlertingRuleStatus, RecordingRuleStatus, RuleGroupStatus, RuleHealth,
+    RuleStatus,
+};
 use koban_web::{
     ActiveTarget, AppState, Backend, DroppedTarget, TargetMetadata, TsdbStatus, WebOptions,
 };
@@ -122,6 +126,64 @@ impl Backend for Fake {
             "GOGC": "", "GODEBUG": "", "storageRetention": "15d", "storagePath": "data/",
             "threads": 17, "openFiles": 42, "maxOpenFiles": 1024, "rssBytes": 44_040_192,
         })
+    }
+    fn rule_groups(&self) -> Vec<RuleGroupStatus> {
+        let m = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let now = std::time::SystemTime::now();
+        let alerts = vec![
+            RuleStatus::Alerting(AlertingRuleStatus {
+                state: AlertState::Firing,
+                name: "TargetDown".into(),
+                query: "up == 0".into(),
+                duration: Duration::from_secs(60),
+                labels: m(&[("severity", "page")]),
+                annotations: m(&[("summary", "{{ $labels.instance }} is down")]),
+                alerts: vec![AlertStatus {
+                    labels: m(&[
+                        ("alertname", "TargetDown"),
+                        ("instance", "db:9100"),
+                        ("severity", "page"),
+                    ]),
+                    annotations: m(&[("summary", "db:9100 is down")]),
+                    state: AlertState::Firing,
+                    active_at: Some(now - Duration::from_secs(300)),
+                    keep_firing_since: None,
+                    value: 0.0,
+                }],
+                health: RuleHealth::Ok,
+                last_evaluation: Some(now),
+                ..Default::default()
+            }),
+            RuleStatus::Alerting(AlertingRuleStatus {
+                name: "Quiet".into(),
+                query: "up == 5".into(),
+                health: RuleHealth::Ok,
+                ..Default::default()
+            }),
+        ];
+        let recs = vec![RuleStatus::Recording(RecordingRuleStatus {
+            name: "job:up:sum".into(),
+            query: "sum by (job) (up)".into(),
+            health: RuleHealth::Err,
+            last_error: "query timed out in expression evaluation".into(),
+            last_evaluation: Some(now),
+            evaluation_time: Duration::from_millis(12),
+            ..Default::default()
+        })];
+        let g = |name: &str, rules| RuleGroupStatus {
+            name: name.into(),
+            file: "/etc/koban/rules.yml".into(),
+            rules,
+            interval: Duration::from_secs(15),
+            limit: 0,
+            evaluation_time: Duration::from_millis(13),
+            last_evaluation: Some(now),
+        };
+        vec![g("alerts", alerts), g("recording", recs)]
     }
     fn build_info(&self) -> koban_web::BuildInfo {
         koban_web::BuildInfo {
@@ -803,14 +865,67 @@ async fn light_flow(ui: &Ui, app: &axum::Router, now_ms: i64) -> TestResult {
 
     for (hash, name, probe) in [
         ("service-discovery", "service-discovery", "document.querySelector('.badge.dropped')"),
-        ("alerts", "alerts", "document.querySelector('.empty-state')"),
-        ("rules", "rules", "document.querySelector('.empty-state')"),
         ("status", "status", "document.querySelector('pre.config') && document.body.innerText.includes('many_series')"),
     ] {
         ui.goto(&format!("/#/{hash}")).await?;
         ui.until(name, probe).await?;
         ui.shot(name).await;
     }
+    // Alerts: the firing alert with its rendered annotation; the state
+    // filters hide it and keep the inactive rule.
+    ui.goto("/#/alerts").await?;
+    let text = ui
+        .until(
+            "the firing alert",
+            "document.querySelector('tr.alert-instance.firing') && document.querySelector('tr.alert-instance.firing').innerText",
+        )
+        .await?;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("db:9100 is down") && text.contains("FIRING") && text.contains("ago"),
+        "{text}"
+    );
+    let body = ui
+        .js("return document.getElementById('main').innerText")
+        .await?;
+    let body = body.as_str().unwrap_or_default();
+    assert!(
+        body.contains("Firing (1)") && body.contains("Inactive (1)") && body.contains("Quiet"),
+        "{body}"
+    );
+    ui.shot("alerts").await;
+    ui.click(".state-filter.firing input").await?;
+    ui.until(
+        "only the inactive rule",
+        "document.querySelectorAll('details.alert-rule').length === 1 && document.querySelector('details.alert-rule.inactive')",
+    )
+    .await?;
+    // Rules: group health, last evaluation and duration, the rule's error.
+    ui.goto("/#/rules").await?;
+    let text = ui
+        .until(
+            "the failing recording rule",
+            "document.querySelector('section.rule-group.err') && document.querySelector('section.rule-group.err').innerText",
+        )
+        .await?;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("query timed out")
+            && text.contains("record: job:up:sum")
+            && text.contains("interval 15s")
+            && text.contains("took 13.0ms"),
+        "{text}"
+    );
+    ui.until(
+        "the healthy group",
+        "document.querySelector('section.rule-group.ok')",
+    )
+    .await?;
+    ui.shot("rules").await;
+    ui.goto("/#/status").await?;
+    ui.until("status", "document.getElementById('st-Runtime')")
+        .await?;
+
     // The status page shows Koban's own runtime figures, not Go's.
     let runtime = ui
         .js("return document.getElementById('st-Runtime').innerText")
@@ -906,7 +1021,11 @@ async fn dark_flow(ui: &Ui) -> TestResult {
             "service-discovery",
             "document.querySelector('.badge.dropped')",
         ),
-        ("alerts", "document.querySelector('.empty-state')"),
+        (
+            "alerts",
+            "document.querySelector('tr.alert-instance.firing')",
+        ),
+        ("rules", "document.querySelector('section.rule-group.err')"),
         ("status", "document.querySelector('pre.config')"),
     ] {
         ui.goto(&format!("/#/{hash}")).await?;

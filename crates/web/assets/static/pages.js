@@ -120,6 +120,34 @@ export async function renderServiceDiscovery(root) {
   if (!pools.length) body.append(el('div', { class: 'muted empty' }, 'Nothing discovered yet.'));
 }
 
+const ALERT_STATES = ['inactive', 'pending', 'firing'];
+
+function kvList(obj, cls) {
+  const keys = Object.keys(obj || {}).sort();
+  if (!keys.length) return '';
+  return el('dl', { class: cls }, keys.flatMap((k) => [el('dt', {}, k), el('dd', {}, obj[k])]));
+}
+
+function durationLine(key, sec) {
+  return sec ? `\n${key}: ${formatDuration(sec)}` : '';
+}
+
+function labelsYaml(key, obj) {
+  const keys = Object.keys(obj || {}).sort();
+  if (!keys.length) return '';
+  return `\n${key}:\n` + keys.map((k) => `  ${k}: ${JSON.stringify(obj[k])}`).join('\n');
+}
+
+/** An alerting rule as its rule file would say it. */
+function alertRuleText(r) {
+  return `alert: ${r.name}\nexpr: ${r.query}${durationLine('for', r.duration)}${durationLine('keep_firing_for', r.keepFiringFor)}${labelsYaml('labels', r.labels)}${labelsYaml('annotations', r.annotations)}`;
+}
+
+function healthBadge(h) {
+  const health = h || 'unknown';
+  return el('span', { class: `badge health ${health}` }, health);
+}
+
 export async function renderAlerts(root) {
   loading(root);
   let data;
@@ -129,18 +157,62 @@ export async function renderAlerts(root) {
     return failed(root, e);
   }
   const groups = (data.groups || []).filter((g) => g.rules && g.rules.length);
-  clear(root).append(header('Alerts'));
+  const show = { inactive: true, pending: true, firing: true };
+  const all = groups.flatMap((g) => g.rules);
+  const count = (st) => all.filter((r) => r.state === st).length;
+  const boxes = ALERT_STATES.map((st) => {
+    const cb = el('input', { type: 'checkbox', checked: true, onchange: () => { show[st] = cb.checked; draw(); } });
+    return el('label', { class: `state-filter ${st}` }, cb, ` ${st[0].toUpperCase()}${st.slice(1)} (${count(st)})`);
+  });
+  const search = el('input', { type: 'search', class: 'filter', placeholder: 'Filter by name or labels', 'aria-label': 'Filter alerts' });
+  search.addEventListener('input', () => draw());
+  const list = el('div');
+  clear(root).append(header('Alerts', el('div', { class: 'filters' }, ...boxes, search)), list);
   if (!groups.length) {
-    root.append(el('div', { class: 'card empty-state' }, el('h2', {}, 'No alerting rules'), el('p', { class: 'muted' }, 'No alerting rules are configured. Alerts defined in rule files listed under rule_files in the configuration show up here.')));
+    list.append(el('div', { class: 'card empty-state' }, el('h2', {}, 'No alerting rules'), el('p', { class: 'muted' }, 'No alerting rules are configured. Alerts defined in rule files listed under rule_files in the configuration show up here.')));
     return;
   }
-  for (const g of groups) {
-    root.append(el('section', { class: 'card' }, el('h2', {}, `${g.file} › ${g.name}`),
-      g.rules.map((r) => el('details', { class: `alert-rule ${r.state}` },
-        el('summary', {}, el('span', { class: `badge ${r.state}` }, r.state), ' ', r.name, ` (${(r.alerts || []).length} active)`),
-        el('pre', { class: 'rule' }, `alert: ${r.name}\nexpr: ${r.query}`),
-        (r.alerts || []).map((a) => el('div', { class: 'alert-instance' }, labelChips(a.labels), el('span', { class: 'muted' }, ` ${a.state} since ${a.activeAt || ''}`)))))));
+  function matches(r, q) {
+    if (!show[r.state]) return false;
+    if (!q) return true;
+    const hay = [r.name, ...(r.alerts || []).flatMap((a) => Object.entries(a.labels).map(([k, v]) => `${k}="${v}"`))].join(' ').toLowerCase();
+    return q.split(/\s+/).every((w) => hay.includes(w));
   }
+  function draw() {
+    const q = search.value.trim().toLowerCase();
+    clear(list);
+    const now = Date.now();
+    let shown = 0;
+    for (const g of groups) {
+      const rules = g.rules.filter((r) => matches(r, q));
+      if (!rules.length) continue;
+      shown += rules.length;
+      list.append(el('section', { class: 'card alert-group' }, el('h2', {}, `${g.file} › ${g.name}`),
+        rules.map((r) => {
+          const alerts = r.alerts || [];
+          const tbody = el('tbody', {}, alerts.map((a) => el('tr', { class: `alert-instance ${a.state}` },
+            el('td', {}, labelChips(a.labels)),
+            el('td', {}, el('span', { class: `badge ${a.state}` }, a.state.toUpperCase())),
+            el('td', { title: a.activeAt || '' }, a.activeAt ? ago(a.activeAt, now) : ''),
+            el('td', { class: 'num' }, a.value),
+            el('td', {}, kvList(a.annotations, 'annotations')))));
+          return el('details', { class: `alert-rule ${r.state}`, open: r.state !== 'inactive' },
+            el('summary', {}, el('span', { class: `badge ${r.state}` }, r.state.toUpperCase()), ' ', el('span', { class: 'rule-name' }, r.name), el('span', { class: 'muted' }, ` (${alerts.length} active)`),
+              r.health === 'err' ? el('span', { class: 'error-text' }, ` ${r.lastError || ''}`) : ''),
+            el('pre', { class: 'rule' }, alertRuleText(r)),
+            alerts.length ? el('table', { class: 'data alerts' },
+              el('thead', {}, el('tr', {}, ['Labels', 'State', 'Active since', 'Value', 'Annotations'].map((h) => el('th', {}, h)))), tbody) : '');
+        })));
+    }
+    if (!shown) list.append(el('div', { class: 'muted empty' }, 'No alerting rule matches the filter.'));
+  }
+  draw();
+}
+
+/** The worst health of a group's rules: err, then unknown, then ok. */
+function groupHealth(g) {
+  const hs = (g.rules || []).map((r) => r.health);
+  return hs.includes('err') ? 'err' : hs.includes('unknown') ? 'unknown' : 'ok';
 }
 
 export async function renderRules(root) {
@@ -157,18 +229,25 @@ export async function renderRules(root) {
     root.append(el('div', { class: 'card empty-state' }, el('h2', {}, 'No rule groups'), el('p', { class: 'muted' }, 'No recording or alerting rules are loaded.')));
     return;
   }
+  const now = Date.now();
   for (const g of groups) {
     const tbody = el('tbody');
     for (const r of g.rules || []) {
-      tbody.append(el('tr', {},
-        el('td', {}, el('pre', { class: 'rule' }, r.type === 'alerting' ? `alert: ${r.name}` : `record: ${r.name}`, '\n', `expr: ${r.query}`)),
-        el('td', {}, el('span', { class: `badge ${r.health === 'ok' ? 'up' : r.health === 'err' ? 'down' : 'unknown'}` }, r.health || 'unknown')),
+      const text = r.type === 'alerting' ? alertRuleText(r) : `record: ${r.name}\nexpr: ${r.query}${labelsYaml('labels', r.labels)}`;
+      tbody.append(el('tr', { class: `rule-row ${r.health || 'unknown'}` },
+        el('td', {}, el('pre', { class: 'rule' }, text)),
+        el('td', {}, healthBadge(r.health)),
         el('td', { class: 'error-text' }, r.lastError || ''),
-        el('td', {}, r.lastEvaluation ? ago(r.lastEvaluation) : ''),
+        el('td', { title: r.lastEvaluation || '' }, r.lastEvaluation ? ago(r.lastEvaluation, now) : ''),
         el('td', { class: 'num' }, r.evaluationTime !== undefined ? humanSeconds(r.evaluationTime) : '')));
     }
-    root.append(el('section', { class: 'card' }, el('h2', {}, `${g.file} › ${g.name}`),
-      el('table', { class: 'data' }, el('thead', {}, el('tr', {}, ['Rule', 'State', 'Error', 'Last evaluation', 'Evaluation time'].map((h) => el('th', {}, h)))), tbody)));
+    const health = groupHealth(g);
+    root.append(el('section', { class: `card rule-group ${health}` },
+      el('div', { class: 'page-header' }, el('h2', {}, `${g.file} › ${g.name}`),
+        el('span', { class: 'group-meta muted' }, healthBadge(health),
+          ` interval ${formatDuration(g.interval)}`, g.limit ? `, limit ${g.limit}` : '',
+          `, last evaluation ${ago(g.lastEvaluation, now)}, took ${humanSeconds(g.evaluationTime)}`)),
+      el('table', { class: 'data' }, el('thead', {}, el('tr', {}, ['Rule', 'Health', 'Error', 'Last evaluation', 'Evaluation time'].map((h) => el('th', {}, h)))), tbody)));
   }
 }
 
