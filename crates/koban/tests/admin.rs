@@ -7,46 +7,11 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::{client, free_port, now_ms, spawn_koban, Proc};
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// SIGTERM, then waits (bounded) for a clean exit.
-    fn stop(mut self) {
-        let pid = self.0.id().to_string();
-        let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(st.success());
-        for _ in 0..300 {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                assert!(st.success(), "koban exited with {st}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("koban did not stop within 30 s of SIGTERM");
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+#[path = "support/koban.rs"]
+mod support;
 
 const H: i64 = 3_600_000;
 
@@ -80,17 +45,12 @@ impl Server {
             format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n{scrape}"),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join(format!("koban-{port}.log"))).unwrap();
-        let proc = Proc(
-            Command::new(env!("CARGO_BIN_EXE_koban"))
-                .arg(format!("--config.file={}", cfg.display()))
-                .arg(format!("--storage.tsdb.path={}", data.display()))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--web.enable-admin-api")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
+        let proc = spawn_koban(
+            &cfg,
+            data,
+            port,
+            &dir.join(format!("koban-{port}.log")),
+            &["--web.enable-admin-api"],
         );
         Server {
             dir: dir.to_path_buf(),
@@ -111,11 +71,6 @@ impl Server {
         }
         *self = Server::start(&self.dir, &self.data, true);
     }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
 }
 
 fn enc(s: &str) -> String {

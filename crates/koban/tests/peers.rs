@@ -7,30 +7,12 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+use support::{free_port, install_crypto, peer_missing, spawn_koban, Proc};
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn peer_missing(what: &str) -> bool {
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        panic!("{what} is required in CI but missing");
-    }
-    eprintln!("skipping: {what} is missing (scripts/test.sh installs it)");
-    true
-}
+#[path = "support/koban.rs"]
+mod support;
 
 fn node_exporter_bin() -> Option<PathBuf> {
     let from_env = std::env::var("KOBAN_NODE_EXPORTER")
@@ -63,10 +45,6 @@ start_http_server(int(sys.argv[1]), addr='127.0.0.1')
 while True:
     time.sleep(1)
 "#;
-
-fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 async fn get_json(url: &str) -> Value {
     let r = reqwest::get(url)
@@ -102,20 +80,12 @@ fn write_config(path: &Path, node_port: u16, py_port: u16, extra: &str) {
 }
 
 fn start_koban(dir: &Path, cfg: &Path, port: u16) -> Proc {
-    let log = std::fs::File::create(dir.join("koban.log")).unwrap();
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_koban"))
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-lifecycle")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    spawn_koban(
+        cfg,
+        &dir.join("data"),
+        port,
+        &dir.join("koban.log"),
+        &["--web.enable-lifecycle"],
     )
 }
 

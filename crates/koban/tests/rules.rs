@@ -5,29 +5,11 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::{client, free_port, now_ms, spawn_koban, Proc};
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+#[path = "support/koban.rs"]
+mod support;
 
 const RULES: &str = r#"groups:
 - name: self
@@ -68,19 +50,12 @@ impl Server {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join(format!("koban-{port}.log"))).unwrap();
-        let proc = Proc(
-            Command::new(env!("CARGO_BIN_EXE_koban"))
-                .arg(format!("--config.file={}", cfg.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
+        let proc = spawn_koban(
+            &cfg,
+            &dir.join("data"),
+            port,
+            &dir.join(format!("koban-{port}.log")),
+            &[],
         );
         Server {
             dir: dir.to_path_buf(),
@@ -94,11 +69,6 @@ impl Server {
         drop(self.proc.take());
         *self = Server::start(&self.dir);
     }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
 }
 
 /// The result of an instant query, or None while the server is not up.

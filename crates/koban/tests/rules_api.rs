@@ -3,22 +3,11 @@
 //! with Prometheus's JSON fields.
 
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::{client, free_port, spawn_koban};
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+#[path = "support/koban.rs"]
+mod support;
 
 const RULES: &str = r#"groups:
 - name: self
@@ -34,11 +23,6 @@ const RULES: &str = r#"groups:
     labels: {severity: page}
     annotations: {summary: "instance is up"}
 "#;
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
 
 async fn get(url: &str) -> Option<Value> {
     let r = client().get(url).send().await.ok()?;
@@ -65,19 +49,12 @@ async fn rules_and_alerts_apis_show_the_evaluated_rule_file() {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.path().join("koban.log")).unwrap();
-    let _proc = Proc(
-        Command::new(env!("CARGO_BIN_EXE_koban"))
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    let _proc = spawn_koban(
+        &cfg,
+        &dir.path().join("data"),
+        port,
+        &dir.path().join("koban.log"),
+        &[],
     );
     let base = format!("http://127.0.0.1:{port}");
     // Poll (generous deadline) until the alert fires: the target must be
