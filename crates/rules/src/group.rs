@@ -15,6 +15,7 @@ use crate::spec::{GroupSpec, RuleKind, RuleSpec};
 use koban_model::{AlertSink, Labels};
 use koban_promql::{Engine, Expr, QueryError, Sample, Value};
 use koban_storage::{Appendable, Queryable, StorageError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -337,6 +338,15 @@ impl Group {
     /// handed to `env.sink`. A failing rule sets its own health and the
     /// others still run.
     pub fn eval(&mut self, env: &EvalEnv, ts_ms: i64) {
+        self.eval_cancellable(env, ts_ms, None)
+    }
+
+    /// As [`Group::eval`], stopping soon after `cancel` becomes true: the
+    /// rule query in flight is aborted and its rule and the rules after it
+    /// are left as they were (no output, no health change) for this cycle;
+    /// what the rules before it wrote and sent stays.
+    pub fn eval_cancellable(&mut self, env: &EvalEnv, ts_ms: i64, cancel: Option<&AtomicBool>) {
+        let canceled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
         let start = Instant::now();
         let wall = now_ms();
         let t = ts_ms - self.query_offset.as_millis() as i64;
@@ -353,10 +363,16 @@ impl Group {
         }
         let mut to_send = Vec::new();
         for rule in &mut self.rules {
+            if canceled() {
+                break;
+            }
             let rstart = Instant::now();
+            let res = run_query(env, &rule.expr, &rule.query, t, cancel);
+            if canceled() {
+                break;
+            }
             rule.last_evaluation_ms = Some(now_ms());
             self.metrics.evaluations.inc();
-            let res = run_query(env, &rule.expr, &rule.query, t);
             let mut app = env.appendable.appender();
             let mut w = Written::default();
             let out: Result<Option<String>, RuleError> =
@@ -568,8 +584,17 @@ fn alert_fingerprint(a: &AlertingRule) -> u64 {
 }
 
 /// Runs a rule's query at `t`; a scalar becomes a one-sample vector.
-fn run_query(env: &EvalEnv, expr: &Expr, text: &str, t: i64) -> Result<Vec<Sample>, RuleError> {
-    match env.engine.exec(&*env.queryable, expr, text, t, t, 0, None) {
+fn run_query(
+    env: &EvalEnv,
+    expr: &Expr,
+    text: &str,
+    t: i64,
+    cancel: Option<&AtomicBool>,
+) -> Result<Vec<Sample>, RuleError> {
+    match env
+        .engine
+        .exec(&*env.queryable, expr, text, t, t, 0, cancel)
+    {
         Ok(r) => match r.value {
             Value::Vector(v) => Ok(v),
             Value::Scalar { t, v } => Ok(vec![Sample {

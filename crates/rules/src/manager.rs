@@ -76,8 +76,8 @@ impl Manager {
 
     /// Runs the prepared groups in place of the current ones. A group with
     /// the same file and name as a running one takes over the state of its
-    /// unchanged rules (once the old task finished its evaluation in
-    /// progress); a new group restores its alerts from the state directory;
+    /// unchanged rules (once the old task stopped; a rule query it has in
+    /// flight is aborted); a new group restores its alerts from the state directory;
     /// a removed group writes stale markers for its series and removes its
     /// state file. Must be called inside the Tokio runtime.
     pub fn commit(&self, p: Prepared) {
@@ -166,7 +166,8 @@ impl Manager {
         shared.iter().map(|g| g.lock().recorded_series()).sum()
     }
 
-    /// Stops every group task, waiting for evaluations in progress. No
+    /// Stops every group task, aborting the rule queries in flight (the
+    /// rules not evaluated are left for the next start). No
     /// stale markers are written (as Prometheus at shutdown), and state
     /// files stay for the next start.
     pub async fn stop(&self) {
@@ -236,6 +237,9 @@ async fn run(
             g.name().to_string(),
         )
     };
+    // Set when `cancel` fires during an evaluation: the rule query in
+    // flight stops (shutdown and reload never wait for a long query).
+    let abort = Arc::new(AtomicBool::new(false));
     let mut next = first_eval_ms(now_ms(), interval_ms, offset_ms);
     loop {
         let wait = (next - now_ms()).max(0) as u64;
@@ -252,8 +256,17 @@ async fn run(
             tracing::warn!(group = %name, missed, "rule group evaluation overran its interval");
         }
         let ts = next;
-        let (g, e) = (group.clone(), env.clone());
-        if let Err(err) = tokio::task::spawn_blocking(move || g.lock().eval(&e, ts)).await {
+        let (g, e, a) = (group.clone(), env.clone(), abort.clone());
+        let mut eval =
+            tokio::task::spawn_blocking(move || g.lock().eval_cancellable(&e, ts, Some(&a)));
+        let r = tokio::select! {
+            r = &mut eval => r,
+            _ = cancel.cancelled() => {
+                abort.store(true, Ordering::SeqCst);
+                eval.await
+            }
+        };
+        if let Err(err) = r {
             tracing::error!(group = %name, error = %err, "BUG: rule group evaluation panicked");
         }
         next += interval_ms;
@@ -275,6 +288,123 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group::EvalEnv;
+    use crate::spec::{RuleKind, RuleSpec};
+    use crate::testing::MemStorage;
+    use koban_model::{Labels, Matcher};
+    use koban_promql::Engine;
+    use koban_storage::{
+        MemSeries, Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet,
+    };
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Far more series than a test can wait for: each takes 100 ms to
+    /// read, so a query over all of them (~17 min, longer than the
+    /// engine's 2 min timeout) only ends early if it is cancelled.
+    const SLOW_SERIES: usize = 10_000;
+
+    /// A storage whose every series is slow to read; counts the series
+    /// read so far.
+    #[derive(Clone, Default)]
+    struct Slow {
+        read: Arc<AtomicUsize>,
+    }
+
+    struct SlowSeries {
+        inner: MemSeries,
+        read: Arc<AtomicUsize>,
+    }
+
+    impl Series for SlowSeries {
+        fn labels(&self) -> &Labels {
+            &self.inner.labels
+        }
+        fn iter(&self) -> Box<dyn SampleIterator + '_> {
+            std::thread::sleep(Duration::from_millis(100));
+            self.read.fetch_add(1, Ordering::SeqCst);
+            self.inner.iter()
+        }
+    }
+
+    impl Queryable for Slow {
+        fn querier(&self, _mint: i64, _maxt: i64) -> Result<Box<dyn Querier>> {
+            Ok(Box::new(self.clone()))
+        }
+    }
+
+    impl Querier for Slow {
+        fn select(&self, _: bool, _: Option<&SelectHints>, _: &[Matcher]) -> Result<SeriesSet> {
+            let (read, t) = (self.read.clone(), now_ms());
+            Ok(Box::new((0..SLOW_SERIES).map(move |i| {
+                let s: Box<dyn Series> = Box::new(SlowSeries {
+                    inner: MemSeries {
+                        labels: Labels::from_pairs([
+                            ("__name__", "slow".to_string()),
+                            ("i", format!("{i:05}")),
+                        ]),
+                        samples: vec![(t, 1.0)],
+                    },
+                    read: read.clone(),
+                });
+                Ok(s)
+            })))
+        }
+        fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_aborts_a_rule_query_in_flight() {
+        let slow = Slow::default();
+        let out = MemStorage::new();
+        let env = EvalEnv::new(
+            Arc::new(Engine::new(Default::default())),
+            Arc::new(slow.clone()),
+            Arc::new(out.clone()),
+        );
+        let spec = GroupSpec {
+            file: "r.yml".into(),
+            name: "g".into(),
+            interval: Some(Duration::from_secs(1)),
+            limit: 0,
+            query_offset: None,
+            labels: BTreeMap::new(),
+            rules: vec![RuleSpec {
+                expr: "sum(slow)".into(),
+                labels: BTreeMap::new(),
+                kind: RuleKind::Recording {
+                    record: "slow:sum".into(),
+                },
+                line: 0,
+            }],
+        };
+        let m = Manager::new(CancellationToken::new());
+        m.update(vec![spec], Arc::new(env)).unwrap();
+        // Poll (generous deadline) until the query is reading series.
+        for _ in 0..600 {
+            if slow.read.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(slow.read.load(Ordering::SeqCst) > 0, "no rule query ran");
+        // Without the abort this waits for the whole query (minutes); the
+        // deadline only keeps a failure from hanging the run.
+        tokio::time::timeout(Duration::from_secs(60), m.stop())
+            .await
+            .expect("stop waited for the rule query in flight");
+        let read = slow.read.load(Ordering::SeqCst);
+        assert!(read < SLOW_SERIES, "the query read all {read} series");
+        // The aborted query wrote nothing and left the rule's health alone.
+        assert!(out.log().is_empty(), "{:?}", out.log());
+        let g = &m.groups()[0];
+        assert_eq!(g.rules[0].last_error, None);
+    }
 
     #[test]
     fn schedule_keeps_a_stable_slot() {

@@ -99,8 +99,9 @@ impl Component for Rules {
         Ok(Box::new(move || self.manager.commit(prepared)))
     }
 
-    /// Stops every group, waiting for evaluations in progress; alert state
-    /// stays on disk for the next start.
+    /// Stops every group, aborting rule queries in flight (shutdown never
+    /// waits for a long rule query); alert state stays on disk for the next
+    /// start.
     fn stop(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             self.manager.stop().await;
