@@ -1,11 +1,8 @@
-//! The bridge from alerting rules to the template engine: Prometheus's
-//! template data (`$labels`, `$value`, `$externalLabels`, `$externalURL`)
-//! for one alert.
-//!
-//! Interim: until `crate::template` lands, a template is returned as
-//! written.
+//! The bridge from alerting rules to [`crate::template`]: expands one
+//! label or annotation text for one alert.
 
 use crate::group::EvalEnv;
+use crate::template::Expander;
 use koban_model::Labels;
 
 /// Expands `text` for the alert `alert` whose sample has `labels` and
@@ -19,6 +16,5 @@ pub(crate) fn expand(
     value: f64,
     ts_ms: i64,
 ) -> Result<String, String> {
-    let _ = (env, alert, labels, value, ts_ms);
-    Ok(text.to_string())
+    Expander::new(alert, text).expand(env, labels, value, ts_ms)
 }

@@ -27,6 +27,7 @@ mod output;
 mod recording;
 pub mod spec;
 pub mod state;
+pub mod template;
 mod template_check;
 pub mod testing;
 pub mod unittest;

@@ -57,6 +57,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use funcs::{html_escape, js_escape, query_escape, Func, FuncError, Funcs};
+
+/// Go's `fmt.Sprintf` over template values (the verbs `printf` knows).
+pub fn sprintf(format: &str, args: &[Value]) -> String {
+    fmt::sprintf(format, args)
+}
+
+/// The text `{{ . }}` prints for `v` (Go's `fmt.Sprint`).
+pub fn display(v: &Value) -> String {
+    fmt::display(v)
+}
 pub use value::{HostValue, Value};
 
 use parse::Tree;
