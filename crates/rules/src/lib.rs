@@ -28,7 +28,6 @@ mod recording;
 pub mod spec;
 pub mod state;
 pub mod template;
-mod template_check;
 pub mod testing;
 pub mod unittest;
 

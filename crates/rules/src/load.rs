@@ -274,7 +274,7 @@ impl Checker<'_> {
                 ("annotation", &r.annotations, &at.annotations),
             ] {
                 for (k, v) in map {
-                    if let Err(e) = crate::template_check::check(&tmpl_name, v) {
+                    if let Err(e) = crate::template::check(&tmpl_name, v) {
                         err(key_pos(pos, k), format!("{what} {k:?}: {e}"));
                     }
                 }

@@ -132,6 +132,12 @@ fn shift_parse_error(e: koban_template::Error) -> String {
     }
 }
 
+/// Whether a rule's error text is a template error (from
+/// [`Expander::expand`]), which does not fail the evaluation.
+pub fn is_template_error(e: &str) -> bool {
+    e.starts_with("error executing template ") || e.starts_with("error parsing template ")
+}
+
 /// `Ok` when `text` parses as a rule template called `name` with
 /// Prometheus's variables and functions; else the parse error, positioned
 /// in `text` (the prelude excluded). Nothing is executed.

@@ -67,12 +67,17 @@ impl RulesUnderTest {
 
     /// Evaluates every group at `ts_ms`; one error per failing rule, as
     /// promtool words it: `    rule: NAME, time: 1m0s, err: ...`.
+    /// Template errors are not failures (promtool shows them only in the
+    /// alert's text), though the rule's health carries them.
     pub fn eval(&mut self, ts_ms: i64) -> Vec<String> {
         let mut errs = Vec::new();
         for g in &mut self.groups {
             g.eval(&self.env, ts_ms);
             for r in g.status().rules {
                 if let Some(e) = r.last_error {
+                    if crate::template::is_template_error(&e) {
+                        continue;
+                    }
                     errs.push(format!(
                         "    rule: {}, time: {}, err: {e}",
                         r.spec.name(),
