@@ -7,6 +7,7 @@ use crate::output::{
     append_stale, for_each_merged, merged, merged_eq, merged_hash, overrides, OutSeries, Overrides,
 };
 use crate::recording::HashKeyed;
+use crate::template::Expander;
 use koban_model::{Alert, Label, Labels, METRIC_NAME};
 use koban_promql::Sample;
 use koban_storage::Appender;
@@ -111,7 +112,11 @@ pub(crate) struct AlertingRule {
     /// Overrides when no label has a template: `__name__` removed, the
     /// rule's labels, `alertname`.
     static_ov: Option<Overrides>,
+    /// The labels' compiled templates, in `labels` order.
+    label_exp: Vec<Expander>,
     annotations: Vec<(String, String)>,
+    /// The annotations' compiled templates, in `annotations` order.
+    ann_exp: Vec<Expander>,
     /// Some annotation has a template.
     ann_templated: bool,
     /// Annotations may be reused while an alert's value and `__name__`
@@ -153,8 +158,15 @@ impl AlertingRule {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let label_exp = labels.iter().map(|(_, v)| Expander::new(name, v)).collect();
+        let ann_exp = annotations
+            .iter()
+            .map(|(_, v)| Expander::new(name, v))
+            .collect();
         AlertingRule {
             name: name.to_string(),
+            label_exp,
+            ann_exp,
             for_ms: for_.as_millis() as i64,
             keep_firing_for_ms: keep_firing_for.as_millis() as i64,
             static_ov,
@@ -194,8 +206,8 @@ impl AlertingRule {
         err: &mut Option<String>,
     ) -> Labels {
         let mut v: Vec<Label> = Vec::with_capacity(self.annotations.len());
-        for (k, text) in &self.annotations {
-            let out = crate::group::expand_template(env, &self.name, text, &s.labels, s.v, ts, err);
+        for ((k, _), exp) in self.annotations.iter().zip(&self.ann_exp) {
+            let out = crate::group::expand_template(env, exp, &s.labels, s.v, ts, err);
             v.push(Label::new(k.clone(), out));
         }
         // Annotation names are unique (a map) and sorted (BTreeMap order).
@@ -229,11 +241,11 @@ impl AlertingRule {
                     let expanded: Vec<(String, String)> = self
                         .labels
                         .iter()
-                        .map(|(k, v)| {
+                        .zip(&self.label_exp)
+                        .map(|((k, _), exp)| {
                             let out = crate::group::expand_template(
                                 env,
-                                &self.name,
-                                v,
+                                exp,
                                 &s.labels,
                                 s.v,
                                 ts,

@@ -207,7 +207,7 @@ impl Written {
 
 pub(crate) enum RuleKindState {
     Recording(RecordingRule),
-    Alerting(AlertingRule),
+    Alerting(Box<AlertingRule>),
 }
 
 /// One rule with its parsed expression and state.
@@ -271,14 +271,14 @@ impl Group {
                     for_,
                     keep_firing_for,
                     annotations,
-                } => RuleKindState::Alerting(AlertingRule::new(
+                } => RuleKindState::Alerting(Box::new(AlertingRule::new(
                     alert,
                     *for_,
                     *keep_firing_for,
                     &labels,
                     annotations,
                     query.clone(),
-                )),
+                ))),
             };
             rules.push(Rule {
                 fingerprint: crate::state::rule_fingerprint(&spec.labels, r),
@@ -614,23 +614,18 @@ fn query_error_text(e: &QueryError) -> String {
     e.to_string()
 }
 
-/// Expands one label or annotation template for an alert. A template
+/// Expands one compiled label or annotation template for an alert. A template
 /// error gives Prometheus's `<error expanding template: ...>` text and is
 /// kept in `err` (the first one) for the rule's health.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn expand_template(
     env: &EvalEnv,
-    alert: &str,
-    text: &str,
+    exp: &crate::template::Expander,
     labels: &Labels,
     value: f64,
     ts_ms: i64,
     err: &mut Option<String>,
 ) -> String {
-    if !text.contains("{{") {
-        return text.to_string();
-    }
-    match crate::expand::expand(env, alert, text, labels, value, ts_ms) {
+    match exp.expand(env, labels, value, ts_ms) {
         Ok(s) => s,
         Err(e) => {
             let out = format!("<error expanding template: {e}>");

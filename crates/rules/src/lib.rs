@@ -18,7 +18,6 @@
 //! names no concrete storage or notifier.
 
 mod alerting;
-mod expand;
 pub mod group;
 pub mod load;
 pub mod manager;
