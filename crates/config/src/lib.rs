@@ -24,6 +24,7 @@
 //!   `scrape_configs` with job names unique across all files.
 //! - Validation errors carry the position of the offending value.
 
+pub mod alertmanager;
 mod bytesize;
 mod duration;
 mod error;

@@ -1,0 +1,2 @@
+//! Notification integrations (email, Slack, webhook, ...): one module per
+//! integration behind one trait.
