@@ -52,8 +52,9 @@ impl Labels {
         Labels(v)
     }
 
-    /// Builds from a vector the caller guarantees is sorted by name, unique and
-    /// without empty values (checked in debug builds).
+    /// Builds from a vector the caller guarantees is sorted by name and
+    /// unique (checked in debug builds). A label set has no empty values;
+    /// annotations, which share the type, may.
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {
         debug_assert!(
             v.windows(2).all(|w| w[0].name < w[1].name),

@@ -211,7 +211,8 @@ impl AlertingRule {
             v.push(Label::new(k.clone(), out));
         }
         // Annotation names are unique (a map) and sorted (BTreeMap order).
-        Labels::from_vec(v)
+        // One that renders to "" is kept, as Prometheus keeps it.
+        Labels::from_sorted_unchecked(v)
     }
 
     /// Evaluates one result at `ts` (the evaluation time; samples are

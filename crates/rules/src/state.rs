@@ -279,7 +279,13 @@ pub fn restore_from(g: &mut Group, env: &EvalEnv, f: &StateFile, now_ms: i64) ->
             }
             let mut e = AlertEntry::restored(
                 Labels::from_pairs(s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                Labels::from_pairs(s.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                // A BTreeMap: sorted and unique; empty annotations are kept.
+                Labels::from_sorted_unchecked(
+                    s.annotations
+                        .iter()
+                        .map(|(k, v)| koban_model::Label::new(k.clone(), v.clone()))
+                        .collect(),
+                ),
                 state,
                 s.value,
                 active_at,
