@@ -105,7 +105,7 @@ impl Token {
             }
         };
         match &self.tok {
-            Tok::Eof => "<EOF>".into(),
+            Tok::Eof => "end of input".into(),
             Tok::Number(_) => format!("number {}", q(&self.text)),
             Tok::Duration(_) => format!("duration {}", q(&self.text)),
             Tok::Str(_) => format!("string {}", q(&self.text)),

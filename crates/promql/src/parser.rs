@@ -136,7 +136,7 @@ fn parse_inner(input: &str) -> Result<Expr, ParseError> {
             "no expression found in input".to_string(),
         ));
     }
-    let e = p.expr(0)?;
+    let e = p.expr(0).map_err(|e| at_eof(e, &p.toks, input.len()))?;
     if p.peek() != &Tok::Eof {
         let t = p.cur().clone();
         return Err(ParseError::new(
@@ -147,6 +147,33 @@ fn parse_inner(input: &str) -> Result<Expr, ParseError> {
     }
     check_ast(&e)?;
     Ok(e)
+}
+
+/// Prometheus's wording for a query that ends too early: its lexer
+/// reports an open brace or parenthesis at the end of input before the
+/// parser sees the end (`unexpected end of input inside braces`,
+/// `unclosed left parenthesis`); otherwise the parser's `unexpected end of
+/// input ...`.
+fn at_eof(mut e: ParseError, toks: &[Token], len: usize) -> ParseError {
+    if e.pos_start != len || !e.msg.starts_with("unexpected end of input") {
+        return e;
+    }
+    let (mut parens, mut braces) = (0i32, false);
+    for t in toks {
+        match t.tok {
+            Tok::LParen => parens += 1,
+            Tok::RParen => parens -= 1,
+            Tok::LBrace => braces = true,
+            Tok::RBrace => braces = false,
+            _ => {}
+        }
+    }
+    if braces {
+        e.msg = "unexpected end of input inside braces".to_string();
+    } else if parens > 0 {
+        e.msg = "unclosed left parenthesis".to_string();
+    }
+    e
 }
 
 struct Parser {
@@ -740,7 +767,7 @@ impl Parser {
             Tok::Eof => Err(ParseError::new(
                 c.start,
                 c.end,
-                "unexpected <EOF>".to_string(),
+                "unexpected end of input".to_string(),
             )),
             Tok::RParen => Err(ParseError::new(
                 c.start,
@@ -1340,17 +1367,30 @@ mod tests {
     fn errors() {
         assert_eq!(
             parse("sum(").unwrap_err().to_string(),
-            "1:5: parse error: unexpected <EOF>"
+            "1:5: parse error: unclosed left parenthesis"
         );
         assert_eq!(
             parse("sum(rate(foo[5m])").unwrap_err().to_string(),
-            "1:18: parse error: unexpected <EOF> in aggregation"
+            "1:18: parse error: unclosed left parenthesis"
         );
         let e = parse("sum(x").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "1:6: parse error: unexpected <EOF> in aggregation"
-        );
+        assert_eq!(e.to_string(), "1:6: parse error: unclosed left parenthesis");
+        for (q, want) in [
+            (
+                "up{",
+                "1:4: parse error: unexpected end of input inside braces",
+            ),
+            (
+                "up{a=",
+                "1:6: parse error: unexpected end of input inside braces",
+            ),
+            ("1 +", "1:4: parse error: unexpected end of input"),
+            ("x and", "1:6: parse error: unexpected end of input"),
+            ("rate(x[5m]", "1:11: parse error: unclosed left parenthesis"),
+            ("sum by (a", "1:10: parse error: unclosed left parenthesis"),
+        ] {
+            assert_eq!(parse(q).unwrap_err().to_string(), want, "{q}");
+        }
         assert!(parse("1 > 2").is_err());
         assert!(parse("rate(x)").is_err());
         assert!(parse("{}").is_err());
