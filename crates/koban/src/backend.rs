@@ -48,27 +48,11 @@ impl ServerBackend {
     }
 }
 
-fn rule_health(h: koban_rules::Health) -> web_rules::RuleHealth {
-    match h {
-        koban_rules::Health::Unknown => web_rules::RuleHealth::Unknown,
-        koban_rules::Health::Ok => web_rules::RuleHealth::Ok,
-        koban_rules::Health::Err => web_rules::RuleHealth::Err,
-    }
-}
-
-fn alert_state(s: koban_rules::AlertState) -> web_rules::AlertState {
-    match s {
-        koban_rules::AlertState::Inactive => web_rules::AlertState::Inactive,
-        koban_rules::AlertState::Pending => web_rules::AlertState::Pending,
-        koban_rules::AlertState::Firing => web_rules::AlertState::Firing,
-    }
-}
-
 fn alert_status(a: &koban_rules::AlertStatus) -> web_rules::AlertStatus {
     web_rules::AlertStatus {
         labels: label_map(&a.labels),
         annotations: label_map(&a.annotations),
-        state: alert_state(a.state),
+        state: a.state,
         active_at: Some(web_rules::from_unix_ms(a.active_at_ms)),
         keep_firing_since: a.keep_firing_since_ms.map(web_rules::from_unix_ms),
         value: a.value,
@@ -91,7 +75,7 @@ fn rule_status(
                 name: record.clone(),
                 query: r.query.clone(),
                 labels,
-                health: rule_health(r.health),
+                health: r.health,
                 last_error,
                 evaluation_time: r.evaluation_time,
                 last_evaluation,
@@ -103,7 +87,7 @@ fn rule_status(
             keep_firing_for,
             annotations,
         } => web_rules::RuleStatus::Alerting(web_rules::AlertingRuleStatus {
-            state: alert_state(r.state),
+            state: r.state,
             name: alert.clone(),
             query: r.query.clone(),
             duration: *for_,
@@ -111,7 +95,7 @@ fn rule_status(
             labels,
             annotations: annotations.clone(),
             alerts: r.alerts.iter().map(alert_status).collect(),
-            health: rule_health(r.health),
+            health: r.health,
             last_error,
             evaluation_time: r.evaluation_time,
             last_evaluation,

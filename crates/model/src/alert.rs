@@ -40,3 +40,45 @@ impl Alert {
 pub trait AlertSink: Send + Sync {
     fn send(&self, alerts: Vec<Alert>);
 }
+
+/// An alert's state or, for an alerting rule, that of its most severe
+/// alert, as `/api/v1/alerts` and `/api/v1/rules` spell it. Ordered by
+/// severity (`Inactive < Pending < Firing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum AlertState {
+    #[default]
+    Inactive,
+    Pending,
+    Firing,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
+}
+
+/// The health of a rule or a rule group after its last evaluation, as
+/// `/api/v1/rules` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuleHealth {
+    /// Not evaluated yet.
+    #[default]
+    Unknown,
+    Ok,
+    Err,
+}
+
+impl RuleHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleHealth::Unknown => "unknown",
+            RuleHealth::Ok => "ok",
+            RuleHealth::Err => "err",
+        }
+    }
+}

@@ -12,7 +12,7 @@ pub mod metadata;
 pub mod relabel;
 pub mod sample;
 
-pub use alert::{Alert, AlertSink};
+pub use alert::{Alert, AlertSink, AlertState, RuleHealth};
 pub use exemplar::Exemplar;
 pub use histogram::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

@@ -96,43 +96,11 @@ pub enum RuleError {
     Eval(String),
 }
 
-/// Health of a rule or group, as `/api/v1/rules` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Health {
-    #[default]
-    Unknown,
-    Ok,
-    Err,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Ok => "ok",
-            Health::Err => "err",
-        }
-    }
-}
-
 /// State of an alert, or (the highest of its alerts) of an alerting rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum AlertState {
-    #[default]
-    Inactive,
-    Pending,
-    Firing,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Inactive => "inactive",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-        }
-    }
-}
+pub use koban_model::alert::AlertState;
+/// Health of a rule or group (koban-model's, shared with the web API's
+/// view).
+pub use koban_model::alert::RuleHealth as Health;
 
 /// One alert as the API shows it. Times are Unix milliseconds.
 #[derive(Debug, Clone, PartialEq)]

@@ -30,44 +30,7 @@ pub struct RuleGroupStatus {
     pub last_evaluation: Option<SystemTime>,
 }
 
-/// A rule's health after its last evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RuleHealth {
-    /// Not evaluated yet.
-    #[default]
-    Unknown,
-    Ok,
-    Err,
-}
-
-impl RuleHealth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleHealth::Unknown => "unknown",
-            RuleHealth::Ok => "ok",
-            RuleHealth::Err => "err",
-        }
-    }
-}
-
-/// An alert's (or an alerting rule's: its most severe alert's) state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum AlertState {
-    #[default]
-    Inactive,
-    Pending,
-    Firing,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Inactive => "inactive",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-        }
-    }
-}
+pub use koban_model::alert::{AlertState, RuleHealth};
 
 /// One rule of a group.
 #[derive(Debug, Clone, PartialEq)]
