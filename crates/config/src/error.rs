@@ -13,7 +13,7 @@ pub enum ConfigError {
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     /// Malformed YAML or a value of the wrong type.
-    #[error("{}: {message}", At(path, *line, *column))]
+    #[error("{}: {message}", FilePos(path, *line, *column))]
     Yaml {
         path: PathBuf,
         line: u32,
@@ -21,7 +21,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A key the schema does not know.
-    #[error("{}: unknown field \"{field}\"{}", At(path, *line, *column), Expected(expected))]
+    #[error("{}: unknown field \"{field}\"{}", FilePos(path, *line, *column), Expected(expected))]
     UnknownField {
         path: PathBuf,
         line: u32,
@@ -30,7 +30,7 @@ pub enum ConfigError {
         expected: Vec<String>,
     },
     /// A Prometheus feature (service discovery provider, auth method...) Koban does not implement.
-    #[error("{}: {key} is not supported by Koban yet", At(path, *line, *column))]
+    #[error("{}: {key} is not supported by Koban yet", FilePos(path, *line, *column))]
     Unsupported {
         path: PathBuf,
         line: u32,
@@ -38,7 +38,7 @@ pub enum ConfigError {
         key: String,
     },
     /// A well-formed value that fails validation (duplicate job, timeout > interval...).
-    #[error("{}: {message}", At(path, *line, *column))]
+    #[error("{}: {message}", FilePos(path, *line, *column))]
     Invalid {
         path: PathBuf,
         line: u32,
@@ -59,6 +59,19 @@ impl ConfigError {
         }
     }
 
+    /// The message without the file and position.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::Io { message, .. }
+            | ConfigError::Yaml { message, .. }
+            | ConfigError::Invalid { message, .. } => message.clone(),
+            ConfigError::UnknownField {
+                field, expected, ..
+            } => format!("unknown field \"{field}\"{}", Expected(expected)),
+            ConfigError::Unsupported { key, .. } => format!("{key} is not supported by Koban yet"),
+        }
+    }
+
     /// `(line, column)`, 1-based, when known.
     pub fn position(&self) -> Option<(u32, u32)> {
         match self {
@@ -71,9 +84,11 @@ impl ConfigError {
     }
 }
 
-struct At<'a>(&'a Path, u32, u32);
+/// A place in a file as errors name it: `path:line:col`, or `path` when
+/// the line is 0 (unknown).
+pub struct FilePos<'a>(pub &'a Path, pub u32, pub u32);
 
-impl fmt::Display for At<'_> {
+impl fmt::Display for FilePos<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.1 == 0 {
             write!(f, "{}", self.0.display())

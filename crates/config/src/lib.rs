@@ -36,7 +36,7 @@ mod tree;
 
 pub use bytesize::{parse_byte_size, ByteSize, ByteSizeParseError};
 pub use duration::{parse_duration, Duration, DurationParseError};
-pub use error::ConfigError;
+pub use error::{ConfigError, FilePos};
 pub use load::{load_file, load_str};
 pub use relabel::RelabelConfig;
 pub use schema::*;

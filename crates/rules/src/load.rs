@@ -47,7 +47,7 @@ use std::time::Duration;
 
 /// One problem in a rule file.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}: {message}", At(file, *line, *column))]
+#[error("{}: {message}", koban_config::FilePos(file, *line, *column))]
 pub struct FileError {
     pub file: PathBuf,
     /// 1-based; 0 when the position is unknown (I/O errors).
@@ -305,31 +305,13 @@ impl Checker<'_> {
 /// A decoding error as a [`FileError`], keeping it as the source.
 fn decode_error(path: &Path, e: ConfigError) -> FileError {
     let (line, column) = e.position().unwrap_or((0, 0));
-    // The ConfigError displays as `path[:line:col]: message`; keep the message.
-    let full = e.to_string();
-    let head = match e.position() {
-        Some((l, c)) => format!("{}:{l}:{c}: ", e.path().display()),
-        None => format!("{}: ", e.path().display()),
-    };
-    let message = full.strip_prefix(&head).unwrap_or(&full).to_string();
+    let message = e.message();
     FileError {
         file: path.to_path_buf(),
         line,
         column,
         message,
         source: Some(e),
-    }
-}
-
-struct At<'a>(&'a Path, u32, u32);
-
-impl fmt::Display for At<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.1 == 0 {
-            write!(f, "{}", self.0.display())
-        } else {
-            write!(f, "{}:{}:{}", self.0.display(), self.1, self.2)
-        }
     }
 }
 

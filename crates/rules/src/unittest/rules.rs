@@ -42,7 +42,7 @@ impl RulesUnderTest {
         store: &TestStorage,
         engine: &Engine,
     ) -> Result<Self, Vec<String>> {
-        let specs = interim_load(files, ignore_unknown_fields)?;
+        let specs = load_specs(files, ignore_unknown_fields)?;
         let mut env = EvalEnv::new(
             Arc::new(engine.clone()),
             Arc::new(store.clone()),
@@ -113,44 +113,39 @@ impl RulesUnderTest {
     }
 }
 
-/// Interim rule file reading until `crate::load` lands: the YAML keys of a
-/// rule file and durations, refusing unknown keys unless
-/// `ignore_unknown_fields`. No positions, no promtool checks.
-fn interim_load(
+/// Reads the rule files with the server's loader ([`crate::load`]), so a
+/// file `koban test rules` accepts is one the server loads. With
+/// `ignore_unknown_fields` (promtool's flag), keys the rule file format
+/// does not have are dropped first; errors then carry no line:col, since
+/// they refer to the file without those keys.
+fn load_specs(
     files: &[PathBuf],
     ignore_unknown_fields: bool,
 ) -> Result<Vec<GroupSpec>, Vec<String>> {
-    use crate::spec::{RuleKind, RuleSpec};
-    use serde::Deserialize;
-    #[derive(Deserialize)]
-    struct File {
-        groups: Vec<G>,
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    for path in files {
+        let loaded = if ignore_unknown_fields {
+            load_lenient(path)
+        } else {
+            crate::load::load_file(path)
+        };
+        match loaded {
+            Ok(groups) => out.extend(groups),
+            Err(e) => errs.extend(e.errors.iter().map(|e| e.to_string())),
+        }
     }
-    #[derive(Deserialize)]
-    struct G {
-        name: String,
-        interval: Option<koban_config::Duration>,
-        #[serde(default)]
-        limit: u64,
-        query_offset: Option<koban_config::Duration>,
-        #[serde(default)]
-        labels: BTreeMap<String, String>,
-        #[serde(default)]
-        rules: Vec<R>,
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(errs)
     }
-    #[derive(Deserialize)]
-    struct R {
-        record: Option<String>,
-        alert: Option<String>,
-        expr: String,
-        #[serde(rename = "for")]
-        for_: Option<koban_config::Duration>,
-        keep_firing_for: Option<koban_config::Duration>,
-        #[serde(default)]
-        labels: BTreeMap<String, String>,
-        #[serde(default)]
-        annotations: BTreeMap<String, String>,
-    }
+}
+
+/// One rule file with the keys the format lacks removed (at the top, group
+/// and rule levels), then loaded as [`crate::load::load_file`] does.
+fn load_lenient(path: &std::path::Path) -> Result<Vec<GroupSpec>, crate::load::LoadError> {
+    const TOP_KEYS: &[&str] = &["groups"];
     const GROUP_KEYS: &[&str] = &[
         "name",
         "interval",
@@ -168,91 +163,51 @@ fn interim_load(
         "labels",
         "annotations",
     ];
-    let mut out = Vec::new();
-    for path in files {
-        let f = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{f}: {e}")])?;
-        if !ignore_unknown_fields {
-            // Unknown keys, checked on a generic view of the document.
-            let v: serde_json::Value =
-                serde_saphyr::from_str(&text).map_err(|e| vec![format!("{f}: {e}")])?;
-            let mut errs = Vec::new();
-            if let Some(m) = v.as_object() {
-                for k in m.keys().filter(|k| *k != "groups") {
-                    errs.push(format!(
-                        "{f}: field {k} not found in type rulefmt.RuleGroups"
-                    ));
-                }
-            }
-            for g in v
-                .get("groups")
-                .and_then(|g| g.as_array())
-                .into_iter()
-                .flatten()
-            {
-                for k in g.as_object().into_iter().flat_map(|m| m.keys()) {
-                    if !GROUP_KEYS.contains(&k.as_str()) {
-                        errs.push(format!(
-                            "{f}: field {k} not found in type rulefmt.RuleGroup"
-                        ));
-                    }
-                }
-                for r in g
-                    .get("rules")
-                    .and_then(|r| r.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    for k in r.as_object().into_iter().flat_map(|m| m.keys()) {
-                        if !RULE_KEYS.contains(&k.as_str()) {
-                            errs.push(format!("{f}: field {k} not found in type rulefmt.Rule"));
-                        }
-                    }
-                }
-            }
-            if !errs.is_empty() {
-                return Err(errs);
-            }
-        }
-        let file: File = serde_saphyr::from_str(&text).map_err(|e| vec![format!("{f}: {e}")])?;
-        for g in file.groups {
-            let mut rules = Vec::new();
-            for r in g.rules {
-                let kind = match (r.record, r.alert) {
-                    (Some(record), None) => RuleKind::Recording { record },
-                    (None, Some(alert)) => RuleKind::Alerting {
-                        alert,
-                        for_: r.for_.map(Into::into).unwrap_or_default(),
-                        keep_firing_for: r.keep_firing_for.map(Into::into).unwrap_or_default(),
-                        annotations: r.annotations,
-                    },
-                    _ => {
-                        return Err(vec![format!(
-                            "{f}: group {:?}: one of 'record' or 'alert' must be set",
-                            g.name
-                        )])
-                    }
-                };
-                if let Err(e) = koban_promql::parse(&r.expr) {
-                    return Err(vec![format!("{f}: group {:?}: {e}", g.name)]);
-                }
-                rules.push(RuleSpec {
-                    expr: r.expr,
-                    labels: r.labels,
-                    kind,
-                    line: 0,
-                });
-            }
-            out.push(GroupSpec {
-                file: f.clone(),
-                name: g.name,
-                interval: g.interval.map(Into::into),
-                limit: g.limit,
-                query_offset: g.query_offset.map(Into::into),
-                labels: g.labels,
-                rules,
-            });
+    let fail = |message: String| crate::load::LoadError {
+        errors: vec![crate::load::FileError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+            source: None,
+        }],
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read rule file: {e}")))?;
+    let mut v: serde_json::Value =
+        serde_saphyr::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    fn keep(v: &mut serde_json::Value, keys: &[&str]) {
+        if let Some(m) = v.as_object_mut() {
+            m.retain(|k, _| keys.contains(&k.as_str()));
         }
     }
-    Ok(out)
+    keep(&mut v, TOP_KEYS);
+    for g in v
+        .get_mut("groups")
+        .and_then(|g| g.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        keep(g, GROUP_KEYS);
+        for r in g
+            .get_mut("rules")
+            .and_then(|r| r.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            keep(r, RULE_KEYS);
+        }
+    }
+    // JSON is YAML: the cleaned document decodes as the original would.
+    let cleaned = serde_json::to_string(&v).map_err(|e| fail(e.to_string()))?;
+    // A decoding error's position would point into the cleaned text.
+    let decoded =
+        koban_config::rules::parse_rule_file(&cleaned, path).map_err(|e| fail(e.message()))?;
+    crate::load::check_file(path, decoded).map_err(|mut e| {
+        for f in &mut e.errors {
+            f.line = 0;
+            f.column = 0;
+        }
+        e
+    })
 }
