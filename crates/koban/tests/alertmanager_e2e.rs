@@ -10,6 +10,7 @@
 //! test in CI (CI=true) and skips it elsewhere; scripts/test.sh installs
 //! them.
 
+use koban_testkit::alertmanager;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,8 +19,7 @@ use support::{client, find_bin, free_port, now_ms, peer_missing, spawn_koban, un
 #[path = "support/koban.rs"]
 mod support;
 
-// Annotations are plain text: main does not render templates yet (branch
-// `tmpl`); once it does, `summary` should use `{{ $labels.job }}`.
+// The summary is a template: Alertmanager shows it rendered.
 const RULES: &str = r#"groups:
 - name: app
   rules:
@@ -28,28 +28,9 @@ const RULES: &str = r#"groups:
     for: 2s
     labels: {severity: page}
     annotations:
-      summary: "queue of app is too long"
+      summary: "queue of {{ $labels.job }} is {{ $value | humanize }} long"
       runbook: "https://runbooks.example/queue"
 "#;
-
-/// `amtool alert query -o json` against `url`: the alerts Alertmanager
-/// shows as active (empty while it is not up).
-fn amtool_query(amtool: &Path, url: &str) -> Vec<Value> {
-    let out = Command::new(amtool)
-        .args([
-            &format!("--alertmanager.url={url}"),
-            "alert",
-            "query",
-            "-o",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Vec::new();
-    }
-    serde_json::from_slice(&out.stdout).unwrap_or_default()
-}
 
 fn time_ms(v: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
@@ -70,14 +51,6 @@ fn write_metrics(dir: &Path, depth: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_alert_reaches_alertmanager_and_resolves_there() {
-    let Some(am_bin) = find_bin("KOBAN_ALERTMANAGER", "prometheus-alertmanager") else {
-        peer_missing("prometheus-alertmanager");
-        return;
-    };
-    let Some(amtool) = find_bin("KOBAN_AMTOOL", "amtool") else {
-        peer_missing("amtool");
-        return;
-    };
     let Some(python) = find_bin("KOBAN_PYTHON", "python3") else {
         peer_missing("python3");
         return;
@@ -86,25 +59,10 @@ async fn a_rule_alert_reaches_alertmanager_and_resolves_there() {
     let d = dir.path();
 
     // Alertmanager, clustering off, routing everything to a blackhole.
-    let am_cfg = d.join("alertmanager.yml");
-    std::fs::write(
-        &am_cfg,
-        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
-    let am_port = free_port();
-    let _am = Proc(
-        Command::new(&am_bin)
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .arg(format!("--storage.path={}", d.join("am-data").display()))
-            .arg(format!("--config.file={}", am_cfg.display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("alertmanager.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let am_url = format!("http://127.0.0.1:{am_port}");
+    let Some(am) = alertmanager::start(d, alertmanager::BLACKHOLE_CONFIG).await else {
+        return;
+    };
+    let (am_port, am_url) = (am.port, am.url.clone());
 
     // The scrape target: a static page whose value the test controls.
     let www = d.join("www");
@@ -159,7 +117,7 @@ scrape_configs:
 
     // Firing in Alertmanager, as amtool shows it.
     let a = until("the alert in Alertmanager", async || {
-        amtool_query(&amtool, &am_url)
+        am.query()
             .into_iter()
             .find(|a| a["labels"]["alertname"] == "QueueTooLong")
     })
@@ -175,7 +133,7 @@ scrape_configs:
     assert_eq!(
         a["annotations"],
         serde_json::json!({
-            "summary": "queue of app is too long",
+            "summary": "queue of app is 50 long",
             "runbook": "https://runbooks.example/queue"
         }),
         "{a}"
@@ -226,7 +184,7 @@ scrape_configs:
     until(
         "the alert to leave Alertmanager's active list",
         async || {
-            let active = amtool_query(&amtool, &am_url);
+            let active = am.query();
             (!active
                 .iter()
                 .any(|a| a["labels"]["alertname"] == "QueueTooLong"))

@@ -43,13 +43,7 @@ impl Server {
         let port = free_port();
         std::fs::write(dir.join("rules.yml"), RULES).unwrap();
         let cfg = dir.join(format!("koban-{port}.yml"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n- job_name: self\n  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(&cfg, support::rules_config(port)).unwrap();
         let proc = spawn_koban(
             &cfg,
             &dir.join("data"),

@@ -42,13 +42,7 @@ async fn rules_and_alerts_apis_show_the_evaluated_rule_file() {
     let port = free_port();
     std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
     let cfg = dir.path().join("koban.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n- job_name: self\n  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, support::rules_config(port)).unwrap();
     let _proc = spawn_koban(
         &cfg,
         &dir.path().join("data"),

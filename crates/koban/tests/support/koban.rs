@@ -1,55 +1,16 @@
-//! Test support shared by the binary tests of `koban`: child processes
-//! that die with the test, free loopback ports, an HTTP client, starting
-//! the `koban` binary on a config, and finding peer binaries.
+//! Test support shared by the binary tests of `koban`: an HTTP client and
+//! starting the `koban` binary on a config, beside what koban-testkit has
+//! for every crate (child processes, ports, polling, peers), re-exported.
 //!
 //! Included by each test file with `#[path = "support/koban.rs"] mod
 //! support;` (not a test target of its own); each test uses a part.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-/// A child process, killed (SIGKILL) and reaped when dropped.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// SIGTERM, then waits (bounded, 30 s) for a successful exit.
-    pub fn stop(mut self) {
-        let pid = self.0.id().to_string();
-        let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(st.success());
-        for _ in 0..300 {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                assert!(st.success(), "process exited with {st}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("process did not stop within 30 s of SIGTERM");
-    }
-}
-
-/// A loopback port free at the time of the call.
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Wall-clock time in milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use koban_testkit::{find_bin, free_port, now_ms, peer_missing, until, Proc};
 
 /// Installs rustls's crypto provider (once per process; later calls are
 /// no-ops).
@@ -80,41 +41,11 @@ pub fn spawn_koban(cfg: &Path, data: &Path, port: u16, log: &Path, extra: &[&str
     )
 }
 
-/// Reports a missing peer: panics in CI (CI=true), else prints a skip note
-/// and returns true (the caller returns).
-pub fn peer_missing(what: &str) -> bool {
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        panic!("{what} is required in CI but missing");
-    }
-    eprintln!("skipping: {what} is missing (scripts/test.sh installs it)");
-    true
-}
-
-/// A peer binary: `$env` if set and existing, else `name` on PATH.
-pub fn find_bin(env: &str, name: &str) -> Option<PathBuf> {
-    let from_env = std::env::var(env)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from);
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name));
-    from_env.into_iter().chain(on_path).find(|p| p.exists())
-}
-
-/// Polls `f` every 100 ms until it returns Some, panicking after a
-/// generous 60 s naming `what`.
-pub async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// A prometheus.yml for rule tests: 1 s scrape and evaluation intervals,
+/// `rule_files: [rules.yml]` (beside the config) and Koban scraping itself
+/// on 127.0.0.1:`port`.
+pub fn rules_config(port: u16) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n- job_name: self\n  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"
+    )
 }
