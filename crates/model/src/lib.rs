@@ -16,7 +16,7 @@ pub use alert::{Alert, AlertSink, AlertState, RuleHealth};
 pub use exemplar::Exemplar;
 pub use histogram::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
-pub use matcher::{MatchType, Matcher};
+pub use matcher::{parse_matcher, parse_matchers, MatchType, Matcher};
 pub use metadata::Metadata;
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
 
@@ -26,4 +26,8 @@ pub enum ModelError {
     /// A regular expression in a matcher or relabel rule did not compile.
     #[error("invalid regular expression {regex:?}: {reason}")]
     InvalidRegex { regex: String, reason: String },
+    /// An Alertmanager matcher string that does not parse; the message is
+    /// worded as Alertmanager 0.25 words it (`bad matcher format: x`).
+    #[error("{0}")]
+    BadMatcher(String),
 }

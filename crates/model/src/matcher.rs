@@ -4,6 +4,10 @@ use crate::ModelError;
 use regex::Regex;
 use std::fmt;
 
+mod parse;
+
+pub use parse::{go_quote, parse_matcher, parse_matchers};
+
 /// The four matcher kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchType {
@@ -134,6 +138,14 @@ impl Matcher {
     /// The literal prefix of a regex matcher, if any.
     pub fn prefix(&self) -> Option<&str> {
         self.prefix.as_deref()
+    }
+}
+
+impl Matcher {
+    /// The matcher as Alertmanager prints it: `name="value"` with the value
+    /// quoted as Go's `%q` does (`env=~"prod|dev"`).
+    pub fn to_alertmanager_string(&self) -> String {
+        format!("{}{}{}", self.name, self.kind, go_quote(&self.value))
     }
 }
 
