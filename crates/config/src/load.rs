@@ -662,7 +662,7 @@ fn finish_remote(
 }
 
 /// Makes `p` relative to `base` when it is relative and non-empty.
-fn resolve(base: &Path, p: &mut String) {
+pub(crate) fn resolve(base: &Path, p: &mut String) {
     if p.is_empty() || Path::new(p.as_str()).is_absolute() || base.as_os_str().is_empty() {
         return;
     }
@@ -670,7 +670,7 @@ fn resolve(base: &Path, p: &mut String) {
 }
 
 /// Position of `key`'s value in `node`, else of `node`, else unknown.
-fn value_pos(node: Option<&Node>, key: &str) -> Pos {
+pub(crate) fn value_pos(node: Option<&Node>, key: &str) -> Pos {
     match node {
         Some(n) => n.get(key).map(|v| v.pos).unwrap_or(n.pos),
         None => Pos::default(),
@@ -678,7 +678,7 @@ fn value_pos(node: Option<&Node>, key: &str) -> Pos {
 }
 
 /// Position of item `i` of a sequence node, else of the node.
-fn item_pos(node: Option<&Node>, i: Option<usize>) -> Pos {
+pub(crate) fn item_pos(node: Option<&Node>, i: Option<usize>) -> Pos {
     match (node, i) {
         (Some(n), Some(i)) => n.index(i).map(|v| v.pos).unwrap_or(n.pos),
         (Some(n), None) => n.pos,
@@ -694,7 +694,7 @@ fn dup_job(path: &Path, node: Option<&Node>, job: &str) -> ConfigError {
     )
 }
 
-fn invalid(path: &Path, pos: Pos, message: String) -> ConfigError {
+pub(crate) fn invalid(path: &Path, pos: Pos, message: String) -> ConfigError {
     ConfigError::Invalid {
         path: path.to_path_buf(),
         line: pos.line,
@@ -703,7 +703,7 @@ fn invalid(path: &Path, pos: Pos, message: String) -> ConfigError {
     }
 }
 
-fn unsupported(path: &Path, pos: Pos, key: &str) -> ConfigError {
+pub(crate) fn unsupported(path: &Path, pos: Pos, key: &str) -> ConfigError {
     ConfigError::Unsupported {
         path: path.to_path_buf(),
         line: pos.line,
