@@ -1,4 +1,4 @@
-//! `koban check config`, `koban check rules` and the TSDB tools.
+//! `koban check config`, `koban check rules`, `koban check alertmanager` and the TSDB tools.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -114,6 +114,50 @@ fn check_rule_file(f: &Path) -> bool {
     };
     println!();
     ok
+}
+
+/// `koban check alertmanager FILE...`, as `amtool check-config`: per file
+/// `Checking 'FILE'  SUCCESS` and what was found (global config, route,
+/// inhibit rules, receivers, templates), or `Checking 'FILE'  FAILED:` and
+/// the error (`file:line:col: message`), then a blank line. Exit 1 when any
+/// file fails (with `koban: error: failed to validate N file(s)` on
+/// stderr); a file that does not exist fails before any is checked.
+pub fn check_alertmanager(files: &[PathBuf]) -> ExitCode {
+    if let Some(f) = files.iter().find(|f| !f.exists()) {
+        eprintln!("koban: error: path '{}' does not exist", f.display());
+        return ExitCode::FAILURE;
+    }
+    let mut failed = 0;
+    for f in files {
+        print!("Checking '{}'", f.display());
+        match koban_config::alertmanager::load_file(f) {
+            Ok(cfg) => {
+                println!("  SUCCESS");
+                println!("Found:");
+                println!(" - global config");
+                if cfg.route.is_some() {
+                    println!(" - route");
+                }
+                println!(" - {} inhibit rules", cfg.inhibit_rules.len());
+                println!(" - {} receivers", cfg.receivers.len());
+                println!(" - {} templates", cfg.templates.len());
+                if !cfg.templates.is_empty() {
+                    println!("  SUCCESS");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("  FAILED: {e}");
+            }
+        }
+        println!();
+    }
+    if failed > 0 {
+        eprintln!("koban: error: failed to validate {failed} file(s)");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `koban tsdb create-blocks-from openmetrics INPUT OUTPUT`.

@@ -56,6 +56,11 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Checks alertmanager.yml files as `amtool check-config` does: the error with its location, or what was found.
+    Alertmanager {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
         Some(Command::Check {
             what: CheckCommand::Rules { files },
         }) => check::check_rules(&files),
+        Some(Command::Check {
+            what: CheckCommand::Alertmanager { files },
+        }) => check::check_alertmanager(&files),
         Some(Command::Promqltest { files }) => {
             ExitCode::from(koban_promql::promqltest::run_files_cli(&files).clamp(0, 255) as u8)
         }

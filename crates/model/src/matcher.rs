@@ -6,7 +6,7 @@ use std::fmt;
 
 mod parse;
 
-pub use parse::{go_quote, parse_matcher, parse_matchers};
+pub use parse::{go_quote, parse_matcher, parse_matchers, regex_error_message};
 
 /// The four matcher kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -242,15 +242,13 @@ pub(crate) fn check_label_map(
         }
         if regex {
             if let Err(e) = Matcher::new(MatchType::Regex, k.clone(), v.clone()) {
-                let reason = match e {
-                    koban_model::ModelError::InvalidRegex { reason, .. } => reason,
+                let message = match e {
+                    koban_model::ModelError::InvalidRegex { regex, reason } => {
+                        koban_model::matcher::regex_error_message(&regex, &reason)
+                    }
                     e => e.to_string(),
                 };
-                return Err(invalid(
-                    path,
-                    value_pos(mnode, k),
-                    format!("error parsing regexp: {reason}"),
-                ));
+                return Err(invalid(path, value_pos(mnode, k), message));
             }
         }
     }

@@ -142,22 +142,23 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 
-/// Splits `a:b` (or a single `a`) and parses both ends with `member`.
+/// Splits `a:b` (or a single `a`), lower-cased, and parses both ends
+/// with `member`; returns the values and the ends' texts (for errors).
 fn parse_range(
     s: &str,
     member: impl Fn(&str) -> Result<i32, String>,
-) -> Result<(i32, i32), String> {
+) -> Result<(i32, i32, String, String), String> {
     let s = s.to_lowercase();
     match s.split_once(':') {
         Some((a, b)) => {
             if b.contains(':') {
-                return Err(format!("couldn't parse range {s:?}, invalid format"));
+                return Err(format!("couldn't parse range {s}, invalid format"));
             }
-            Ok((member(a)?, member(b)?))
+            Ok((member(a)?, member(b)?, a.to_string(), b.to_string()))
         }
         None => {
             let v = member(&s)?;
-            Ok((v, v))
+            Ok((v, v, s.clone(), s))
         }
     }
 }
@@ -257,7 +258,7 @@ fn show_month(v: i32) -> String {
 }
 
 fn parse_weekdays(s: &str) -> Result<(i32, i32), String> {
-    let (b, e) = parse_range(s, |d| {
+    let (b, e, _, _) = parse_range(s, |d| {
         WEEKDAYS
             .iter()
             .position(|w| *w == d)
@@ -271,43 +272,39 @@ fn parse_weekdays(s: &str) -> Result<(i32, i32), String> {
 }
 
 fn parse_days_of_month(s: &str) -> Result<(i32, i32), String> {
-    let (b, e) = parse_range(s, int)?;
+    let (b, e, _, _) = parse_range(s, int)?;
     for d in [b, e] {
         if d == 0 || !(-31..=31).contains(&d) {
             return Err(format!("{d} is not a valid day of the month: out of range"));
         }
     }
-    // Same-signed ends must be in order; a positive start with a negative
-    // end (`1:-1`) is allowed and resolved per month.
-    if (b > 0) == (e > 0) && b > e {
-        return Err("start day cannot be before end day".into());
-    }
+    // A positive start with a negative end (`1:-1`) is resolved per month.
     if b < 0 && e > 0 {
         return Err("end day must be negative if start day is negative".into());
+    }
+    if (b > 0) == (e > 0) && b > e {
+        return Err(format!("end day {e} is always before start day {b}"));
     }
     Ok((b, e))
 }
 
+/// Months by name or number; as Alertmanager 0.25, numbers are not
+/// range-checked (`13` is accepted and matches nothing).
 fn parse_months(s: &str) -> Result<(i32, i32), String> {
-    let (b, e) = parse_range(s, |m| match MONTHS.iter().position(|n| *n == m) {
+    let (b, e, bs, es) = parse_range(s, |m| match MONTHS.iter().position(|n| *n == m) {
         Some(i) => Ok(i as i32 + 1),
-        None => int(m),
+        None => m.parse().map_err(|_| format!("{m} is not a valid month")),
     })?;
-    for m in [b, e] {
-        if !(1..=12).contains(&m) {
-            return Err(format!("{m} is not a valid month: out of range"));
-        }
-    }
     if b > e {
-        return Err("end month must be greater than or equal to start month".into());
+        return Err(format!("end month {es} is before start month {bs}"));
     }
     Ok((b, e))
 }
 
 fn parse_years(s: &str) -> Result<(i32, i32), String> {
-    let (b, e) = parse_range(s, int)?;
+    let (b, e, bs, es) = parse_range(s, int)?;
     if b > e {
-        return Err("end year must be greater than or equal to start year".into());
+        return Err(format!("end year {es} is before start year {bs}"));
     }
     Ok((b, e))
 }
@@ -374,7 +371,16 @@ mod tests {
         assert!(parse_days_of_month("32").is_err());
         assert_eq!(parse_months("january:march"), Ok((1, 3)));
         assert_eq!(parse_months("2:12"), Ok((2, 12)));
-        assert!(parse_months("13").is_err());
+        assert_eq!(parse_months("13"), Ok((13, 13)));
+        assert_eq!(
+            parse_months("march:january").unwrap_err(),
+            "end month january is before start month march"
+        );
+        assert_eq!(
+            parse_days_of_month("5:1").unwrap_err(),
+            "end day 1 is always before start day 5"
+        );
+        assert!(parse_days_of_month("-1:5").is_err());
         assert_eq!(parse_years("2020:2022"), Ok((2020, 2022)));
         assert!(parse_years("2022:2020").is_err());
         assert!(parse_range("1:2:3", int).is_err());

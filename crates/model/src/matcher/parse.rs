@@ -114,11 +114,24 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, ModelError> {
         return Err(unescaped_quote());
     }
     Matcher::new(kind, name, value).map_err(|e| match e {
-        ModelError::InvalidRegex { reason, .. } => {
-            ModelError::BadMatcher(format!("error parsing regexp: {reason}"))
+        ModelError::InvalidRegex { regex, reason } => {
+            ModelError::BadMatcher(regex_error_message(&regex, &reason))
         }
         e => e,
     })
+}
+
+/// A regex error on one line, worded as Go's start (`error parsing regexp:
+/// <what>: `^(?:re)$``); the `what` is the Rust regex crate's.
+pub fn regex_error_message(regex: &str, reason: &str) -> String {
+    let what = reason
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(reason)
+        .trim();
+    let what = what.strip_prefix("error: ").unwrap_or(what);
+    format!("error parsing regexp: {what}: `^(?:{regex})$`")
 }
 
 /// Quotes `s` as Go's `strconv.Quote` (`%q`) does: `"` and `\` escaped,
