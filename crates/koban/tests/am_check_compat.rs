@@ -201,7 +201,6 @@ fn missing_file_and_several_files() {
 /// `shared/examples/*alertmanager*.yml` beside the repository (CI sets
 /// `KOBAN_SHARED_DIR`): both tools accept each.
 #[test]
-#[ignore = "needs the receivers' integration configs (email_configs), issue 16 part amnotify"]
 fn shared_examples_match_amtool() {
     let Some(amtool) = amtool() else { return };
     let dir = match std::env::var_os("KOBAN_SHARED_DIR") {

@@ -114,7 +114,6 @@ impl Receiver {
     /// at the key), or 0.25's messages (`missing to address in email
     /// config`, `no global SMTP smarthost set`, `no global SMTP from set`,
     /// `no global Slack API URL set`, ...) at the integration entry.
-    #[allow(dead_code)] // the alertmanager.yml loader (amconfig) calls it
     pub(crate) fn finish(
         &mut self,
         global: &Global,
