@@ -164,32 +164,13 @@ pub struct ValidationError(pub String);
 fn validate_label_set(ls: &Labels) -> Result<(), String> {
     for l in ls {
         if !is_valid_label_name(&l.name) {
-            return Err(format!("invalid name {}", go_quote(&l.name)));
+            return Err(format!(
+                "invalid name {}",
+                koban_model::matcher::go_quote(&l.name)
+            ));
         }
     }
     Ok(())
-}
-
-/// Go's `%q` for the common cases: double quotes, with `"`, `\` and control
-/// characters escaped.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The wall clock in Unix milliseconds.
